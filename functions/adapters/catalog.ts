@@ -1,0 +1,292 @@
+import { randomUUID } from 'node:crypto';
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import {
+  BatchGetCommand,
+  type BatchGetCommandOutput,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  paginateQuery,
+  TransactWriteCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { AwsOperationError } from '../core/errors.ts';
+import type { Generation } from '../core/generation.ts';
+import type { AuditEntry, Catalog, ClaimResult, GenerationQuery } from '../core/ports.ts';
+import { catalogLayout } from './catalog-layout.ts';
+
+/**
+ * The generation catalog in one DynamoDB table. This file is the only code that knows its keys.
+ *
+ * | item | pk | sk | written |
+ * |---|---|---|---|
+ * | generation (the one record of truth) | `GEN#<id>` | `GEN` | claim, then updated in place |
+ * | pointer by target | `TARGET#<instance or volume id>` | `<scheduledAt>#<id>` | with the claim |
+ * | pointer by policy | `POLICY#<policy>` | `<scheduledAt>#<id>` | with the claim |
+ * | pointer by source volume | `VOLUME#<volume id>` | `<takenAt>#<id>` | with the snapshots |
+ * | audit entry | `AUDIT#<yyyy-mm-dd>` | `<at>#<uuid>` | by runbooks |
+ *
+ * Pointers never change after they are written, so a listing is one Query over a pointer partition, newest
+ * first, then one BatchGet of the generation records: no scans, and the items read per query depend on the
+ * page asked for, not on the length of the history. ISO-8601 times from `toISOString()` have a fixed width,
+ * so they sort as strings. While a generation still has work to do it carries `openPk`/`openSk`, which puts
+ * it in the sparse `open-work` index that reconcile reads.
+ */
+export class DynamoCatalog implements Catalog {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly table: string,
+  ) {}
+
+  async claim(generation: Generation): Promise<ClaimResult> {
+    const pointer = (pk: string) => ({
+      Put: { TableName: this.table, Item: { pk, sk: `${generation.scheduledAt}#${generation.id}`, id: generation.id } },
+    });
+    try {
+      await this.db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: this.table,
+                Item: this.generationItem(generation),
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
+            pointer(`TARGET#${generation.target.id}`),
+            pointer(`POLICY#${generation.policy}`),
+          ],
+        }),
+      );
+      return { claimed: true };
+    } catch (error) {
+      if (isConditionFailure(error)) {
+        const existing = await this.get(generation.id);
+        if (existing) return { claimed: false, existing };
+      }
+      throw catalogError('claim generation', error);
+    }
+  }
+
+  async takeOver(generation: Generation, previousClaimedAt: string): Promise<boolean> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: generationKey(generation.id),
+          UpdateExpression:
+            'SET claimedAt = :now, #state = :pending, #consistency = :consistency, openPk = :open, openSk = :openSk REMOVE failure',
+          ConditionExpression: 'claimedAt = :previous AND #state IN (:pending, :failed) AND size(snapshots) = :zero',
+          ExpressionAttributeNames: NAMES,
+          ExpressionAttributeValues: {
+            ':now': generation.claimedAt,
+            ':previous': previousClaimedAt,
+            ':pending': 'pending',
+            ':failed': 'failed',
+            ':consistency': generation.consistency,
+            ':open': 'OPEN',
+            ':openSk': `${generation.scheduledAt}#${generation.id}`,
+            ':zero': 0,
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw catalogError('take over generation', error);
+    }
+  }
+
+  async recordSnapshots(generation: Generation): Promise<void> {
+    const open = generation.state === 'pending';
+    const pointers = [...new Set(generation.snapshots.map((s) => s.volumeId))].map((volumeId) => ({
+      Put: {
+        TableName: this.table,
+        Item: { pk: `VOLUME#${volumeId}`, sk: `${generation.takenAt}#${generation.id}`, id: generation.id },
+      },
+    }));
+    try {
+      await this.db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: this.table,
+                Key: generationKey(generation.id),
+                UpdateExpression: `SET snapshots = :snapshots, takenAt = :takenAt, #state = :state, #consistency = :consistency${open ? '' : ' REMOVE openPk, openSk'}`,
+                ConditionExpression: 'attribute_exists(pk)',
+                ExpressionAttributeNames: NAMES,
+                ExpressionAttributeValues: {
+                  ':snapshots': generation.snapshots,
+                  ':takenAt': generation.takenAt,
+                  ':state': generation.state,
+                  ':consistency': generation.consistency,
+                },
+              },
+            },
+            ...pointers,
+          ],
+        }),
+      );
+    } catch (error) {
+      throw catalogError('record snapshots', error);
+    }
+  }
+
+  async recordFailure(generationId: string, failure: string): Promise<void> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: generationKey(generationId),
+          UpdateExpression: 'SET #state = :failed, failure = :failure, #consistency = :failed REMOVE openPk, openSk',
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeNames: NAMES,
+          ExpressionAttributeValues: { ':failed': 'failed', ':failure': failure },
+        }),
+      );
+    } catch (error) {
+      throw catalogError('record failure', error);
+    }
+  }
+
+  async get(generationId: string): Promise<Generation | undefined> {
+    try {
+      const response = await this.db.send(new GetCommand({ TableName: this.table, Key: generationKey(generationId) }));
+      return response.Item ? toGeneration(response.Item) : undefined;
+    } catch (error) {
+      throw catalogError('read generation', error);
+    }
+  }
+
+  async openGenerations(limit = 500): Promise<Generation[]> {
+    const { name, partitionKey } = catalogLayout.openWorkIndex;
+    const ids: string[] = [];
+    try {
+      const pages = paginateQuery(
+        { client: this.db, pageSize: Math.min(limit, 500) },
+        {
+          TableName: this.table,
+          IndexName: name,
+          KeyConditionExpression: '#open = :open',
+          ExpressionAttributeNames: { '#open': partitionKey },
+          ExpressionAttributeValues: { ':open': 'OPEN' },
+        },
+      );
+      for await (const page of pages) {
+        ids.push(...(page.Items ?? []).map((item) => String(item.pk).slice('GEN#'.length)));
+        if (ids.length >= limit) break;
+      }
+    } catch (error) {
+      throw catalogError('list open generations', error);
+    }
+    return this.getMany(ids.slice(0, limit));
+  }
+
+  byTarget(targetId: string, query: GenerationQuery = {}): Promise<Generation[]> {
+    return this.listPointers(`TARGET#${targetId}`, query);
+  }
+
+  byVolume(volumeId: string, query: GenerationQuery = {}): Promise<Generation[]> {
+    return this.listPointers(`VOLUME#${volumeId}`, query);
+  }
+
+  byPolicy(policy: string, query: GenerationQuery = {}): Promise<Generation[]> {
+    return this.listPointers(`POLICY#${policy}`, query);
+  }
+
+  async audit(entry: AuditEntry): Promise<void> {
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { pk: `AUDIT#${entry.at.slice(0, 10)}`, sk: `${entry.at}#${randomUUID()}`, ...entry },
+        }),
+      );
+    } catch (error) {
+      throw catalogError('write audit entry', error);
+    }
+  }
+
+  private async listPointers(pk: string, query: GenerationQuery): Promise<Generation[]> {
+    const ids: string[] = [];
+    try {
+      const pages = paginateQuery(
+        { client: this.db, pageSize: Math.min(query.limit ?? 100, 100) },
+        {
+          TableName: this.table,
+          KeyConditionExpression: query.atOrBefore ? 'pk = :pk AND sk <= :until' : 'pk = :pk',
+          ExpressionAttributeValues: {
+            ':pk': pk,
+            // '#' then U+FFFF sorts after every id, so a generation taken exactly at `atOrBefore` is included.
+            ...(query.atOrBefore ? { ':until': `${query.atOrBefore}#\uffff` } : {}),
+          },
+          ScanIndexForward: false,
+        },
+      );
+      for await (const page of pages) {
+        ids.push(...(page.Items ?? []).map((item) => String(item.id)));
+        if (query.limit && ids.length >= query.limit) break;
+      }
+    } catch (error) {
+      throw catalogError('list generations', error);
+    }
+    return this.getMany(query.limit ? ids.slice(0, query.limit) : ids);
+  }
+
+  /** BatchGet in chunks of 100, retrying unprocessed keys, returned in the order asked. */
+  private async getMany(ids: readonly string[]): Promise<Generation[]> {
+    const found = new Map<string, Generation>();
+    try {
+      for (let i = 0; i < ids.length; i += 100) {
+        let keys: Record<string, unknown>[] | undefined = ids.slice(i, i + 100).map(generationKey);
+        for (let attempt = 0; keys && keys.length > 0; attempt++) {
+          if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, 2000)));
+          const response: BatchGetCommandOutput = await this.db.send(
+            new BatchGetCommand({ RequestItems: { [this.table]: { Keys: keys } } }),
+          );
+          for (const item of response.Responses?.[this.table] ?? []) found.set(String(item.id), toGeneration(item));
+          keys = response.UnprocessedKeys?.[this.table]?.Keys;
+        }
+      }
+    } catch (error) {
+      throw catalogError('read generations', error);
+    }
+    return ids.map((id) => found.get(id)).filter((g): g is Generation => g !== undefined);
+  }
+
+  private generationItem(generation: Generation): Record<string, unknown> {
+    const open =
+      generation.state === 'pending'
+        ? {
+            [catalogLayout.openWorkIndex.partitionKey]: 'OPEN',
+            [catalogLayout.openWorkIndex.sortKey]: `${generation.scheduledAt}#${generation.id}`,
+          }
+        : {};
+    return { ...generationKey(generation.id), ...generation, ...open };
+  }
+}
+
+/** `state` and `consistency` are DynamoDB reserved words. */
+const NAMES = { '#state': 'state', '#consistency': 'consistency' };
+
+function generationKey(id: string): Record<string, string> {
+  return { [catalogLayout.partitionKey]: `GEN#${id}`, [catalogLayout.sortKey]: 'GEN' };
+}
+
+function toGeneration(item: Record<string, unknown>): Generation {
+  const { pk: _pk, sk: _sk, openPk: _openPk, openSk: _openSk, ...generation } = item;
+  return generation as unknown as Generation;
+}
+
+function isConditionFailure(error: unknown): boolean {
+  if (error instanceof TransactionCanceledException) {
+    return (error.CancellationReasons ?? []).some((reason) => reason.Code === 'ConditionalCheckFailed');
+  }
+  return error instanceof Error && error.name === 'ConditionalCheckFailedException';
+}
+
+function catalogError(operation: string, error: unknown): AwsOperationError {
+  const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return new AwsOperationError(`catalog: ${operation}`, detail, { cause: error });
+}

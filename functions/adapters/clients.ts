@@ -1,0 +1,82 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { Pluggable } from '@smithy/types';
+
+// Middleware that applies to every service's client cannot name one service's input and output types.
+// biome-ignore lint/suspicious/noExplicitAny: see above
+export type AnyPluggable = Pluggable<any, any>;
+
+/** How every AWS client of snapkeeper is built. Endpoints and credentials always come from the standard AWS
+ * environment (`AWS_ENDPOINT_URL`, profiles); nothing here knows about an emulator. */
+export interface ClientOptions {
+  /** Extra SDK middleware on every client: the seam through which tests and benchmarks inject faults. */
+  middleware?: AnyPluggable[];
+  /** SDK attempts per call. EC2 throttles by token bucket, so the default is generous and adaptive. */
+  maxAttempts?: number;
+  retryMode?: 'standard' | 'adaptive';
+}
+
+interface SdkClient {
+  middlewareStack: { use(pluggable: AnyPluggable): void };
+}
+
+/** One client per service and Region, built on first use and then reused (Lambda keeps them warm). */
+export class AwsClients {
+  private readonly cache = new Map<string, unknown>();
+
+  constructor(private readonly options: ClientOptions = {}) {}
+
+  ec2(region: string): EC2Client {
+    return this.cached('ec2', region, (config) => new EC2Client(config));
+  }
+
+  ssm(region: string): SSMClient {
+    return this.cached('ssm', region, (config) => new SSMClient(config));
+  }
+
+  s3(region: string): S3Client {
+    // Path-style keeps bucket names out of host names, which works for AWS and for local endpoints alike.
+    return this.cached('s3', region, (config) => new S3Client({ ...config, forcePathStyle: true }));
+  }
+
+  sqs(region: string): SQSClient {
+    return this.cached('sqs', region, (config) => new SQSClient(config));
+  }
+
+  dynamo(region: string): DynamoDBDocumentClient {
+    return this.cached('dynamo', region, (config) =>
+      DynamoDBDocumentClient.from(this.withMiddleware(new DynamoDBClient(config)), {
+        marshallOptions: { removeUndefinedValues: true },
+      }),
+    );
+  }
+
+  private cached<T>(
+    service: string,
+    region: string,
+    build: (config: { region: string; maxAttempts: number; retryMode: string }) => T,
+  ): T {
+    const key = `${service}:${region}`;
+    let client = this.cache.get(key) as T | undefined;
+    if (!client) {
+      client = build({
+        region,
+        maxAttempts: this.options.maxAttempts ?? 8,
+        retryMode: this.options.retryMode ?? 'adaptive',
+      });
+      if (service !== 'dynamo') this.withMiddleware(client as SdkClient);
+      this.cache.set(key, client);
+    }
+    return client;
+  }
+
+  private withMiddleware<T extends SdkClient>(client: T): T {
+    // The document client shares its inner client's stack, so middleware goes on the inner one only.
+    for (const pluggable of this.options.middleware ?? []) client.middlewareStack.use(pluggable);
+    return client;
+  }
+}

@@ -1,0 +1,81 @@
+import type { Generation } from '../core/generation.ts';
+import type { ReconcileReport } from '../core/reconcile.ts';
+import type { RestoreVolumeResult } from '../core/restore.ts';
+import type { RunReport } from '../core/run.ts';
+import type { SetupStep } from '../adapters/sandbox-setup.ts';
+
+/** Human-readable output of the CLI. `--json` bypasses all of this. */
+
+const CONSISTENCY_MARK: Record<Generation['consistency'], string> = {
+  application: 'app',
+  filesystem: 'fs',
+  crash: 'crash',
+  failed: 'FAILED',
+};
+
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
+  return [line(header), line(widths.map((w) => '─'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+/** `2026-11-21T03:00:00.000Z` → `2026-11-21 03:00Z`: enough for a person, exact in `--json`. */
+export function shortTime(iso: string | undefined): string {
+  return iso ? `${iso.slice(0, 10)} ${iso.slice(11, 16)}Z` : '—';
+}
+
+export function formatGenerations(generations: readonly Generation[]): string {
+  if (generations.length === 0) return 'No generations match.';
+  return table(
+    ['GENERATION', 'POLICY/SCHEDULE', 'TARGET', 'TAKEN', 'STATE', 'CONSISTENCY', 'SNAPSHOTS'],
+    generations.map((g) => [
+      g.id,
+      `${g.policy}/${g.schedule}`,
+      g.target.id,
+      shortTime(g.takenAt ?? g.scheduledAt),
+      g.deletedAt ? 'deleted' : g.state,
+      CONSISTENCY_MARK[g.consistency],
+      g.snapshots.map((s) => `${s.volumeId}→${s.snapshotId}`).join(' ') || (g.failure ? `(${g.failure})` : '—'),
+    ]),
+  );
+}
+
+export function formatRun(report: RunReport): string {
+  const counts = new Map<string, number>();
+  for (const r of report.results) counts.set(r.outcome, (counts.get(r.outcome) ?? 0) + 1);
+  const summary = [...counts].map(([outcome, n]) => `${n} ${outcome}`).join(', ') || 'no targets';
+  const lines = [
+    `Run ${report.policy}/${report.schedule} at ${report.scheduledAt}: ${summary}`,
+    ...report.results.map(
+      (r) =>
+        `  ${r.outcome === 'failed' ? '✗' : '✓'} ${r.targetId.padEnd(21)} ${r.generationId}  ${r.outcome}, ${r.state}` +
+        (r.snapshotIds.length ? `  [${r.snapshotIds.join(' ')}]` : '') +
+        (r.failure ? `  ${r.failure}` : ''),
+    ),
+  ];
+  for (const p of report.problems) lines.push(`  ! ${p.resourceId}: ${p.problem}`);
+  return lines.join('\n');
+}
+
+export function formatRestore(result: RestoreVolumeResult): string {
+  const from = `generation ${result.generationId} (snapshot ${result.sourceSnapshotId})`;
+  return result.dryRun
+    ? `Dry run: would restore ${from} into ${result.availabilityZone} (${result.region}); nothing was created.`
+    : `Restored ${from} as ${result.volumeId} in ${result.availabilityZone} (${result.region}); it is available.`;
+}
+
+export function formatInit(steps: readonly SetupStep[]): string {
+  return steps.map((s) => `${s.action === 'created' ? 'created' : 'exists '} ${s.resource} ${s.name} (${s.region})`).join('\n');
+}
+
+export function formatReconcile(report: ReconcileReport): string {
+  const lines = [
+    `Reconciled ${report.examined} open generations: ${report.completed.length} completed, ${report.failed.length} failed, ${report.stillPending.length} still pending`,
+  ];
+  for (const f of report.failed) lines.push(`  ✗ ${f.generationId}: ${f.failure}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,41 @@
+/**
+ * The project's error classes. Callers branch with `instanceof`, never on message text. Each message names the
+ * problem and, where there is one, the fix.
+ */
+
+/** Bad input from a person or an event: a runbook request, a CLI flag, a scheduler event. CLI exit status 2. */
+export class InputError extends Error {
+  override readonly name = 'InputError';
+}
+
+/** Something asked for does not exist (a generation, a copy in a Region). CLI exit status 1. */
+export class NotFoundError extends Error {
+  override readonly name = 'NotFoundError';
+}
+
+/** An AWS call failed in a way the step cannot recover from; `cause` keeps the SDK error. */
+export class AwsOperationError extends Error {
+  override readonly name = 'AwsOperationError';
+  constructor(
+    readonly operation: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${operation}: ${message}`, options);
+  }
+}
+
+/** The catalog already holds a generation with this id (the conditional write lost). */
+export class GenerationExistsError extends Error {
+  override readonly name = 'GenerationExistsError';
+}
+
+/** Waiting for a resource to reach a state took longer than allowed. */
+export class WaitTimeoutError extends Error {
+  override readonly name = 'WaitTimeoutError';
+}
+
+/** The message of any thrown value, for records and logs. */
+export function describeError(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

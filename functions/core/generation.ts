@@ -1,0 +1,83 @@
+import { createHash } from 'node:crypto';
+
+/** What a generation really is, per volume and as a whole (SPEC §2, guarantee 3). */
+export type Consistency = 'application' | 'filesystem' | 'crash' | 'failed';
+
+export type GenerationState = 'pending' | 'completed' | 'failed';
+
+export type SnapshotState = 'pending' | 'completed' | 'error';
+
+export type TargetKind = 'instance' | 'volume';
+
+export interface Target {
+  kind: TargetKind;
+  /** Instance id or volume id. */
+  id: string;
+}
+
+/** One snapshot of one source volume inside a generation. */
+export interface SnapshotRecord {
+  volumeId: string;
+  snapshotId: string;
+  region: string;
+  state: SnapshotState;
+  consistency: Consistency;
+  deviceName?: string;
+  sizeGiB?: number;
+  volumeType?: string;
+  iops?: number;
+  throughput?: number;
+  encrypted?: boolean;
+  /** The source volume's user tags (no `aws:` keys), carried to whatever a restore creates. */
+  volumeTags: Record<string, string>;
+}
+
+export interface CopyRecord {
+  region: string;
+  state: 'pending' | 'completed' | 'failed';
+  snapshotIds: string[];
+}
+
+/** One point-in-time backup of one target from one run (SPEC §2). Times are ISO-8601 strings. */
+export interface Generation {
+  id: string;
+  policy: string;
+  schedule: string;
+  target: Target;
+  scheduledAt: string;
+  /** When the create call was made: the point in time the snapshots hold. */
+  takenAt?: string;
+  /** When this run claimed the generation; a claim older than the lease may be taken over. */
+  claimedAt: string;
+  state: GenerationState;
+  consistency: Consistency;
+  snapshots: SnapshotRecord[];
+  amiId?: string;
+  freezeWindowMs?: number;
+  copies: CopyRecord[];
+  expiresAt?: string;
+  deletedAt?: string;
+  /** Why the generation failed, in words an operator can act on. */
+  failure?: string;
+}
+
+/**
+ * The generation id is derived from what identifies the run and the target, so a run delivered twice computes
+ * the same id and the catalog's conditional write makes it one generation (guarantee 1). The time prefix keeps
+ * ids readable and sortable; the hash keeps them short and unique.
+ */
+export function generationId(policy: string, schedule: string, scheduledAt: string, target: Target): string {
+  const digest = createHash('sha256')
+    .update([policy, schedule, scheduledAt, target.kind, target.id].join('\n'))
+    .digest('hex')
+    .slice(0, 10);
+  const stamp = scheduledAt.replace(/[-:]/g, '').slice(0, 15);
+  return `gen-${stamp}-${digest}`;
+}
+
+/** The generation state implied by its snapshots' states. */
+export function stateFromSnapshots(snapshots: readonly SnapshotRecord[]): GenerationState {
+  if (snapshots.length === 0) return 'failed';
+  if (snapshots.some((s) => s.state === 'error')) return 'failed';
+  return snapshots.every((s) => s.state === 'completed') ? 'completed' : 'pending';
+}

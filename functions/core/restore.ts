@@ -1,0 +1,178 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import type { Config } from './config.ts';
+import { InputError, NotFoundError } from './errors.ts';
+import type { Generation, SnapshotRecord } from './generation.ts';
+import type { Catalog, Clock, Log, Tags, VolumeService } from './ports.ts';
+import { TAG } from './tags.ts';
+
+const isoTime = z.iso.datetime({ offset: true, message: 'must be an ISO-8601 time such as 2026-11-21T03:00:00Z' });
+
+/** The restore-volume runbook's request (SPEC §6), shared by the Lambda and the CLI. */
+export const RestoreVolumeRequestSchema = z
+  .strictObject({
+    volumeId: z.string().regex(/^vol-[0-9a-f]+$/, 'must be a volume id such as vol-0123456789abcdef0').optional(),
+    generationId: z.string().regex(/^gen-/, 'must be a generation id such as gen-20261121T030000-1a2b3c4d5e').optional(),
+    at: isoTime.optional(),
+    availabilityZone: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d[a-z]$/, 'must be an Availability Zone such as us-east-1a'),
+    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be a Region such as us-west-2').optional(),
+    volumeType: z.enum(['gp2', 'gp3', 'io1', 'io2', 'st1', 'sc1', 'standard']).optional(),
+    iops: z.number().int().positive().optional(),
+    throughput: z.number().int().positive().optional(),
+    kmsKeyId: z.string().min(1).optional(),
+    dryRun: z.boolean().default(false),
+    /** Makes retries of one request return the same volume (the Lambda passes its request id); without it,
+     * every request is a new restore. */
+    idempotencyToken: z.string().min(1).max(64).optional(),
+  })
+  .refine((r) => r.volumeId || r.generationId, {
+    message: 'give volumeId (restore its newest generation at or before `at`) or generationId',
+  });
+
+export type RestoreVolumeRequest = z.input<typeof RestoreVolumeRequestSchema>;
+
+export interface RestoreVolumeResult {
+  volumeId: string | null;
+  generationId: string;
+  sourceSnapshotId: string;
+  region: string;
+  availabilityZone: string;
+  dryRun: boolean;
+}
+
+export interface RestoreDeps {
+  config: Config;
+  catalog: Catalog;
+  volumes: VolumeService;
+  clock: Clock;
+  log: Log;
+  /** Who asked, for the audit entry. */
+  actor: string;
+  waitTimeoutMs?: number;
+}
+
+/** restore-volume: a new volume from the newest completed generation at or before `at`, waited until available. */
+export async function restoreVolume(input: unknown, deps: RestoreDeps): Promise<RestoreVolumeResult> {
+  const parsed = RestoreVolumeRequestSchema.safeParse(input);
+  if (!parsed.success) throw new InputError(`bad restore request: ${z.prettifyError(parsed.error)}`);
+  const request = parsed.data;
+  const region = request.region ?? deps.config.region;
+  if (!request.availabilityZone.startsWith(region)) {
+    throw new InputError(
+      `availabilityZone ${request.availabilityZone} is not in Region ${region}; pick a zone of ${region}, or set region`,
+    );
+  }
+  const zones = await deps.volumes.availabilityZones(region);
+  if (!zones.includes(request.availabilityZone)) {
+    throw new InputError(`availabilityZone ${request.availabilityZone} does not exist; zones of ${region}: ${zones.join(', ')}`);
+  }
+
+  const at = request.at ? new Date(request.at).toISOString() : deps.clock.now().toISOString();
+  const generation = await chooseGeneration(request, at, deps.catalog);
+  const snapshot = pickSnapshot(generation, request.volumeId);
+  const sourceSnapshotId = snapshotIn(region, generation, snapshot, deps.config.region);
+  const base = { generationId: generation.id, sourceSnapshotId, region, availabilityZone: request.availabilityZone };
+  deps.log.info('restore planned', { ...base, volumeId: snapshot.volumeId, takenAt: generation.takenAt, dryRun: request.dryRun });
+
+  let volumeId: string | null = null;
+  if (!request.dryRun) {
+    volumeId = await deps.volumes.createVolume({
+      region,
+      snapshotId: sourceSnapshotId,
+      availabilityZone: request.availabilityZone,
+      volumeType: request.volumeType ?? snapshot.volumeType,
+      iops: request.iops ?? (request.volumeType ? undefined : snapshot.iops),
+      throughput: request.throughput ?? (request.volumeType ? undefined : snapshot.throughput),
+      kmsKeyId: request.kmsKeyId,
+      tags: restoredTags(snapshot, generation),
+      idempotencyToken: idempotencyToken(base, request.idempotencyToken),
+    });
+    deps.log.info('restore volume created', { ...base, volumeId });
+    await deps.volumes.waitUntilAvailable(region, volumeId, {
+      timeoutMs: deps.waitTimeoutMs ?? 10 * 60 * 1000,
+      onWait: (state, waitedMs) => deps.log.info('waiting for restored volume', { volumeId, state, waitedMs }),
+    });
+    deps.log.info('restore volume available', { ...base, volumeId });
+  }
+  const result = { volumeId, ...base, dryRun: request.dryRun };
+  await deps.catalog.audit({
+    at: deps.clock.now().toISOString(),
+    action: 'restore-volume',
+    actor: deps.actor,
+    dryRun: request.dryRun,
+    request: { ...request },
+    result: { ...result },
+  });
+  return result;
+}
+
+async function chooseGeneration(
+  request: z.output<typeof RestoreVolumeRequestSchema>,
+  at: string,
+  catalog: Catalog,
+): Promise<Generation> {
+  if (request.generationId) {
+    const generation = await catalog.get(request.generationId);
+    if (!generation) throw new NotFoundError(`generation ${request.generationId} is not in the catalog`);
+    if (generation.state !== 'completed' || generation.deletedAt) {
+      throw new InputError(
+        `generation ${generation.id} is ${generation.deletedAt ? 'deleted' : generation.state}; only a completed generation can be restored`,
+      );
+    }
+    return generation;
+  }
+  const volumeId = request.volumeId as string;
+  // Newest first; skip generations that are not restorable. Pages stay small because the newest completed
+  // generation is almost always among the first few.
+  for (const generation of await catalog.byVolume(volumeId, { atOrBefore: at })) {
+    if (generation.state === 'completed' && !generation.deletedAt) return generation;
+  }
+  throw new NotFoundError(
+    `no completed generation of ${volumeId} taken at or before ${at}; list them with: snapkeeper generations --volume ${volumeId}`,
+  );
+}
+
+function pickSnapshot(generation: Generation, volumeId: string | undefined): SnapshotRecord {
+  if (volumeId) {
+    const snapshot = generation.snapshots.find((s) => s.volumeId === volumeId);
+    if (!snapshot) throw new InputError(`generation ${generation.id} holds no snapshot of ${volumeId}`);
+    return snapshot;
+  }
+  const [only, ...more] = generation.snapshots;
+  if (!only || more.length > 0) {
+    const volumes = generation.snapshots.map((s) => s.volumeId).join(', ');
+    throw new InputError(`generation ${generation.id} holds ${generation.snapshots.length} volumes (${volumes}); say which with volumeId`);
+  }
+  return only;
+}
+
+/** The snapshot to restore from in the requested Region: the original, or its completed DR copy. */
+function snapshotIn(region: string, generation: Generation, snapshot: SnapshotRecord, primary: string): string {
+  if (region === primary) return snapshot.snapshotId;
+  const copy = generation.copies.find((c) => c.region === region && c.state === 'completed');
+  const index = generation.snapshots.indexOf(snapshot);
+  const copied = copy?.snapshotIds[index];
+  if (!copied) {
+    const regions = generation.copies.filter((c) => c.state === 'completed').map((c) => c.region);
+    throw new NotFoundError(
+      `generation ${generation.id} has no completed copy in ${region}; restorable in: ${[primary, ...regions].join(', ')}`,
+    );
+  }
+  return copied;
+}
+
+/** The source volume's tags travel to the restored volume, with where it came from. */
+function restoredTags(snapshot: SnapshotRecord, generation: Generation): Tags {
+  return {
+    ...snapshot.volumeTags,
+    [TAG.restoredFrom]: generation.id,
+    [TAG.sourceVolume]: snapshot.volumeId,
+  };
+}
+
+function idempotencyToken(base: Record<string, string>, token: string | undefined): string {
+  return createHash('sha256')
+    .update(JSON.stringify({ ...base, token: token ?? randomUUID() }))
+    .digest('hex')
+    .slice(0, 64);
+}

@@ -1,0 +1,46 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import type { MiddlewareObj } from '@middy/core';
+import type { z } from 'zod';
+import { type Config, parseConfig } from '../core/config.ts';
+import { InputError } from '../core/errors.ts';
+import type { Log } from '../core/ports.ts';
+import { HandlerEnvSchema } from './env.ts';
+
+/** Shared by every handler: the logger, the configuration and event validation. Built once per cold start. */
+export const logger = new Logger();
+
+export const lambdaLog: Log = {
+  debug: (message, data) => logger.debug(message, data ?? {}),
+  info: (message, data) => logger.info(message, data ?? {}),
+  warn: (message, data) => logger.warn(message, data ?? {}),
+  error: (message, data) => logger.error(message, data ?? {}),
+};
+
+let config: Config | undefined;
+
+/** The configuration from the environment, validated with the same schema as the CLI's file. */
+export function lambdaConfig(): Config {
+  if (!config) {
+    const env = HandlerEnvSchema.parse(process.env);
+    config = parseConfig(JSON.parse(env.SNAPKEEPER_CONFIG), 'SNAPKEEPER_CONFIG');
+  }
+  return config;
+}
+
+/**
+ * Validates the event with a zod schema before the handler sees it. A bad event fails the invocation with an
+ * `InputError` that names each bad field, and is logged once here with the event that caused it.
+ */
+export function parseEvent<S extends z.ZodType>(schema: S): MiddlewareObj<z.input<S>, unknown> {
+  return {
+    before: (request) => {
+      const parsed = schema.safeParse(request.event);
+      if (!parsed.success) {
+        const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(event)'}: ${i.message}`).join('; ');
+        logger.error('bad event', { event: request.event, problems });
+        throw new InputError(`bad event: ${problems}`);
+      }
+      request.event = parsed.data as z.input<S>;
+    },
+  };
+}

@@ -1,0 +1,45 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
+import { z } from 'zod';
+import type { RunDeps, RunReport } from '../core/run.ts';
+import { runSchedule } from '../core/run.ts';
+import { runDeps } from '../adapters/wiring.ts';
+import { lambdaConfig, lambdaLog, logger, parseEvent } from './lambda.ts';
+
+/** What each EventBridge Scheduler schedule sends: `scheduledAt` is `<aws.scheduler.scheduled-time>`. */
+export const ScheduledRunEventSchema = z.strictObject({
+  policy: z.string().min(1),
+  schedule: z.string().min(1),
+  scheduledAt: z.iso.datetime({ offset: true }).transform((t) => new Date(t).toISOString()),
+});
+
+export type ScheduledRunEvent = z.input<typeof ScheduledRunEventSchema>;
+
+/** Some targets of the run failed; each is recorded as a failed generation. Failing the invocation lets the
+ * Lambda retry them (a retry skips what already succeeded) and raises the failed-runs alarm. */
+export class RunFailedError extends Error {
+  override readonly name = 'RunFailedError';
+}
+
+export function createScheduledRunHandler(deps: () => RunDeps) {
+  return middy<ScheduledRunEvent, RunReport>()
+    .use(injectLambdaContext(logger))
+    .use(parseEvent(ScheduledRunEventSchema))
+    .handler(async (event) => {
+      const report = await runSchedule(ScheduledRunEventSchema.parse(event), deps());
+      const failed = report.results.filter((r) => r.outcome === 'failed');
+      if (failed.length > 0) {
+        throw new RunFailedError(
+          `${failed.length} of ${report.results.length} targets failed: ${failed.map((f) => `${f.targetId} (${f.failure})`).join('; ')}`,
+        );
+      }
+      return report;
+    });
+}
+
+let deps: RunDeps | undefined;
+
+export const handler = createScheduledRunHandler(() => {
+  deps ??= runDeps({ config: lambdaConfig(), log: lambdaLog });
+  return deps;
+});

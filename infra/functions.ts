@@ -1,0 +1,118 @@
+import { fileURLToPath } from 'node:url';
+import { type Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import type { Config } from '../functions/core/config.ts';
+import type { HandlerEnv } from '../functions/handlers/env.ts';
+
+/** AWS rejects a function whose environment (keys plus values) exceeds 4 KB. */
+export const LAMBDA_ENVIRONMENT_LIMIT_BYTES = 4096;
+
+/** Node.js reads this to map stack traces back to the TypeScript sources through the bundled source maps. */
+const NODE_OPTIONS = '--enable-source-maps';
+
+/**
+ * The environment of every snapkeeper Lambda. Typed as `HandlerEnv`, so a variable the handlers require and
+ * this file forgets fails the type check here rather than a Lambda at cold start.
+ */
+export function handlerEnvironment(config: Config): HandlerEnv {
+  // `$schema` only helps editors; every byte counts against Lambda's 4 KB.
+  const { $schema: _editorsOnly, ...forLambda } = config;
+  return {
+    SNAPKEEPER_CONFIG: JSON.stringify(forLambda),
+    POWERTOOLS_SERVICE_NAME: 'snapkeeper',
+    POWERTOOLS_LOG_LEVEL: 'INFO',
+  };
+}
+
+/** Fails synth, naming the culprit, when an environment would be rejected by Lambda at deploy time. */
+export function assertEnvironmentFits(environment: Record<string, string>, functionName: string): void {
+  const bytes = Object.entries(environment).reduce(
+    (total, [key, value]) => total + Buffer.byteLength(key) + Buffer.byteLength(value),
+    0,
+  );
+  if (bytes > LAMBDA_ENVIRONMENT_LIMIT_BYTES) {
+    throw new Error(
+      `snapkeeper: the environment of the ${functionName} Lambda would be ${bytes} bytes, over AWS Lambda's ` +
+        `${LAMBDA_ENVIRONMENT_LIMIT_BYTES}-byte limit; SNAPKEEPER_CONFIG alone is ` +
+        `${Buffer.byteLength(environment.SNAPKEEPER_CONFIG ?? '')} bytes. Shorten the configuration ` +
+        '(fewer or shorter policies, schedules and tags).',
+    );
+  }
+}
+
+export interface SnapkeeperFunctionProps {
+  /** Handler file under `functions/handlers/`, without the extension (`scheduled-run`). */
+  readonly handler: string;
+  /** What the function does, shown in the console. */
+  readonly description: string;
+  /** The validated configuration, passed to the function as `SNAPKEEPER_CONFIG`. */
+  readonly config: Config;
+  readonly memorySize: number;
+  readonly timeout: Duration;
+}
+
+/**
+ * One snapkeeper Lambda: the handler bundled with the local esbuild as ESM for Node.js 22 on arm64, its own
+ * role (which starts with nothing but its log group; callers add statements) and its own log group with
+ * retention. The log group is explicit because the `logRetention` property deploys a custom resource, and
+ * a role of our own replaces the AWS managed basic execution policy, which allows writing to any log group.
+ */
+export class SnapkeeperFunction extends Construct {
+  readonly function: NodejsFunction;
+  readonly role: Role;
+  readonly logGroup: LogGroup;
+
+  constructor(scope: Construct, id: string, props: SnapkeeperFunctionProps) {
+    super(scope, id);
+    const environment = { ...handlerEnvironment(props.config), NODE_OPTIONS };
+    assertEnvironmentFits(environment, props.handler);
+
+    this.logGroup = new LogGroup(this, 'Logs', {
+      retention: RetentionDays.THREE_MONTHS,
+      // Logs are evidence of what a backup run did; keep them after the stack is gone.
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.role = new Role(this, 'Role', {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: `snapkeeper ${props.handler} Lambda`,
+    });
+    // Writing its own log streams is the only permission every function needs; the group's ARN already ends
+    // in `:*`, which covers its streams and nothing else.
+    this.role.addToPolicy(
+      new PolicyStatement({
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [this.logGroup.logGroupArn],
+      }),
+    );
+
+    this.function = new NodejsFunction(this, 'Function', {
+      entry: fileURLToPath(new URL(`../functions/handlers/${props.handler}.ts`, import.meta.url)),
+      handler: 'handler',
+      description: props.description,
+      runtime: Runtime.NODEJS_22_X,
+      architecture: Architecture.ARM_64,
+      memorySize: props.memorySize,
+      timeout: props.timeout,
+      role: this.role,
+      logGroup: this.logGroup,
+      environment,
+      bundling: {
+        format: OutputFormat.ESM,
+        target: 'node22',
+        minify: true,
+        sourceMap: true,
+        sourcesContent: false,
+        mainFields: ['module', 'main'],
+        // Bundle the AWS SDK too: the versions the tests ran against, not whatever the runtime ships today.
+        externalModules: [],
+        // Some bundled dependencies are CommonJS and call `require`, which an ES module lacks.
+        banner:
+          "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+      },
+    });
+  }
+}

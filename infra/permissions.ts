@@ -1,0 +1,136 @@
+import { Aws } from 'aws-cdk-lib';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { catalogLayout } from '../functions/adapters/catalog-layout.ts';
+import { TAG } from '../functions/core/tags.ts';
+
+/**
+ * EC2 ARNs of the stack's own account. The stack's Region is written as a pseudo parameter rather than the
+ * resolved env, so the template, and the cdk-nag suppressions that name these exact wildcards, read the same
+ * whatever account and Region the app is synthesized for. EBS snapshot ARNs carry no account.
+ */
+export function ec2Arns(
+  region: string = Aws.REGION,
+  partition: string = Aws.PARTITION,
+  account = Aws.ACCOUNT_ID,
+) {
+  return {
+    volume: `arn:${partition}:ec2:${region}:${account}:volume/*`,
+    instance: `arn:${partition}:ec2:${region}:${account}:instance/*`,
+    snapshot: `arn:${partition}:ec2:${region}::snapshot/*`,
+  };
+}
+
+/** The same ARNs as cdk-nag spells them in a finding's `appliesTo` (`Resource::arn:<AWS::Partition>:…`). */
+export function ec2ArnsAsNagSeesThem(region = '<AWS::Region>') {
+  return ec2Arns(region, '<AWS::Partition>', '<AWS::AccountId>');
+}
+
+const MANAGED_REQUEST_TAG = { StringEquals: { [`aws:RequestTag/${TAG.managed}`]: 'true' } };
+
+/** The table and its one named index, and nothing else: no `index/*` wildcard. */
+function catalogArns(table: ITable): string[] {
+  return [table.tableArn, `${table.tableArn}/index/${catalogLayout.openWorkIndex.name}`];
+}
+
+const CATALOG_READ = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'];
+
+/**
+ * What a scheduled run may do: find its targets, snapshot them with tags applied at creation, and record
+ * generations. It can create only snapshots that carry `snapkeeper:managed=true` from birth, and it has no
+ * delete permission of any kind (retention, and with it deletion, is not part of this slice).
+ */
+export function grantScheduledRun(grantee: IGrantable, table: ITable): void {
+  const principal = grantee.grantPrincipal;
+  const arns = ec2Arns();
+  // Selection reads instances and volumes by tag, and a retried run looks for the snapshots it already took.
+  // Describe* actions do not support resource-level permissions, so `*` is the only resource IAM accepts.
+  principal.addToPrincipalPolicy(
+    new PolicyStatement({
+      actions: ['ec2:DescribeInstances', 'ec2:DescribeVolumes', 'ec2:DescribeSnapshots'],
+      resources: ['*'],
+    }),
+  );
+  // The source side of a snapshot: any volume or instance of this account and Region may be backed up. Which
+  // ones is decided by tags at run time, and an instance's volumes need not carry the policy tag themselves.
+  principal.addToPrincipalPolicy(
+    new PolicyStatement({
+      actions: ['ec2:CreateSnapshot', 'ec2:CreateSnapshots'],
+      resources: [arns.volume, arns.instance],
+    }),
+  );
+  // The created side: a snapshot may come into existence only already tagged as ours, so everything this
+  // function makes is recognisable, and retention (later) can be scoped to that tag.
+  principal.addToPrincipalPolicy(
+    new PolicyStatement({
+      actions: ['ec2:CreateSnapshot', 'ec2:CreateSnapshots'],
+      resources: [arns.snapshot],
+      conditions: MANAGED_REQUEST_TAG,
+    }),
+  );
+  // Tags only as part of those create calls (TagSpecifications), never tagging afterwards, which would let the
+  // function mark someone else's snapshot as managed.
+  principal.addToPrincipalPolicy(
+    new PolicyStatement({
+      actions: ['ec2:CreateTags'],
+      resources: [arns.snapshot],
+      conditions: { StringEquals: { 'ec2:CreateAction': ['CreateSnapshot', 'CreateSnapshots'] } },
+    }),
+  );
+  // Runs claim, record and complete generations (Put and Update, also inside TransactWriteItems). No DeleteItem
+  // and no BatchWriteItem (which can delete): a run never erases a record.
+  principal.addToPrincipalPolicy(
+    new PolicyStatement({
+      actions: [...CATALOG_READ, 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem'],
+      resources: catalogArns(table),
+    }),
+  );
+}
+
+/**
+ * What the restore-volume runbook may do: read the catalog, create a volume from one of our snapshots, tagged
+ * as ours at creation, in the primary Region or a DR Region, and write an audit entry. It cannot create
+ * anything from a snapshot it did not take, and cannot delete.
+ *
+ * @param drRegions the policies' copy Regions, where a restore may also run.
+ */
+export function grantRestoreVolume(grantee: IGrantable, table: ITable, drRegions: readonly string[]): void {
+  const principal = grantee.grantPrincipal;
+  const regions = [ec2Arns(), ...drRegions.map((region) => ec2Arns(region))];
+  // Checking the zone and waiting for the new volume to become available are Describe* calls, which IAM cannot
+  // scope to resources.
+  principal.addToPrincipalPolicy(
+    new PolicyStatement({
+      actions: ['ec2:DescribeVolumes', 'ec2:DescribeAvailabilityZones'],
+      resources: ['*'],
+    }),
+  );
+  // The new volume must be born tagged as ours, so everything a restore leaves behind can be found.
+  principal.addToPrincipalPolicy(
+    new PolicyStatement({
+      actions: ['ec2:CreateVolume'],
+      resources: regions.map((arns) => arns.volume),
+      conditions: MANAGED_REQUEST_TAG,
+    }),
+  );
+  // Restore reads only our snapshots: one someone else took, or shared with this account, cannot be the source.
+  principal.addToPrincipalPolicy(
+    new PolicyStatement({
+      actions: ['ec2:CreateVolume'],
+      resources: regions.map((arns) => arns.snapshot),
+      conditions: { StringEquals: { [`ec2:ResourceTag/${TAG.managed}`]: 'true' } },
+    }),
+  );
+  // Tags only through CreateVolume's TagSpecifications, never on an existing volume.
+  principal.addToPrincipalPolicy(
+    new PolicyStatement({
+      actions: ['ec2:CreateTags'],
+      resources: regions.map((arns) => arns.volume),
+      conditions: { StringEquals: { 'ec2:CreateAction': 'CreateVolume' } },
+    }),
+  );
+  // Reads generations; its only write is the audit entry (PutItem): no UpdateItem, so it never edits a generation.
+  principal.addToPrincipalPolicy(
+    new PolicyStatement({ actions: [...CATALOG_READ, 'dynamodb:PutItem'], resources: catalogArns(table) }),
+  );
+}

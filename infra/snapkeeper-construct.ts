@@ -1,0 +1,124 @@
+import { Duration } from 'aws-cdk-lib';
+import type { Table } from 'aws-cdk-lib/aws-dynamodb';
+import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { NagSuppressions } from 'cdk-nag';
+import { Construct } from 'constructs';
+import type { Config } from '../functions/core/config.ts';
+import { createCatalogTable } from './catalog-table.ts';
+import { SnapkeeperFunction } from './functions.ts';
+import { ec2ArnsAsNagSeesThem, grantRestoreVolume, grantScheduledRun } from './permissions.ts';
+import { PolicySchedules } from './schedules.ts';
+
+export interface SnapKeeperProps {
+  /**
+   * The validated snapkeeper configuration (`snapkeeper.config.json`), the same document the CLI reads. It
+   * names the catalog table, defines one schedule per policy schedule, and is handed to every Lambda as
+   * `SNAPKEEPER_CONFIG`, so it must fit in Lambda's 4 KB environment.
+   */
+  readonly config: Config;
+}
+
+/**
+ * snapkeeper in one construct: the DynamoDB catalog, the scheduled-run and restore-volume Lambdas, and one
+ * EventBridge Scheduler schedule per policy schedule, with IAM scoped by the `snapkeeper:managed` tag.
+ */
+export class SnapKeeper extends Construct {
+  /** The catalog of generations; retained when the stack is deleted. */
+  readonly table: Table;
+  /** Takes one run of one policy schedule; invoked by the schedules. */
+  readonly scheduledRunFunction: NodejsFunction;
+  /** The restore-volume runbook; invoked directly (`aws lambda invoke`). */
+  readonly restoreVolumeFunction: NodejsFunction;
+
+  constructor(scope: Construct, id: string, props: SnapKeeperProps) {
+    super(scope, id);
+    const { config } = props;
+    const copyRegions = drRegions(config);
+    this.table = createCatalogTable(this, config.catalog.table);
+
+    const scheduledRun = new SnapkeeperFunction(this, 'ScheduledRun', {
+      handler: 'scheduled-run',
+      description: 'snapkeeper: one scheduled run of one policy schedule',
+      config,
+      memorySize: 1024,
+      // A run of a large fleet is long; 15 minutes is Lambda's ceiling.
+      timeout: Duration.minutes(15),
+    });
+    grantScheduledRun(scheduledRun.role, this.table);
+    this.scheduledRunFunction = scheduledRun.function;
+
+    const restoreVolume = new SnapkeeperFunction(this, 'RestoreVolume', {
+      handler: 'restore-volume',
+      description: 'snapkeeper: restore-volume runbook',
+      config,
+      memorySize: 512,
+      // It waits for the new volume to become available, which takes minutes for a large volume.
+      timeout: Duration.minutes(10),
+    });
+    grantRestoreVolume(restoreVolume.role, this.table, copyRegions);
+    this.restoreVolumeFunction = restoreVolume.function;
+
+    new PolicySchedules(this, 'Schedules', { config, target: this.scheduledRunFunction });
+
+    suppressJustifiedFindings(scheduledRun, restoreVolume, copyRegions);
+  }
+}
+
+/**
+ * Each suppression sits on the one role or function it is about and names the exact wildcard it allows, so a
+ * new wildcard anywhere else still fails the checks.
+ */
+function suppressJustifiedFindings(
+  scheduledRun: SnapkeeperFunction,
+  restoreVolume: SnapkeeperFunction,
+  regions: readonly string[],
+): void {
+  const primary = ec2ArnsAsNagSeesThem();
+  const restoreArns = [primary, ...regions.map((region) => ec2ArnsAsNagSeesThem(region))];
+  const describe = {
+    id: 'AwsSolutions-IAM5',
+    reason:
+      'EC2 Describe* actions (instances, volumes, snapshots, availability zones) do not support resource-level permissions; `*` is the only resource IAM accepts for them.',
+    appliesTo: ['Resource::*'],
+  };
+  const runtime = {
+    id: 'AwsSolutions-L1',
+    reason:
+      'Pinned to nodejs22.x on purpose: the bundle targets node22 and is tested on that runtime; moving to a newer runtime is a deliberate upgrade, not an automatic one.',
+  };
+  NagSuppressions.addResourceSuppressions(
+    scheduledRun.role,
+    [
+      describe,
+      {
+        id: 'AwsSolutions-IAM5',
+        reason:
+          "A run may snapshot any volume or instance of this account and Region: which ones is decided by tags at run time, and an instance's volumes need not carry the policy tag. A snapshot/* may only be created already tagged snapkeeper:managed=true, and CreateTags is allowed only inside CreateSnapshot(s).",
+        appliesTo: [primary.volume, primary.instance, primary.snapshot].map((arn) => `Resource::${arn}`),
+      },
+    ],
+    true,
+  );
+  NagSuppressions.addResourceSuppressions(
+    restoreVolume.role,
+    [
+      describe,
+      {
+        id: 'AwsSolutions-IAM5',
+        reason:
+          'A restored volume does not exist yet, so it cannot be named (in the primary Region or a copy Region of the config): volume/* is allowed only when the request tags it snapkeeper:managed=true (and CreateTags only inside CreateVolume); snapshot/* only for snapshots that already carry snapkeeper:managed=true.',
+        appliesTo: restoreArns
+          .flatMap((arns) => [arns.volume, arns.snapshot])
+          .map((arn) => `Resource::${arn}`),
+      },
+    ],
+    true,
+  );
+  NagSuppressions.addResourceSuppressions(scheduledRun.function, [runtime]);
+  NagSuppressions.addResourceSuppressions(restoreVolume.function, [runtime]);
+}
+
+/** The copy Regions of every policy, where generations have copies to restore from. */
+function drRegions(config: Config): string[] {
+  return [...new Set(config.policies.flatMap((policy) => policy.copies.map((copy) => copy.region)))].sort();
+}

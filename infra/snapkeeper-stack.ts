@@ -1,0 +1,27 @@
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import type { Config } from '../functions/core/config.ts';
+import { SnapKeeper } from './snapkeeper-construct.ts';
+
+export interface SnapkeeperStackProps extends StackProps {
+  /** The validated snapkeeper configuration; see {@link SnapKeeper}. */
+  readonly config: Config;
+}
+
+/** The deployable unit of the CDK app: one {@link SnapKeeper} in the configured Region. */
+export class SnapkeeperStack extends Stack {
+  readonly snapkeeper: SnapKeeper;
+
+  constructor(scope: Construct, id: string, props: SnapkeeperStackProps) {
+    super(scope, id, props);
+    this.snapkeeper = new SnapKeeper(this, 'SnapKeeper', { config: props.config });
+    // What an operator needs to find: `aws lambda invoke --function-name <RestoreVolumeFunctionName>`.
+    new CfnOutput(this, 'CatalogTableName', { value: this.snapkeeper.table.tableName });
+    new CfnOutput(this, 'ScheduledRunFunctionName', {
+      value: this.snapkeeper.scheduledRunFunction.functionName,
+    });
+    new CfnOutput(this, 'RestoreVolumeFunctionName', {
+      value: this.snapkeeper.restoreVolumeFunction.functionName,
+    });
+  }
+}

@@ -1,0 +1,163 @@
+// Deploys the real app to the local emulator with the CDK CLI, as an operator would, and checks that what the
+// stack promises exists. The emulator creates resources but runs nothing: behaviour is tested elsewhere.
+import { execFile } from 'node:child_process';
+import { createHash, createHmac } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { catalogLayout } from '../../functions/adapters/catalog-layout.ts';
+import { loadConfigFile } from '../../functions/core/config.ts';
+import { CONFIG_FILE_CONTEXT } from '../../infra/define-app.ts';
+import { type Emulator, emulatorEnv, startEmulator } from '../harness/emulator.ts';
+import { repoConfigFile, repoRoot } from './synth.ts';
+
+const run = promisify(execFile);
+const ACCOUNT = '123456789012';
+const DEPLOY_TIMEOUT_MS = 300_000;
+
+describe('cdk deploy to the local emulator', () => {
+  let emulator: Emulator;
+  let outputs: Record<string, string>;
+  const scratch = mkdtempSync(join(tmpdir(), 'snapkeeper-deploy-'));
+
+  /** Runs the project's CDK CLI against the emulator; the app itself comes from cdk.json. */
+  async function cdk(args: string[]): Promise<void> {
+    try {
+      await run(
+        join(repoRoot.pathname, 'node_modules/.bin/cdk'),
+        [...args, '--no-notices', '--output', join(scratch, 'cdk.out')],
+        {
+          cwd: repoRoot.pathname,
+          env: { ...process.env, ...emulatorEnv(emulator.endpoint), CDK_DISABLE_VERSION_CHECK: '1' },
+          maxBuffer: 64 * 1024 * 1024,
+        },
+      );
+    } catch (error) {
+      const { stdout, stderr } = error as { stdout?: string; stderr?: string };
+      throw new Error(`cdk ${args[0]} failed:\n${stderr ?? ''}\n${stdout ?? ''}`, { cause: error });
+    }
+  }
+
+  beforeAll(async () => {
+    // The harness's emulator when the infra project provides one (AWS_ENDPOINT_URL); otherwise our own moto.
+    emulator = await startEmulator();
+    const started = Date.now();
+    await cdk(['bootstrap', `aws://${ACCOUNT}/us-east-1`]);
+    const bootstrapped = Date.now();
+    const outputsFile = join(scratch, 'outputs.json');
+    await cdk([
+      'deploy',
+      '--require-approval',
+      'never',
+      // Change sets lose stack outputs on the emulator; a direct deployment keeps them.
+      '--method=direct',
+      '--context',
+      `${CONFIG_FILE_CONTEXT}=${repoConfigFile}`,
+      '--outputs-file',
+      outputsFile,
+    ]);
+    outputs = JSON.parse(readFileSync(outputsFile, 'utf8')).Snapkeeper;
+    console.info(
+      `cdk bootstrap ${((bootstrapped - started) / 1000).toFixed(1)} s, cdk deploy ${((Date.now() - bootstrapped) / 1000).toFixed(1)} s`,
+    );
+  }, DEPLOY_TIMEOUT_MS);
+
+  afterAll(async () => {
+    rmSync(scratch, { recursive: true, force: true });
+    await emulator?.stop();
+  });
+
+  it('creates the catalog table with the layout the adapters use', async () => {
+    const config = await loadConfigFile(repoConfigFile);
+    expect(outputs.CatalogTableName).toBe(config.catalog.table);
+    const dynamo = new DynamoDBClient({ region: config.region, endpoint: emulator.endpoint, maxAttempts: 1 });
+    const { Table } = await dynamo.send(new DescribeTableCommand({ TableName: config.catalog.table }));
+    expect(Table?.KeySchema).toEqual([
+      { AttributeName: catalogLayout.partitionKey, KeyType: 'HASH' },
+      { AttributeName: catalogLayout.sortKey, KeyType: 'RANGE' },
+    ]);
+    expect(Table?.GlobalSecondaryIndexes?.map((index) => index.IndexName)).toEqual([
+      catalogLayout.openWorkIndex.name,
+    ]);
+    expect(Table?.DeletionProtectionEnabled).toBe(true);
+  });
+
+  it.each(['ScheduledRunFunctionName', 'RestoreVolumeFunctionName'])(
+    'creates the %s Lambda',
+    async (output) => {
+      const name = outputs[output];
+      expect(name).toBeTruthy();
+      const fn = (await getFunction(emulator.endpoint, 'us-east-1', name ?? '')) as {
+        Configuration: {
+          Runtime: string;
+          Handler: string;
+          Environment: { Variables: Record<string, string> };
+        };
+      };
+      expect(fn.Configuration).toMatchObject({ Runtime: 'nodejs22.x', Handler: 'index.handler' });
+      expect(JSON.parse(fn.Configuration.Environment.Variables.SNAPKEEPER_CONFIG ?? '{}').catalog).toEqual(
+        (await loadConfigFile(repoConfigFile)).catalog,
+      );
+    },
+  );
+});
+
+/**
+ * Lambda GetFunction as one signed HTTP call. The project has no Lambda SDK client (no product code calls the
+ * Lambda API), and a dependency only for this assertion is not worth it.
+ */
+async function getFunction(endpoint: string, region: string, name: string): Promise<unknown> {
+  const url = new URL(`/2015-03-31/functions/${encodeURIComponent(name)}`, endpoint);
+  const signer = new SignatureV4({
+    service: 'lambda',
+    region,
+    credentials: {
+      accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? 'test',
+      secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? 'test',
+    },
+    sha256: NodeSha256,
+  });
+  const signed = await signer.sign({
+    method: 'GET',
+    protocol: url.protocol,
+    hostname: url.hostname,
+    port: Number(url.port),
+    path: url.pathname,
+    query: {},
+    headers: { host: url.host },
+  });
+  const response = await fetch(url, { headers: signed.headers });
+  const body = await response.text();
+  if (!response.ok) throw new Error(`GetFunction ${name}: HTTP ${response.status} ${body}`);
+  return JSON.parse(body);
+}
+
+/** The hash SignatureV4 needs, from node:crypto. */
+class NodeSha256 {
+  private hash;
+  constructor(private readonly secret?: string | ArrayBuffer | ArrayBufferView) {
+    this.hash = this.fresh();
+  }
+  update(data: string | ArrayBuffer | ArrayBufferView): void {
+    this.hash.update(toBuffer(data));
+  }
+  async digest(): Promise<Uint8Array> {
+    return new Uint8Array(this.hash.digest());
+  }
+  reset(): void {
+    this.hash = this.fresh();
+  }
+  private fresh() {
+    return this.secret === undefined ? createHash('sha256') : createHmac('sha256', toBuffer(this.secret));
+  }
+}
+
+function toBuffer(data: string | ArrayBuffer | ArrayBufferView): Buffer {
+  if (typeof data === 'string') return Buffer.from(data);
+  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  return Buffer.from(data);
+}

@@ -1,0 +1,252 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Annotations, Match } from 'aws-cdk-lib/assertions';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { catalogLayout } from '../../functions/adapters/catalog-layout.ts';
+import { type Config, loadConfigFile, parseConfig } from '../../functions/core/config.ts';
+import { SCHEDULED_TIME } from '../../infra/schedules.ts';
+import {
+  actionsOf,
+  policyStatements,
+  repoConfigFile,
+  resourcesOf,
+  SYNTH_TIMEOUT_MS,
+  type Synthesized,
+  synthesize,
+} from './synth.ts';
+
+const scratch = mkdtempSync(join(tmpdir(), 'snapkeeper-infra-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+function configFile(name: string, text: string): string {
+  const path = join(scratch, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+/** A second, different configuration: YAML, another Region, a time zone, a DR copy Region, two policies. */
+const customYaml = `
+region: eu-central-1
+catalog: { table: team-backups }
+policies:
+  - name: db
+    targets: volumes
+    schedules:
+      - { name: nightly, expression: "cron(15 1 * * ? *)", timezone: Europe/Paris, keep: { days: 30 } }
+      - { name: every-6h, expression: "rate(6 hours)", keep: { count: 8 } }
+    copies: [{ region: eu-west-1 }]
+  - name: web
+    targets: instances
+    schedules:
+      - { name: daily, expression: "cron(0 2 * * ? *)", keep: { count: 7 } }
+`;
+
+const cases: Array<{ name: string; file: () => string }> = [
+  { name: 'the repository config', file: () => repoConfigFile },
+  { name: 'a custom YAML config', file: () => configFile('custom.yaml', customYaml) },
+];
+
+describe.each(cases)('the stack synthesized from $name', ({ file }) => {
+  let synthesized: Synthesized;
+  let config: Config;
+  beforeAll(async () => {
+    const path = file();
+    // Read through the CLI's loader, not the app's, so the two readings are checked against each other.
+    config = await loadConfigFile(path);
+    synthesized = synthesize(path);
+  }, SYNTH_TIMEOUT_MS);
+
+  it('retains the catalog, with point-in-time recovery, encryption and deletion protection', () => {
+    const { partitionKey, sortKey, openWorkIndex } = catalogLayout;
+    synthesized.template.hasResource('AWS::DynamoDB::Table', {
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
+      Properties: Match.objectLike({
+        TableName: config.catalog.table,
+        BillingMode: 'PAY_PER_REQUEST',
+        KeySchema: [
+          { AttributeName: partitionKey, KeyType: 'HASH' },
+          { AttributeName: sortKey, KeyType: 'RANGE' },
+        ],
+        GlobalSecondaryIndexes: [
+          Match.objectLike({
+            IndexName: openWorkIndex.name,
+            KeySchema: [
+              { AttributeName: openWorkIndex.partitionKey, KeyType: 'HASH' },
+              { AttributeName: openWorkIndex.sortKey, KeyType: 'RANGE' },
+            ],
+          }),
+        ],
+        AttributeDefinitions: Match.arrayWith([{ AttributeName: openWorkIndex.sortKey, AttributeType: 'S' }]),
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        SSESpecification: { SSEEnabled: true },
+        DeletionProtectionEnabled: true,
+      }),
+    });
+    const [table] = Object.values(synthesized.template.findResources('AWS::DynamoDB::Table'));
+    for (const attribute of table?.Properties.AttributeDefinitions ?? [])
+      expect(attribute.AttributeType).toBe('S');
+  });
+
+  it('has one Scheduler schedule per policy schedule, delivering the real fire time to the run', () => {
+    const schedules = Object.values(synthesized.template.findResources('AWS::Scheduler::Schedule'));
+    const expected = config.policies.flatMap((policy) => policy.schedules.map((rule) => ({ policy, rule })));
+    expect(schedules).toHaveLength(expected.length);
+    const runFunction = synthesized.stack.resolve(
+      synthesized.stack.snapkeeper.scheduledRunFunction.functionArn,
+    ) as unknown;
+    for (const { policy, rule } of expected) {
+      const match = schedules.filter(
+        (schedule) =>
+          JSON.parse(schedule.Properties.Target.Input).policy === policy.name &&
+          JSON.parse(schedule.Properties.Target.Input).schedule === rule.name,
+      );
+      expect(match, `${policy.name}/${rule.name}`).toHaveLength(1);
+      const properties = match[0]?.Properties;
+      expect(properties.ScheduleExpression).toBe(rule.expression);
+      expect(properties.ScheduleExpressionTimezone).toBe(rule.timezone);
+      expect(properties.FlexibleTimeWindow).toEqual({ Mode: 'OFF' });
+      expect(properties.Target.RetryPolicy.MaximumRetryAttempts).toBeGreaterThan(0);
+      expect(properties.Target.Arn).toEqual(runFunction);
+      expect(JSON.parse(properties.Target.Input)).toEqual({
+        policy: policy.name,
+        schedule: rule.name,
+        scheduledAt: SCHEDULED_TIME,
+      });
+    }
+  });
+
+  it('lets Scheduler invoke the scheduled-run function and nothing else', () => {
+    const roleArns = new Set(
+      Object.values(synthesized.template.findResources('AWS::Scheduler::Schedule')).map((schedule) =>
+        JSON.stringify(schedule.Properties.Target.RoleArn),
+      ),
+    );
+    expect(roleArns.size).toBe(1);
+    const role = JSON.parse([...roleArns][0] ?? '{}')['Fn::GetAtt'][0] as string;
+    const statements = policyStatements(synthesized.template).filter((statement) =>
+      JSON.stringify(synthesized.template.toJSON().Resources[statement.policy].Properties.Roles).includes(
+        role,
+      ),
+    );
+    expect(statements).toEqual([
+      expect.objectContaining({
+        Effect: 'Allow',
+        Action: 'lambda:InvokeFunction',
+        Resource: synthesized.stack.resolve(synthesized.stack.snapkeeper.scheduledRunFunction.functionArn),
+      }),
+    ]);
+  });
+
+  it('creates snapshots and volumes only tagged snapkeeper:managed=true, and tags only on creation', () => {
+    const statements = policyStatements(synthesized.template);
+    const creating = statements.filter((s) =>
+      actionsOf(s).some((a) => /^ec2:Create(Snapshots?|Volume)$/.test(a)),
+    );
+    expect(creating.length).toBeGreaterThan(0);
+    for (const statement of creating) {
+      const resources = resourcesOf(statement);
+      const creates = (suffix: string) => resources.some((resource) => resource.includes(suffix));
+      if (creates('snapshot/*') && actionsOf(statement).some((a) => a.startsWith('ec2:CreateSnapshot'))) {
+        expect(statement.Condition).toEqual({
+          StringEquals: { 'aws:RequestTag/snapkeeper:managed': 'true' },
+        });
+      }
+      if (actionsOf(statement).includes('ec2:CreateVolume')) {
+        expect(statement.Condition).toEqual(
+          creates('volume/*')
+            ? { StringEquals: { 'aws:RequestTag/snapkeeper:managed': 'true' } }
+            : { StringEquals: { 'ec2:ResourceTag/snapkeeper:managed': 'true' } },
+        );
+        // One statement per side, so each condition applies to exactly the resource it is about.
+        expect(creates('volume/*') && creates('snapshot/*')).toBe(false);
+      }
+    }
+    const tagging = statements.filter((s) => actionsOf(s).includes('ec2:CreateTags'));
+    expect(tagging).toHaveLength(2);
+    for (const statement of tagging) {
+      expect(actionsOf(statement)).toEqual(['ec2:CreateTags']);
+      expect(statement.Condition?.StringEquals?.['ec2:CreateAction']).toBeDefined();
+    }
+  });
+
+  it('grants no delete and no wildcard action anywhere', () => {
+    for (const statement of policyStatements(synthesized.template)) {
+      expect(statement.Effect).toBe('Allow');
+      for (const action of actionsOf(statement)) {
+        expect(action).not.toMatch(/^ec2:Delete|^ec2:Deregister|^dynamodb:(DeleteItem|BatchWriteItem)$|\*/);
+      }
+    }
+  });
+
+  it('scopes DynamoDB access to the catalog table and its index', () => {
+    const table = Object.keys(synthesized.template.findResources('AWS::DynamoDB::Table'))[0];
+    for (const statement of policyStatements(synthesized.template)) {
+      if (!actionsOf(statement).some((action) => action.startsWith('dynamodb:'))) continue;
+      expect(statement.Resource).toEqual([
+        { 'Fn::GetAtt': [table, 'Arn'] },
+        {
+          'Fn::Join': ['', [{ 'Fn::GetAtt': [table, 'Arn'] }, `/index/${catalogLayout.openWorkIndex.name}`]],
+        },
+      ]);
+    }
+  });
+
+  it('hands every Lambda the configuration, which parses back to the same configuration', () => {
+    const functions = Object.values(synthesized.template.findResources('AWS::Lambda::Function'));
+    expect(functions).toHaveLength(2);
+    const { $schema: _, ...withoutSchema } = config;
+    for (const fn of functions) {
+      expect(fn.Properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'] });
+      const raw = fn.Properties.Environment.Variables.SNAPKEEPER_CONFIG as string;
+      expect(parseConfig(JSON.parse(raw))).toEqual(withoutSchema);
+    }
+  });
+
+  it('deploys nothing the emulator cannot create: no custom resources', () => {
+    const types = Object.values(synthesized.template.toJSON().Resources).map(
+      (r) => (r as { Type: string }).Type,
+    );
+    expect(
+      types.filter((type) => type.startsWith('Custom::') || type === 'AWS::CloudFormation::CustomResource'),
+    ).toEqual([]);
+  });
+
+  it('passes the cdk-nag AwsSolutions checks with no unsuppressed error or warning', () => {
+    const annotations = Annotations.fromStack(synthesized.stack);
+    const nag = Match.stringLikeRegexp('AwsSolutions-.*');
+    const findings = [...annotations.findError('*', nag), ...annotations.findWarning('*', nag)];
+    expect(findings.map((finding) => `${finding.id}: ${finding.entry.data}`)).toEqual([]);
+  });
+});
+
+describe('the environment limit', () => {
+  it('fails synth, naming the limit, when the configuration would not fit in a Lambda environment', () => {
+    const repo = JSON.parse(readFileSync(repoConfigFile, 'utf8'));
+    const policies = Array.from({ length: 30 }, (_, i) => ({
+      name: `policy-${i}`,
+      targets: 'volumes',
+      schedules: [{ name: 'daily', expression: 'cron(0 3 * * ? *)', keep: { count: 7 } }],
+      tags: { Owner: 'platform-team', CostCentre: 'backups-and-recovery' },
+    }));
+    const path = configFile('too-big.json', JSON.stringify({ ...repo, policies }));
+    expect(() => synthesize(path)).toThrow(
+      /environment of the scheduled-run Lambda would be \d+ bytes, over AWS Lambda's 4096-byte limit/,
+    );
+  });
+});
+
+describe('the template', () => {
+  it(
+    'changes only on purpose (asset hashes normalised)',
+    () => {
+      const { template } = synthesize(repoConfigFile);
+      const normalised = JSON.parse(
+        JSON.stringify(template.toJSON()).replace(/[0-9a-f]{64}/g, '<asset-hash>'),
+      ) as unknown;
+      expect(normalised).toMatchSnapshot();
+    },
+    SYNTH_TIMEOUT_MS,
+  );
+});

@@ -1,0 +1,65 @@
+// Synthesizes the real app (infra/define-app.ts, the cdk.json context) for the infra tests.
+import { readFileSync } from 'node:fs';
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { CONFIG_FILE_CONTEXT, defineApp } from '../../infra/define-app.ts';
+import type { SnapkeeperStack } from '../../infra/snapkeeper-stack.ts';
+
+export const repoRoot = new URL('../../', import.meta.url);
+export const repoConfigFile = new URL('snapkeeper.config.json', repoRoot).pathname;
+
+/** The context of cdk.json, so tests see the feature flags `cdk synth` sees. */
+const cdkContext = JSON.parse(readFileSync(new URL('cdk.json', repoRoot), 'utf8')).context as Record<
+  string,
+  unknown
+>;
+
+export interface Synthesized {
+  stack: SnapkeeperStack;
+  template: Template;
+}
+
+const synthesized = new Map<string, Synthesized>();
+
+/** Synthesizes the app for a config file, bundling the Lambdas with esbuild as `cdk synth` does (seconds, so
+ * each file is synthesized once per test file). */
+export function synthesize(configFile: string): Synthesized {
+  let result = synthesized.get(configFile);
+  if (!result) {
+    const app = new App({ context: { ...cdkContext, [CONFIG_FILE_CONTEXT]: configFile } });
+    const stack = defineApp(app);
+    result = { stack, template: Template.fromStack(stack) };
+    synthesized.set(configFile, result);
+  }
+  return result;
+}
+
+/** Bundling two Lambdas with esbuild takes several seconds. */
+export const SYNTH_TIMEOUT_MS = 120_000;
+
+export interface Statement {
+  Effect: string;
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: Record<string, Record<string, unknown>>;
+}
+
+/** Every statement of every IAM policy in the template, with the logical id of the policy. */
+export function policyStatements(template: Template): Array<Statement & { policy: string }> {
+  const policies = template.findResources('AWS::IAM::Policy');
+  return Object.entries(policies).flatMap(([policy, resource]) =>
+    (resource.Properties.PolicyDocument.Statement as Statement[]).map((statement) => ({
+      ...statement,
+      policy,
+    })),
+  );
+}
+
+export const actionsOf = (statement: Statement): string[] =>
+  Array.isArray(statement.Action) ? statement.Action : [statement.Action];
+
+/** A statement's resources as text, pseudo parameters and all, for matching on ARN shapes. */
+export const resourcesOf = (statement: Statement): string[] =>
+  (Array.isArray(statement.Resource) ? statement.Resource : [statement.Resource]).map((resource) =>
+    typeof resource === 'string' ? resource : JSON.stringify(resource),
+  );
