@@ -72,7 +72,12 @@ export async function restoreVolume(input: unknown, deps: RestoreDeps): Promise<
   const snapshot = pickSnapshot(generation, request.volumeId);
   const sourceSnapshotId = snapshotIn(region, generation, snapshot, deps.config.region);
   const base = { generationId: generation.id, sourceSnapshotId, region, availabilityZone: request.availabilityZone };
-  deps.log.info('restore planned', { ...base, volumeId: snapshot.volumeId, takenAt: generation.takenAt, dryRun: request.dryRun });
+  deps.log.info('restore planned', {
+    ...base,
+    sourceVolumeId: snapshot.volumeId,
+    takenAt: generation.takenAt,
+    dryRun: request.dryRun,
+  });
 
   let volumeId: string | null = null;
   if (!request.dryRun) {

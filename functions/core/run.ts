@@ -59,6 +59,13 @@ export const CLAIM_LEASE_MS = 15 * 60 * 1000;
 /** Runs one schedule of one policy: select, claim, snapshot, record. Idempotent per (policy, schedule, scheduledAt). */
 export async function runSchedule(request: RunRequest, deps: RunDeps): Promise<RunReport> {
   const { policy } = findSchedule(deps.config, request.policy, request.schedule);
+  if (policy.consistency.mode !== 'crash') {
+    // Said out loud rather than implied: every generation of this build records `crash`, which is the truth.
+    deps.log.warn('consistency mode not supported yet; taking crash-consistent generations', {
+      policy: policy.name,
+      mode: policy.consistency.mode,
+    });
+  }
   const selection = await selectTargets(policy, deps.inventory);
   deps.log.info('run started', { ...request, targets: selection.targets.length, problems: selection.problems.length });
   for (const problem of selection.problems) deps.log.warn('tag problem', { ...problem });

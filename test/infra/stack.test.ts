@@ -5,7 +5,7 @@ import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { catalogLayout } from '../../functions/adapters/catalog-layout.ts';
 import { type Config, loadConfigFile, parseConfig } from '../../functions/core/config.ts';
-import { SCHEDULED_TIME } from '../../infra/schedules.ts';
+import { SCHEDULED_TIME, scheduleName } from '../../infra/schedules.ts';
 import {
   actionsOf,
   policyStatements,
@@ -104,6 +104,8 @@ describe.each(cases)('the stack synthesized from $name', ({ file }) => {
       );
       expect(match, `${policy.name}/${rule.name}`).toHaveLength(1);
       const properties = match[0]?.Properties;
+      expect(properties.Name).toBe(scheduleName(policy.name, rule.name));
+      expect(properties.GroupName).toEqual({ Ref: expect.stringMatching(/Group/) });
       expect(properties.ScheduleExpression).toBe(rule.expression);
       expect(properties.ScheduleExpressionTimezone).toBe(rule.timezone);
       expect(properties.FlexibleTimeWindow).toEqual({ Mode: 'OFF' });
@@ -221,6 +223,15 @@ describe.each(cases)('the stack synthesized from $name', ({ file }) => {
   });
 });
 
+describe('schedule names', () => {
+  it('read policy.schedule, and stay unique and within 64 characters when that is too long', () => {
+    expect(scheduleName('daily', 'hourly')).toBe('daily.hourly');
+    const long = scheduleName('p'.repeat(64), 's'.repeat(64));
+    expect(long).toHaveLength(64);
+    expect(long).not.toBe(scheduleName('p'.repeat(64), `${'s'.repeat(63)}t`));
+  });
+});
+
 describe('the environment limit', () => {
   it('fails synth, naming the limit, when the configuration would not fit in a Lambda environment', () => {
     const repo = JSON.parse(readFileSync(repoConfigFile, 'utf8'));
@@ -241,7 +252,8 @@ describe('the template', () => {
   it(
     'changes only on purpose (asset hashes normalised)',
     () => {
-      const { template } = synthesize(repoConfigFile);
+      // The test's own config, so editing the repository's config does not churn the snapshot.
+      const { template } = synthesize(configFile('custom.yaml', customYaml));
       const normalised = JSON.parse(
         JSON.stringify(template.toJSON()).replace(/[0-9a-f]{64}/g, '<asset-hash>'),
       ) as unknown;

@@ -32,7 +32,7 @@ export async function anInstance(
       MinCount: 1,
       MaxCount: 1,
       Placement: { AvailabilityZone: availabilityZone },
-      TagSpecifications: options.tags ? [{ ResourceType: 'instance', Tags: tagList(options.tags) }] : undefined,
+      TagSpecifications: options.tags && Object.keys(options.tags).length > 0 ? [{ ResourceType: 'instance', Tags: tagList(options.tags) }] : undefined,
     }),
   );
   const instance = response.Instances?.[0];
@@ -59,7 +59,7 @@ export async function aVolume(
       AvailabilityZone: options.availabilityZone ?? 'us-east-1a',
       Size: options.sizeGiB ?? 10,
       VolumeType: 'gp3',
-      TagSpecifications: options.tags ? [{ ResourceType: 'volume', Tags: tagList(options.tags) }] : undefined,
+      TagSpecifications: options.tags && Object.keys(options.tags).length > 0 ? [{ ResourceType: 'volume', Tags: tagList(options.tags) }] : undefined,
     }),
   );
   if (!response.VolumeId) throw new Error('the emulator created no volume');
