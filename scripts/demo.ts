@@ -15,7 +15,10 @@ const dim = (s: string) => (process.stdout.isTTY ? `\x1b[2m${s}\x1b[0m` : s);
 const step = (n: number, title: string) => console.log(`\n${bold(`${n}. ${title}`)}`);
 
 /** Runs one CLI command, echoing it; returns its stdout. Progress lines go to stderr as usual. */
-async function snapkeeper(args: string[], options: { quiet?: boolean; show?: boolean } = {}): Promise<string> {
+async function snapkeeper(
+  args: string[],
+  options: { quiet?: boolean; show?: boolean } = {},
+): Promise<string> {
   const argv = options.quiet ? [...args, '--quiet'] : args;
   console.log(dim(`$ snapkeeper ${args.join(' ')}`));
   let out = '';
@@ -40,7 +43,11 @@ const ec2 = new EC2Client({ region: 'us-east-1' });
 
 try {
   console.log(bold('snapkeeper demo'), dim(`on the local AWS emulator at ${emulator.endpoint}`));
-  console.log(dim('config: ./snapkeeper.config.json (policies "daily" for instances, "volumes" for standalone volumes)'));
+  console.log(
+    dim(
+      'config: ./snapkeeper.config.json (policies "daily" for instances, "volumes" for standalone volumes)',
+    ),
+  );
 
   step(1, 'Create the catalog table and manifest bucket (the CDK stack does this in AWS)');
   await snapkeeper(['init']);
@@ -51,12 +58,24 @@ try {
     dataVolumes: 1,
     volumeTags: [{ Name: 'web-1-data', App: 'shop' }],
   });
-  const db1 = await anInstance(ec2, { tags: { Name: 'db-1', 'snapkeeper:policy': 'daily', 'snapkeeper:group': 'orders' }, dataVolumes: 2 });
-  const db2 = await anInstance(ec2, { tags: { Name: 'db-2', 'snapkeeper:policy': 'daily', 'snapkeeper:group': 'orders' }, dataVolumes: 2 });
-  const shared = await aVolume(ec2, { tags: { Name: 'shared-scratch', 'snapkeeper:policy': 'volumes', Team: 'data' } });
+  const db1 = await anInstance(ec2, {
+    tags: { Name: 'db-1', 'snapkeeper:policy': 'daily', 'snapkeeper:group': 'orders' },
+    dataVolumes: 2,
+  });
+  const db2 = await anInstance(ec2, {
+    tags: { Name: 'db-2', 'snapkeeper:policy': 'daily', 'snapkeeper:group': 'orders' },
+    dataVolumes: 2,
+  });
+  const shared = await aVolume(ec2, {
+    tags: { Name: 'shared-scratch', 'snapkeeper:policy': 'volumes', Team: 'data' },
+  });
   const mistagged = await aVolume(ec2, { tags: { Name: 'reports', 'snapkeeper:policy': 'dialy' } });
   const fleet: [string, string, string][] = [
-    [web.instanceId, 'web-1', `snapkeeper:policy=daily · boot ${web.bootVolumeId} + data ${web.dataVolumeIds[0]}`],
+    [
+      web.instanceId,
+      'web-1',
+      `snapkeeper:policy=daily · boot ${web.bootVolumeId} + data ${web.dataVolumeIds[0]}`,
+    ],
     [db1.instanceId, 'db-1', 'snapkeeper:policy=daily, snapkeeper:group=orders · boot + 2 data volumes'],
     [db2.instanceId, 'db-2', 'snapkeeper:policy=daily, snapkeeper:group=orders · boot + 2 data volumes'],
     [shared, 'shared-scratch', 'snapkeeper:policy=volumes (a standalone volume)'],
@@ -66,42 +85,72 @@ try {
 
   step(3, 'Replay six hours of the "hourly" schedule and one nightly volume run, on a simulated clock');
   const day = '2026-11-20';
-  await snapkeeper(['run', '--policy', 'volumes', '--schedule', 'daily', '--at', `${day}T02:30:00Z`], { quiet: true });
+  await snapkeeper(['run', '--policy', 'volumes', '--schedule', 'daily', '--at', `${day}T02:30:00Z`], {
+    quiet: true,
+  });
   for (let hour = 0; hour < 6; hour++) {
     const at = `${day}T${String(hour).padStart(2, '0')}:00:00Z`;
     await snapkeeper(['run', '--policy', 'daily', '--schedule', 'hourly', '--at', at], { quiet: true });
     // In AWS snapshots stay pending for a while; reconcile advances them to completed.
-    await snapkeeper(['reconcile', '--at', `${day}T${String(hour).padStart(2, '0')}:10:00Z`], { quiet: true, show: false });
+    await snapkeeper(['reconcile', '--at', `${day}T${String(hour).padStart(2, '0')}:10:00Z`], {
+      quiet: true,
+      show: false,
+    });
   }
   console.log(dim('  (reconcile ran after each hour and moved every generation from pending to completed)'));
 
   step(4, 'Delivered twice? The same run makes no second generation');
-  await snapkeeper(['run', '--policy', 'daily', '--schedule', 'hourly', '--at', `${day}T05:00:00Z`], { quiet: true });
+  await snapkeeper(['run', '--policy', 'daily', '--schedule', 'hourly', '--at', `${day}T05:00:00Z`], {
+    quiet: true,
+  });
 
   step(5, 'The catalog: every generation of web-1, newest first');
   await snapkeeper(['generations', '--instance', web.instanceId]);
 
-  step(6, 'Restore web-1\'s data volume as it was at 03:30 into another Availability Zone');
+  step(6, "Restore web-1's data volume as it was at 03:30 into another Availability Zone");
   const dataVolume = web.dataVolumeIds[0] ?? '';
-  await snapkeeper(['restore', '--volume', dataVolume, '--az', 'us-east-1b', '--at', `${day}T03:30:00Z`, '--dry-run'], { quiet: true });
+  await snapkeeper(
+    ['restore', '--volume', dataVolume, '--az', 'us-east-1b', '--at', `${day}T03:30:00Z`, '--dry-run'],
+    { quiet: true },
+  );
   const restored = JSON.parse(
-    await snapkeeper(['restore', '--volume', dataVolume, '--az', 'us-east-1b', '--at', `${day}T03:30:00Z`, '--json'], { show: false }),
+    await snapkeeper(
+      ['restore', '--volume', dataVolume, '--az', 'us-east-1b', '--at', `${day}T03:30:00Z`, '--json'],
+      { show: false },
+    ),
   ) as RestoreVolumeResult;
   const generation = JSON.parse(
     await snapkeeper(['generations', '--volume', dataVolume, '--json', '--limit', '10'], { show: false }),
   ) as Generation[];
   const chosen = generation.find((g) => g.id === restored.generationId);
-  const volume = (await ec2.send(new DescribeVolumesCommand({ VolumeIds: [restored.volumeId ?? ''] }))).Volumes?.[0];
-  console.log(`  restored ${bold(restored.volumeId ?? '')} in ${restored.availabilityZone}: ${volume?.State}, ${volume?.Size} GiB ${volume?.VolumeType}`);
-  console.log(`  from generation ${restored.generationId}, taken ${chosen?.takenAt} (the newest at or before 03:30)`);
-  console.log(`  tags carried: ${Object.entries(tagsOf(volume?.Tags)).map(([k, v]) => `${k}=${v}`).join(', ')}`);
+  const volume = (await ec2.send(new DescribeVolumesCommand({ VolumeIds: [restored.volumeId ?? ''] })))
+    .Volumes?.[0];
+  console.log(
+    `  restored ${bold(restored.volumeId ?? '')} in ${restored.availabilityZone}: ${volume?.State}, ${volume?.Size} GiB ${volume?.VolumeType}`,
+  );
+  console.log(
+    `  from generation ${restored.generationId}, taken ${chosen?.takenAt} (the newest at or before 03:30)`,
+  );
+  console.log(
+    `  tags carried: ${Object.entries(tagsOf(volume?.Tags))
+      .map(([k, v]) => `${k}=${v}`)
+      .join(', ')}`,
+  );
 
   step(7, 'What happened');
-  const all = JSON.parse(await snapkeeper(['generations', '--json', '--limit', '1000'], { show: false })) as Generation[];
+  const all = JSON.parse(
+    await snapkeeper(['generations', '--json', '--limit', '1000'], { show: false }),
+  ) as Generation[];
   const snapshots = all.reduce((n, g) => n + g.snapshots.length, 0);
-  console.log(`  ${all.length} generations (${all.filter((g) => g.state === 'completed').length} completed), ${snapshots} snapshots, all tagged at creation`);
+  console.log(
+    `  ${all.length} generations (${all.filter((g) => g.state === 'completed').length} completed), ${snapshots} snapshots, all tagged at creation`,
+  );
   console.log(`  1 volume restored to a point in time; the mistagged volume ${mistagged} was not backed up`);
-  console.log(dim('  not yet in this build: filesystem freeze through SSM, consistency groups, AMIs, retention, DR copies, plan, drill, report'));
+  console.log(
+    dim(
+      '  not yet in this build: filesystem freeze through SSM, consistency groups, AMIs, retention, DR copies, plan, drill, report',
+    ),
+  );
 } finally {
   await emulator.stop();
 }

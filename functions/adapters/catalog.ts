@@ -23,12 +23,13 @@ import { catalogLayout } from './catalog-layout.ts';
  * | generation (the one record of truth) | `GEN#<id>` | `GEN` | claim, then updated in place |
  * | pointer by target | `TARGET#<instance or volume id>` | `<scheduledAt>#<id>` | with the claim |
  * | pointer by policy | `POLICY#<policy>` | `<scheduledAt>#<id>` | with the claim |
- * | pointer by source volume | `VOLUME#<volume id>` | `<takenAt>#<id>` | with the snapshots |
+ * | pointer by source volume | `VOLUME#<volume id>` | `<scheduledAt>#<id>` | with the snapshots |
  * | audit entry | `AUDIT#<yyyy-mm-dd>` | `<at>#<uuid>` | by runbooks |
  *
  * Pointers never change after they are written, so a listing is one Query over a pointer partition, newest
  * first, then one BatchGet of the generation records: no scans, and the items read per query depend on the
- * page asked for, not on the length of the history. ISO-8601 times from `toISOString()` have a fixed width,
+ * page asked for, not on the length of the history. Every pointer sorts by `scheduledAt`, which is part of the
+ * run's identity, so two deliveries of one run that both record it write the same pointer, never two. ISO-8601 times from `toISOString()` have a fixed width,
  * so they sort as strings. While a generation still has work to do it carries `openPk`/`openSk`, which puts
  * it in the sparse `open-work` index that reconcile reads.
  */
@@ -40,7 +41,10 @@ export class DynamoCatalog implements Catalog {
 
   async claim(generation: Generation): Promise<ClaimResult> {
     const pointer = (pk: string) => ({
-      Put: { TableName: this.table, Item: { pk, sk: `${generation.scheduledAt}#${generation.id}`, id: generation.id } },
+      Put: {
+        TableName: this.table,
+        Item: { pk, sk: `${generation.scheduledAt}#${generation.id}`, id: generation.id },
+      },
     });
     try {
       await this.db.send(
@@ -76,7 +80,8 @@ export class DynamoCatalog implements Catalog {
           Key: generationKey(generation.id),
           UpdateExpression:
             'SET claimedAt = :now, #state = :pending, #consistency = :consistency, openPk = :open, openSk = :openSk REMOVE failure',
-          ConditionExpression: 'claimedAt = :previous AND #state IN (:pending, :failed) AND size(snapshots) = :zero',
+          ConditionExpression:
+            'claimedAt = :previous AND #state IN (:pending, :failed) AND size(snapshots) = :zero',
           ExpressionAttributeNames: NAMES,
           ExpressionAttributeValues: {
             ':now': generation.claimedAt,
@@ -102,7 +107,11 @@ export class DynamoCatalog implements Catalog {
     const pointers = [...new Set(generation.snapshots.map((s) => s.volumeId))].map((volumeId) => ({
       Put: {
         TableName: this.table,
-        Item: { pk: `VOLUME#${volumeId}`, sk: `${generation.takenAt}#${generation.id}`, id: generation.id },
+        Item: {
+          pk: `VOLUME#${volumeId}`,
+          sk: `${generation.scheduledAt}#${generation.id}`,
+          id: generation.id,
+        },
       },
     }));
     try {
@@ -113,7 +122,11 @@ export class DynamoCatalog implements Catalog {
               Update: {
                 TableName: this.table,
                 Key: generationKey(generation.id),
-                UpdateExpression: `SET snapshots = :snapshots, takenAt = :takenAt, #state = :state, #consistency = :consistency${open ? '' : ' REMOVE openPk, openSk'}`,
+                // An adopted generation may have been marked failed before its snapshots were found: the
+                // failure goes, and it re-enters the open-work index while it is still pending.
+                UpdateExpression: open
+                  ? 'SET snapshots = :snapshots, takenAt = :takenAt, #state = :state, #consistency = :consistency, openPk = :open, openSk = :openSk REMOVE failure'
+                  : 'SET snapshots = :snapshots, takenAt = :takenAt, #state = :state, #consistency = :consistency REMOVE failure, openPk, openSk',
                 ConditionExpression: 'attribute_exists(pk)',
                 ExpressionAttributeNames: NAMES,
                 ExpressionAttributeValues: {
@@ -121,6 +134,9 @@ export class DynamoCatalog implements Catalog {
                   ':takenAt': generation.takenAt,
                   ':state': generation.state,
                   ':consistency': generation.consistency,
+                  ...(open
+                    ? { ':open': 'OPEN', ':openSk': `${generation.scheduledAt}#${generation.id}` }
+                    : {}),
                 },
               },
             },
@@ -139,7 +155,8 @@ export class DynamoCatalog implements Catalog {
         new UpdateCommand({
           TableName: this.table,
           Key: generationKey(generationId),
-          UpdateExpression: 'SET #state = :failed, failure = :failure, #consistency = :failed REMOVE openPk, openSk',
+          UpdateExpression:
+            'SET #state = :failed, failure = :failure, #consistency = :failed REMOVE openPk, openSk',
           ConditionExpression: 'attribute_exists(pk)',
           ExpressionAttributeNames: NAMES,
           ExpressionAttributeValues: { ':failed': 'failed', ':failure': failure },
@@ -152,7 +169,9 @@ export class DynamoCatalog implements Catalog {
 
   async get(generationId: string): Promise<Generation | undefined> {
     try {
-      const response = await this.db.send(new GetCommand({ TableName: this.table, Key: generationKey(generationId) }));
+      const response = await this.db.send(
+        new GetCommand({ TableName: this.table, Key: generationKey(generationId) }),
+      );
       return response.Item ? toGeneration(response.Item) : undefined;
     } catch (error) {
       throw catalogError('read generation', error);
@@ -241,11 +260,13 @@ export class DynamoCatalog implements Catalog {
       for (let i = 0; i < ids.length; i += 100) {
         let keys: Record<string, unknown>[] | undefined = ids.slice(i, i + 100).map(generationKey);
         for (let attempt = 0; keys && keys.length > 0; attempt++) {
-          if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, 2000)));
+          if (attempt > 0)
+            await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, 2000)));
           const response: BatchGetCommandOutput = await this.db.send(
             new BatchGetCommand({ RequestItems: { [this.table]: { Keys: keys } } }),
           );
-          for (const item of response.Responses?.[this.table] ?? []) found.set(String(item.id), toGeneration(item));
+          for (const item of response.Responses?.[this.table] ?? [])
+            found.set(String(item.id), toGeneration(item));
           keys = response.UnprocessedKeys?.[this.table]?.Keys;
         }
       }

@@ -1,4 +1,9 @@
-import { CreateVolumeCommand, DescribeAvailabilityZonesCommand, DescribeVolumesCommand, type VolumeType } from '@aws-sdk/client-ec2';
+import {
+  CreateVolumeCommand,
+  DescribeAvailabilityZonesCommand,
+  DescribeVolumesCommand,
+  type VolumeType,
+} from '@aws-sdk/client-ec2';
 import { AwsOperationError, WaitTimeoutError } from '../core/errors.ts';
 import type { VolumeService } from '../core/ports.ts';
 import type { AwsClients } from './clients.ts';
@@ -52,7 +57,10 @@ export class Ec2VolumeService implements VolumeService {
       const state = response.Volumes?.[0]?.State ?? 'unknown';
       if (state === 'available' || state === 'in-use') return;
       if (state === 'error') {
-        throw new AwsOperationError('CreateVolume', `volume ${volumeId} entered state error while being created`);
+        throw new AwsOperationError(
+          'CreateVolume',
+          `volume ${volumeId} entered state error while being created`,
+        );
       }
       const waited = Date.now() - started;
       if (waited >= options.timeoutMs) {

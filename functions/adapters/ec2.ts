@@ -59,7 +59,10 @@ export class Ec2Inventory implements Inventory {
   instancesTaggedFor(policy: string): Promise<InstanceInfo[]> {
     return ec2Call('DescribeInstances', async () => {
       const instances: InstanceInfo[] = [];
-      for await (const page of paginateDescribeInstances({ client: this.ec2 }, { Filters: [policyFilter(policy)] })) {
+      for await (const page of paginateDescribeInstances(
+        { client: this.ec2 },
+        { Filters: [policyFilter(policy)] },
+      )) {
         for (const instance of (page.Reservations ?? []).flatMap((r) => r.Instances ?? [])) {
           instances.push({
             instanceId: instance.InstanceId ?? '',
@@ -114,7 +117,10 @@ export function volumeInfo(volume: Volume): VolumeInfo {
     encrypted: volume.Encrypted ?? false,
     state: volume.State ?? 'unknown',
     tags: tagsOf(volume.Tags),
-    attachments: (volume.Attachments ?? []).map((a) => ({ instanceId: a.InstanceId ?? '', deviceName: a.Device ?? '' })),
+    attachments: (volume.Attachments ?? []).map((a) => ({
+      instanceId: a.InstanceId ?? '',
+      deviceName: a.Device ?? '',
+    })),
   };
 }
 
@@ -136,7 +142,8 @@ export class Ec2SnapshotService implements SnapshotService {
           InstanceSpecification: {
             InstanceId: request.instanceId,
             ExcludeBootVolume: request.excludeBootVolume,
-            ExcludeDataVolumeIds: request.excludeVolumeIds.length > 0 ? [...request.excludeVolumeIds] : undefined,
+            ExcludeDataVolumeIds:
+              request.excludeVolumeIds.length > 0 ? [...request.excludeVolumeIds] : undefined,
           },
           Description: request.description,
           TagSpecifications: [{ ResourceType: 'snapshot', Tags: tagList(request.tags) }],
@@ -165,10 +172,14 @@ export class Ec2SnapshotService implements SnapshotService {
     const states = new Map<string, SnapshotState>();
     // A filter, not SnapshotIds: one snapshot deleted by hand must not fail the lookup of all the others.
     for (let i = 0; i < snapshotIds.length; i += FILTER_VALUES_MAX) {
-      const input = { OwnerIds: ['self'], Filters: [{ Name: 'snapshot-id', Values: snapshotIds.slice(i, i + FILTER_VALUES_MAX) }] };
+      const input = {
+        OwnerIds: ['self'],
+        Filters: [{ Name: 'snapshot-id', Values: snapshotIds.slice(i, i + FILTER_VALUES_MAX) }],
+      };
       await ec2Call('DescribeSnapshots', async () => {
         for await (const page of paginateDescribeSnapshots({ client: this.ec2 }, input)) {
-          for (const snapshot of page.Snapshots ?? []) states.set(snapshot.SnapshotId ?? '', created(snapshot).state);
+          for (const snapshot of page.Snapshots ?? [])
+            states.set(snapshot.SnapshotId ?? '', created(snapshot).state);
         }
       });
     }

@@ -5,8 +5,8 @@ import {
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
 import {
-  CreateBucketCommand,
   type BucketLocationConstraint,
+  CreateBucketCommand,
   HeadBucketCommand,
   PutBucketEncryptionCommand,
   PutPublicAccessBlockCommand,
@@ -30,7 +30,8 @@ export interface SetupStep {
  */
 export async function ensureSandbox(config: Config, clients: AwsClients): Promise<SetupStep[]> {
   const steps = [await ensureCatalogTable(config, clients)];
-  if (config.manifests) steps.push(await ensureBucket(config.manifests.bucket, config.manifests.region, clients));
+  if (config.manifests)
+    steps.push(await ensureBucket(config.manifests.bucket, config.manifests.region, clients));
   return steps;
 }
 
@@ -50,10 +51,12 @@ async function ensureCatalogTable(config: Config, clients: AwsClients): Promise<
       new CreateTableCommand({
         TableName,
         BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [partitionKey, sortKey, openWorkIndex.partitionKey, openWorkIndex.sortKey].map((name) => ({
-          AttributeName: name,
-          AttributeType: 'S',
-        })),
+        AttributeDefinitions: [partitionKey, sortKey, openWorkIndex.partitionKey, openWorkIndex.sortKey].map(
+          (name) => ({
+            AttributeName: name,
+            AttributeType: 'S',
+          }),
+        ),
         KeySchema: [
           { AttributeName: partitionKey, KeyType: 'HASH' },
           { AttributeName: sortKey, KeyType: 'RANGE' },
@@ -100,7 +103,9 @@ async function ensureBucket(bucket: string, region: string, clients: AwsClients)
     await s3.send(
       new PutBucketEncryptionCommand({
         Bucket: bucket,
-        ServerSideEncryptionConfiguration: { Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+        ServerSideEncryptionConfiguration: {
+          Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+        },
       }),
     );
     await s3.send(

@@ -48,7 +48,12 @@ export function restoreDeps(
   };
 }
 
-export function reconcileDeps({ config, clients = new AwsClients(), clock = systemClock, log }: Wiring): ReconcileDeps {
+export function reconcileDeps({
+  config,
+  clients = new AwsClients(),
+  clock = systemClock,
+  log,
+}: Wiring): ReconcileDeps {
   return {
     catalog: catalogFor(config, clients),
     snapshots: new Ec2SnapshotService(clients.ec2(config.region)),

@@ -1,8 +1,8 @@
+import type { SetupStep } from '../adapters/sandbox-setup.ts';
 import type { Generation } from '../core/generation.ts';
 import type { ReconcileReport } from '../core/reconcile.ts';
 import type { RestoreVolumeResult } from '../core/restore.ts';
 import type { RunReport } from '../core/run.ts';
-import type { SetupStep } from '../adapters/sandbox-setup.ts';
 
 /** Human-readable output of the CLI. `--json` bypasses all of this. */
 
@@ -39,7 +39,8 @@ export function formatGenerations(generations: readonly Generation[]): string {
       shortTime(g.takenAt ?? g.scheduledAt),
       g.deletedAt ? 'deleted' : g.state,
       CONSISTENCY_MARK[g.consistency],
-      g.snapshots.map((s) => `${s.volumeId}→${s.snapshotId}`).join(' ') || (g.failure ? `(${g.failure})` : '—'),
+      g.snapshots.map((s) => `${s.volumeId}→${s.snapshotId}`).join(' ') ||
+        (g.failure ? `(${g.failure})` : '—'),
     ]),
   );
 }
@@ -69,7 +70,9 @@ export function formatRestore(result: RestoreVolumeResult): string {
 }
 
 export function formatInit(steps: readonly SetupStep[]): string {
-  return steps.map((s) => `${s.action === 'created' ? 'created' : 'exists '} ${s.resource} ${s.name} (${s.region})`).join('\n');
+  return steps
+    .map((s) => `${s.action === 'created' ? 'created' : 'exists '} ${s.resource} ${s.name} (${s.region})`)
+    .join('\n');
 }
 
 export function formatReconcile(report: ReconcileReport): string {

@@ -76,7 +76,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       .option('-q, --quiet', 'no progress lines on stderr', false);
 
   const act =
-    <O extends CommonOptions>(work: (config: Config, options: O, clients: AwsClients) => Promise<[unknown, string]>) =>
+    <O extends CommonOptions>(
+      work: (config: Config, options: O, clients: AwsClients) => Promise<[unknown, string]>,
+    ) =>
     async (options: O) => {
       const config = await loadConfigFile(options.config);
       const clients = io.clients ?? new AwsClients();
@@ -103,24 +105,28 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .requiredOption('-s, --schedule <name>', 'schedule name within the policy')
     .option('--at <time>', "the run's scheduledAt (ISO-8601); default now", isoTime)
     .action(
-      act<CommonOptions & { policy: string; schedule: string; at?: string }>(async (config, options, clients) => {
-        findSchedule(config, options.policy, options.schedule);
-        const scheduledAt = options.at ?? new Date().toISOString();
-        const report = await runSchedule(
-          { policy: options.policy, schedule: options.schedule, scheduledAt },
-          runDeps({ config, clients, clock: clockFrom(options.at), log: log(options) }),
-        );
-        const text = formatRun(report);
-        if (report.results.some((r) => r.outcome === 'failed')) throw new PartialFailure(report, text);
-        return [report, text];
-      }),
+      act<CommonOptions & { policy: string; schedule: string; at?: string }>(
+        async (config, options, clients) => {
+          findSchedule(config, options.policy, options.schedule);
+          const scheduledAt = options.at ?? new Date().toISOString();
+          const report = await runSchedule(
+            { policy: options.policy, schedule: options.schedule, scheduledAt },
+            runDeps({ config, clients, clock: clockFrom(options.at), log: log(options) }),
+          );
+          const text = formatRun(report);
+          if (report.results.some((r) => r.outcome === 'failed')) throw new PartialFailure(report, text);
+          return [report, text];
+        },
+      ),
     );
 
   command('reconcile', 'advance pending generations from the real snapshot states')
     .option('--at <time>', 'the simulated time of this pass (ISO-8601); default now', isoTime)
     .action(
       act<CommonOptions & { at?: string }>(async (config, options, clients) => {
-        const report = await reconcile(reconcileDeps({ config, clients, clock: clockFrom(options.at), log: log(options) }));
+        const report = await reconcile(
+          reconcileDeps({ config, clients, clock: clockFrom(options.at), log: log(options) }),
+        );
         return [report, formatReconcile(report)];
       }),
     );
@@ -165,7 +171,17 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .requiredOption('--az <zone>', 'Availability Zone for the new volume')
     .option('--at <time>', 'point in time (ISO-8601); default now', isoTime)
     .option('--region <region>', 'restore in this Region (a DR copy); default the primary Region')
-    .addOption(new Option('--volume-type <type>', 'volume type').choices(['gp2', 'gp3', 'io1', 'io2', 'st1', 'sc1', 'standard']))
+    .addOption(
+      new Option('--volume-type <type>', 'volume type').choices([
+        'gp2',
+        'gp3',
+        'io1',
+        'io2',
+        'st1',
+        'sc1',
+        'standard',
+      ]),
+    )
     .option('--iops <n>', 'provisioned IOPS', positiveInt)
     .option('--throughput <n>', 'throughput in MiB/s (gp3)', positiveInt)
     .option('--kms-key-id <key>', 'encrypt the new volume with this KMS key')
@@ -188,7 +204,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         }
       >(async (config, options, clients) => {
         if (!options.volume && !options.generation) {
-          throw new InputError('give --volume <id> (its newest generation at or before --at) or --generation <id>');
+          throw new InputError(
+            'give --volume <id> (its newest generation at or before --at) or --generation <id>',
+          );
         }
         const result = await restoreVolume(
           {

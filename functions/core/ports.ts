@@ -123,7 +123,8 @@ export interface Catalog {
   openGenerations(limit?: number): Promise<Generation[]>;
   /** Newest first. */
   byTarget(targetId: string, query?: GenerationQuery): Promise<Generation[]>;
-  /** Newest first: every generation holding a snapshot of this volume (standalone or in an instance set). */
+  /** Newest first by scheduledAt: every generation holding a snapshot of this volume (standalone or in an
+   * instance set). `atOrBefore` bounds scheduledAt; callers that need the point in time check takenAt. */
   byVolume(volumeId: string, query?: GenerationQuery): Promise<Generation[]>;
   byPolicy(policy: string, query?: GenerationQuery): Promise<Generation[]>;
   audit(entry: AuditEntry): Promise<void>;

@@ -47,7 +47,8 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
       } else {
         await deps.catalog.recordSnapshots(advanced);
         (advanced.state === 'completed' ? report.completed : report.stillPending).push(generation.id);
-        if (advanced.state === 'completed') deps.log.info('generation completed', { generationId: generation.id });
+        if (advanced.state === 'completed')
+          deps.log.info('generation completed', { generationId: generation.id });
       }
     } catch (error) {
       deps.log.error('generation not advanced', { generationId: generation.id, error: describeError(error) });

@@ -6,16 +6,30 @@ import type { Generation, SnapshotRecord } from './generation.ts';
 import type { Catalog, Clock, Log, Tags, VolumeService } from './ports.ts';
 import { TAG } from './tags.ts';
 
-const isoTime = z.iso.datetime({ offset: true, message: 'must be an ISO-8601 time such as 2026-11-21T03:00:00Z' });
+const isoTime = z.iso.datetime({
+  offset: true,
+  message: 'must be an ISO-8601 time such as 2026-11-21T03:00:00Z',
+});
 
 /** The restore-volume runbook's request (SPEC §6), shared by the Lambda and the CLI. */
 export const RestoreVolumeRequestSchema = z
   .strictObject({
-    volumeId: z.string().regex(/^vol-[0-9a-f]+$/, 'must be a volume id such as vol-0123456789abcdef0').optional(),
-    generationId: z.string().regex(/^gen-/, 'must be a generation id such as gen-20261121T030000-1a2b3c4d5e').optional(),
+    volumeId: z
+      .string()
+      .regex(/^vol-[0-9a-f]+$/, 'must be a volume id such as vol-0123456789abcdef0')
+      .optional(),
+    generationId: z
+      .string()
+      .regex(/^gen-/, 'must be a generation id such as gen-20261121T030000-1a2b3c4d5e')
+      .optional(),
     at: isoTime.optional(),
-    availabilityZone: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d[a-z]$/, 'must be an Availability Zone such as us-east-1a'),
-    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be a Region such as us-west-2').optional(),
+    availabilityZone: z
+      .string()
+      .regex(/^[a-z]{2}(-[a-z]+)+-\d[a-z]$/, 'must be an Availability Zone such as us-east-1a'),
+    region: z
+      .string()
+      .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be a Region such as us-west-2')
+      .optional(),
     volumeType: z.enum(['gp2', 'gp3', 'io1', 'io2', 'st1', 'sc1', 'standard']).optional(),
     iops: z.number().int().positive().optional(),
     throughput: z.number().int().positive().optional(),
@@ -64,14 +78,21 @@ export async function restoreVolume(input: unknown, deps: RestoreDeps): Promise<
   }
   const zones = await deps.volumes.availabilityZones(region);
   if (!zones.includes(request.availabilityZone)) {
-    throw new InputError(`availabilityZone ${request.availabilityZone} does not exist; zones of ${region}: ${zones.join(', ')}`);
+    throw new InputError(
+      `availabilityZone ${request.availabilityZone} does not exist; zones of ${region}: ${zones.join(', ')}`,
+    );
   }
 
   const at = request.at ? new Date(request.at).toISOString() : deps.clock.now().toISOString();
   const generation = await chooseGeneration(request, at, deps.catalog);
   const snapshot = pickSnapshot(generation, request.volumeId);
   const sourceSnapshotId = snapshotIn(region, generation, snapshot, deps.config.region);
-  const base = { generationId: generation.id, sourceSnapshotId, region, availabilityZone: request.availabilityZone };
+  const base = {
+    generationId: generation.id,
+    sourceSnapshotId,
+    region,
+    availabilityZone: request.availabilityZone,
+  };
   deps.log.info('restore planned', {
     ...base,
     sourceVolumeId: snapshot.volumeId,
@@ -95,7 +116,8 @@ export async function restoreVolume(input: unknown, deps: RestoreDeps): Promise<
     deps.log.info('restore volume created', { ...base, volumeId });
     await deps.volumes.waitUntilAvailable(region, volumeId, {
       timeoutMs: deps.waitTimeoutMs ?? 10 * 60 * 1000,
-      onWait: (state, waitedMs) => deps.log.info('waiting for restored volume', { volumeId, state, waitedMs }),
+      onWait: (state, waitedMs) =>
+        deps.log.info('waiting for restored volume', { volumeId, state, waitedMs }),
     });
     deps.log.info('restore volume available', { ...base, volumeId });
   }
@@ -129,8 +151,10 @@ async function chooseGeneration(
   const volumeId = request.volumeId as string;
   // Newest first; skip generations that are not restorable. Pages stay small because the newest completed
   // generation is almost always among the first few.
+  // The index orders by scheduledAt; a generation is taken at or after it is scheduled, so takenAt decides.
   for (const generation of await catalog.byVolume(volumeId, { atOrBefore: at })) {
-    if (generation.state === 'completed' && !generation.deletedAt) return generation;
+    const taken = generation.takenAt ?? generation.scheduledAt;
+    if (generation.state === 'completed' && !generation.deletedAt && taken <= at) return generation;
   }
   throw new NotFoundError(
     `no completed generation of ${volumeId} taken at or before ${at}; list them with: snapkeeper generations --volume ${volumeId}`,
@@ -146,13 +170,20 @@ function pickSnapshot(generation: Generation, volumeId: string | undefined): Sna
   const [only, ...more] = generation.snapshots;
   if (!only || more.length > 0) {
     const volumes = generation.snapshots.map((s) => s.volumeId).join(', ');
-    throw new InputError(`generation ${generation.id} holds ${generation.snapshots.length} volumes (${volumes}); say which with volumeId`);
+    throw new InputError(
+      `generation ${generation.id} holds ${generation.snapshots.length} volumes (${volumes}); say which with volumeId`,
+    );
   }
   return only;
 }
 
 /** The snapshot to restore from in the requested Region: the original, or its completed DR copy. */
-function snapshotIn(region: string, generation: Generation, snapshot: SnapshotRecord, primary: string): string {
+function snapshotIn(
+  region: string,
+  generation: Generation,
+  snapshot: SnapshotRecord,
+  primary: string,
+): string {
   if (region === primary) return snapshot.snapshotId;
   const copy = generation.copies.find((c) => c.region === region && c.state === 'completed');
   const index = generation.snapshots.indexOf(snapshot);
@@ -166,10 +197,15 @@ function snapshotIn(region: string, generation: Generation, snapshot: SnapshotRe
   return copied;
 }
 
-/** The source volume's tags travel to the restored volume, with where it came from. */
+/**
+ * The source volume's tags travel to the restored volume, with where it came from. Like everything snapkeeper
+ * creates it carries `snapkeeper:managed=true` (SPEC §3), which is also what IAM requires of CreateVolume; it
+ * has no catalog record, so retention can never touch it.
+ */
 function restoredTags(snapshot: SnapshotRecord, generation: Generation): Tags {
   return {
     ...snapshot.volumeTags,
+    [TAG.managed]: 'true',
     [TAG.restoredFrom]: generation.id,
     [TAG.sourceVolume]: snapshot.volumeId,
   };

@@ -1,7 +1,7 @@
 import { mapLimit } from './concurrency.ts';
 import { type Config, findSchedule } from './config.ts';
-import { type Generation, generationId, type SnapshotRecord, stateFromSnapshots } from './generation.ts';
 import { describeError } from './errors.ts';
+import { type Generation, generationId, type SnapshotRecord, stateFromSnapshots } from './generation.ts';
 import type { Catalog, Clock, CreatedSnapshot, Inventory, Log, SnapshotService, Tags } from './ports.ts';
 import { type PlannedTarget, type Problem, selectTargets } from './selection.ts';
 import { snapshotTags, userTags } from './tags.ts';
@@ -67,7 +67,11 @@ export async function runSchedule(request: RunRequest, deps: RunDeps): Promise<R
     });
   }
   const selection = await selectTargets(policy, deps.inventory);
-  deps.log.info('run started', { ...request, targets: selection.targets.length, problems: selection.problems.length });
+  deps.log.info('run started', {
+    ...request,
+    targets: selection.targets.length,
+    problems: selection.problems.length,
+  });
   for (const problem of selection.problems) deps.log.warn('tag problem', { ...problem });
 
   const results = await mapLimit(selection.targets, deps.concurrency ?? 8, (planned) =>
@@ -134,11 +138,18 @@ async function backUpTarget(
     deps.log.error('generation not recorded', { generationId: id, targetId: planned.target.id, failure });
     return result('failed', { ...recorded, state: 'failed', failure });
   }
-  deps.log.info('generation recorded', { generationId: id, targetId: planned.target.id, state: recorded.state, snapshotIds });
+  deps.log.info('generation recorded', {
+    generationId: id,
+    targetId: planned.target.id,
+    state: recorded.state,
+    snapshotIds,
+  });
   return result('created', recorded);
 }
 
-type Resumption = { outcome: 'existing' | 'adopted' | 'in-progress'; generation: Generation } | { outcome: 'retake' };
+type Resumption =
+  | { outcome: 'existing' | 'adopted' | 'in-progress'; generation: Generation }
+  | { outcome: 'retake' };
 
 /** A redelivered run meets the generation an earlier delivery claimed. */
 async function resumeExisting(
@@ -158,7 +169,10 @@ async function resumeExisting(
     // The create call happened shortly after the claim; the claim time is the closest record of it.
     const adopted = withSnapshots(existing, orphans, planned, deps.config.region, existing.claimedAt);
     await deps.catalog.recordSnapshots(adopted);
-    deps.log.warn('adopted snapshots of an interrupted run', { generationId: existing.id, count: orphans.length });
+    deps.log.warn('adopted snapshots of an interrupted run', {
+      generationId: existing.id,
+      count: orphans.length,
+    });
     return { outcome: 'adopted', generation: adopted };
   }
   if (existing.state === 'failed') {
@@ -202,7 +216,9 @@ async function createSnapshots(
     tags,
     // One CreateSnapshots call gives every snapshot the same tags; AWS copies each volume's own tags onto its
     // snapshot only when asked. Ask unless a volume tag would collide with one of ours.
-    copyVolumeTags: planned.volumes.every((v) => Object.keys(userTags(v.tags)).every((key) => !(key in tags))),
+    copyVolumeTags: planned.volumes.every((v) =>
+      Object.keys(userTags(v.tags)).every((key) => !(key in tags)),
+    ),
     description,
   });
 }
@@ -233,10 +249,7 @@ function withSnapshots(
       volumeTags: userTags(volume?.tags ?? {}),
     };
   });
-  return {
-    ...generation,
-    takenAt,
-    snapshots,
-    state: stateFromSnapshots(snapshots),
-  };
+  // A generation adopted after an earlier delivery recorded a failure is what its snapshots say it is now.
+  const { failure: _superseded, ...rest } = generation;
+  return { ...rest, takenAt, snapshots, consistency: 'crash', state: stateFromSnapshots(snapshots) };
 }

@@ -27,7 +27,9 @@ const SNAPSHOTTABLE_VOLUME_STATES = new Set(['in-use', 'available']);
 
 /** What a policy's run snapshots, from the resources tagged for it now. */
 export async function selectTargets(policy: Policy, inventory: Inventory): Promise<Selection> {
-  return policy.targets === 'instances' ? selectInstances(policy, inventory) : selectVolumes(policy, inventory);
+  return policy.targets === 'instances'
+    ? selectInstances(policy, inventory)
+    : selectVolumes(policy, inventory);
 }
 
 async function selectInstances(policy: Policy, inventory: Inventory): Promise<Selection> {
@@ -37,15 +39,26 @@ async function selectInstances(policy: Policy, inventory: Inventory): Promise<Se
   );
   const live = instances.filter((instance) => {
     if (SNAPSHOTTABLE_INSTANCE_STATES.has(instance.state)) return true;
-    problems.push({ resourceId: instance.instanceId, problem: `instance is ${instance.state}; not snapshotted` });
+    problems.push({
+      resourceId: instance.instanceId,
+      problem: `instance is ${instance.state}; not snapshotted`,
+    });
     return false;
   });
   const volumes = new Map(
-    (await inventory.volumes(live.flatMap((i) => i.volumes.map((v) => v.volumeId)))).map((v) => [v.volumeId, v]),
+    (await inventory.volumes(live.flatMap((i) => i.volumes.map((v) => v.volumeId)))).map((v) => [
+      v.volumeId,
+      v,
+    ]),
   );
   const targets: PlannedTarget[] = [];
   for (const instance of live) {
-    const planned: PlannedTarget = { target: { kind: 'instance', id: instance.instanceId }, instance, volumes: [], excluded: [] };
+    const planned: PlannedTarget = {
+      target: { kind: 'instance', id: instance.instanceId },
+      instance,
+      volumes: [],
+      excluded: [],
+    };
     for (const attached of instance.volumes) {
       const volume = volumes.get(attached.volumeId);
       if (!volume) continue; // detached between the two describes; the set is what is attached now
@@ -58,7 +71,10 @@ async function selectInstances(policy: Policy, inventory: Inventory): Promise<Se
       }
     }
     if (planned.volumes.length === 0) {
-      problems.push({ resourceId: instance.instanceId, problem: 'every attached volume is excluded; nothing to snapshot' });
+      problems.push({
+        resourceId: instance.instanceId,
+        problem: 'every attached volume is excluded; nothing to snapshot',
+      });
       continue;
     }
     targets.push(planned);

@@ -36,7 +36,9 @@ export function parseEvent<S extends z.ZodType>(schema: S): MiddlewareObj<z.inpu
     before: (request) => {
       const parsed = schema.safeParse(request.event);
       if (!parsed.success) {
-        const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(event)'}: ${i.message}`).join('; ');
+        const problems = parsed.error.issues
+          .map((i) => `${i.path.join('.') || '(event)'}: ${i.message}`)
+          .join('; ');
         logger.error('bad event', { event: request.event, problems });
         throw new InputError(`bad event: ${problems}`);
       }

@@ -1,9 +1,9 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
+import { restoreDeps } from '../adapters/wiring.ts';
 import type { RestoreDeps, RestoreVolumeRequest, RestoreVolumeResult } from '../core/restore.ts';
 import { RestoreVolumeRequestSchema, restoreVolume } from '../core/restore.ts';
-import { restoreDeps } from '../adapters/wiring.ts';
 import { lambdaConfig, lambdaLog, logger, parseEvent } from './lambda.ts';
 
 /** The restore-volume runbook (SPEC §6) as a Lambda: `aws lambda invoke` with the request as the payload. */

@@ -1,9 +1,9 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import { z } from 'zod';
+import { runDeps } from '../adapters/wiring.ts';
 import type { RunDeps, RunReport } from '../core/run.ts';
 import { runSchedule } from '../core/run.ts';
-import { runDeps } from '../adapters/wiring.ts';
 import { lambdaConfig, lambdaLog, logger, parseEvent } from './lambda.ts';
 
 /** What each EventBridge Scheduler schedule sends: `scheduledAt` is `<aws.scheduler.scheduled-time>`. */

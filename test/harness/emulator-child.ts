@@ -7,6 +7,8 @@
 import { startEmulator } from './emulator.ts';
 
 const emulator = await startEmulator({ log: () => {} });
-process.stdout.write(`${JSON.stringify({ endpoint: emulator.endpoint, port: emulator.port, pid: emulator.pid })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ endpoint: emulator.endpoint, port: emulator.port, pid: emulator.pid })}\n`,
+);
 // The emulator's handles are unref'd so forgotten emulators never hold a script open; this one must idle.
 setInterval(() => {}, 60_000);

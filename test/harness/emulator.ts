@@ -161,6 +161,7 @@ function listeningPort(child: ChildProcessWithoutNullStreams, tail: () => string
       clearTimeout(timer);
       child.off('exit', onExit);
       lines.close();
+      child.stdout.resume(); // keep draining: a full stdout pipe would block moto
     }
     child.once('exit', onExit);
     child.once('error', (error) => fail(error));

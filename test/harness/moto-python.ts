@@ -42,7 +42,9 @@ export function kv(message: string, data: Record<string, string | number | undef
  */
 export async function motoPython(log: Log = stderrLog): Promise<string> {
   if (await venvReady()) return venvPython;
-  if (!(await recentlyFailed())) {
+  if (await recentlyFailed()) {
+    log(kv('skipping the moto install after a recent failure', { retryAfterDeleting: failedStamp }));
+  } else {
     await withLock(log, async () => {
       if (await venvReady()) return; // another process finished the install while we waited
       await installVenv(log);

@@ -3,7 +3,8 @@ import { emulatorEnv, resetEndpoint } from './emulator.ts';
 
 // Setup files run before each test file's own imports, so clients built at module load see the emulator.
 const endpoint = inject('emulatorEndpoint');
-if (!endpoint) throw new Error('no emulator endpoint was provided; is test/harness/global-setup.ts configured?');
+if (!endpoint)
+  throw new Error('no emulator endpoint was provided; is test/harness/global-setup.ts configured?');
 Object.assign(process.env, emulatorEnv(endpoint));
 
 // Every file starts from an empty emulator. Files of a project run one at a time (vitest.config.ts), so a

@@ -84,7 +84,9 @@ describe('the fault layer on real SDK clients', () => {
     expect(snapshot.State).toBe('pending');
     const states: (string | undefined)[] = [];
     for (let i = 0; i < 3; i++) {
-      const described = await ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [snapshot.SnapshotId ?? ''] }));
+      const described = await ec2.send(
+        new DescribeSnapshotsCommand({ SnapshotIds: [snapshot.SnapshotId ?? ''] }),
+      );
       states.push(described.Snapshots?.[0]?.State);
     }
     expect(states).toEqual(['pending', 'pending', 'completed']);

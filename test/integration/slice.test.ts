@@ -45,7 +45,9 @@ let untagged: string;
 
 async function snapshotsOf(generationId: string) {
   const response = await ec2.send(
-    new DescribeSnapshotsCommand({ Filters: [{ Name: 'tag:snapkeeper:generation', Values: [generationId] }] }),
+    new DescribeSnapshotsCommand({
+      Filters: [{ Name: 'tag:snapkeeper:generation', Values: [generationId] }],
+    }),
   );
   return response.Snapshots ?? [];
 }
@@ -59,7 +61,10 @@ beforeAll(async () => {
     dataVolumes: 1,
     volumeTags: [{ App: 'web', CostCenter: '42' }],
   });
-  other = await anInstance(ec2, { tags: { 'snapkeeper:policy': 'daily-long', Name: 'not-ours' }, dataVolumes: 0 });
+  other = await anInstance(ec2, {
+    tags: { 'snapkeeper:policy': 'daily-long', Name: 'not-ours' },
+    dataVolumes: 0,
+  });
   standalone = await aVolume(ec2, { tags: { 'snapkeeper:policy': 'weekly, volumes', Team: 'data' } });
   untagged = await aVolume(ec2, { tags: { Team: 'data' } });
 });
@@ -97,7 +102,10 @@ describe('a scheduled run through the real handler', () => {
   });
 
   it('records the generation in the catalog with its snapshots and the source volume tags', async () => {
-    const listed = await cli(['generations', '--instance', web.instanceId, '--json', '--config', configFile], clients);
+    const listed = await cli(
+      ['generations', '--instance', web.instanceId, '--json', '--config', configFile],
+      clients,
+    );
     expect(listed.status).toBe(0);
     const [generation] = JSON.parse(listed.stdout) as Generation[];
     expect(generation).toMatchObject({
@@ -110,7 +118,12 @@ describe('a scheduled run through the real handler', () => {
     });
     expect(generation?.snapshots).toHaveLength(2);
     const data = generation?.snapshots.find((s) => s.volumeId === web.dataVolumeIds[0]);
-    expect(data).toMatchObject({ region: 'us-east-1', sizeGiB: 20, volumeType: 'gp3', deviceName: '/dev/sdf' });
+    expect(data).toMatchObject({
+      region: 'us-east-1',
+      sizeGiB: 20,
+      volumeType: 'gp3',
+      deviceName: '/dev/sdf',
+    });
     expect(data?.volumeTags).toEqual({ App: 'web', CostCenter: '42' });
   });
 
@@ -123,8 +136,12 @@ describe('a scheduled run through the real handler', () => {
 
   it('rejects a bad event naming the field, and takes nothing', async () => {
     const before = (await ec2.send(new DescribeSnapshotsCommand({}))).Snapshots?.length;
-    await expect(runHandler({ ...event, scheduledAt: 'tomorrow' }, lambdaContext())).rejects.toThrow(/scheduledAt/);
-    await expect(runHandler({ ...event, policy: 'nope' }, lambdaContext())).rejects.toThrow(/no policy named "nope"/);
+    await expect(runHandler({ ...event, scheduledAt: 'tomorrow' }, lambdaContext())).rejects.toThrow(
+      /scheduledAt/,
+    );
+    await expect(runHandler({ ...event, policy: 'nope' }, lambdaContext())).rejects.toThrow(
+      /no policy named "nope"/,
+    );
     expect((await ec2.send(new DescribeSnapshotsCommand({}))).Snapshots?.length).toBe(before);
   });
 });
@@ -132,7 +149,18 @@ describe('a scheduled run through the real handler', () => {
 describe('a volume policy', () => {
   it('snapshots only volumes whose policy list names it, carrying their tags', async () => {
     const run = await cli(
-      ['run', '--policy', 'volumes', '--schedule', 'nightly', '--at', '2026-11-20T02:30:00Z', '--json', '--config', configFile],
+      [
+        'run',
+        '--policy',
+        'volumes',
+        '--schedule',
+        'nightly',
+        '--at',
+        '2026-11-20T02:30:00Z',
+        '--json',
+        '--config',
+        configFile,
+      ],
       clients,
     );
     expect(run.status).toBe(0);
@@ -164,12 +192,23 @@ describe('restore', () => {
       lambdaContext('snapkeeper-restore'),
     )) as RestoreVolumeResult;
     const [snapshot] = (await snapshotsOf(result.generationId)).filter((s) => s.VolumeId === dataVolume);
-    expect(result).toMatchObject({ region: 'us-east-1', availabilityZone: 'us-east-1c', sourceSnapshotId: snapshot?.SnapshotId });
-    const volume = (await ec2.send(new DescribeVolumesCommand({ VolumeIds: [result.volumeId ?? ''] }))).Volumes?.[0];
-    expect(volume).toMatchObject({ State: 'available', AvailabilityZone: 'us-east-1c', SnapshotId: snapshot?.SnapshotId, Size: 20 });
+    expect(result).toMatchObject({
+      region: 'us-east-1',
+      availabilityZone: 'us-east-1c',
+      sourceSnapshotId: snapshot?.SnapshotId,
+    });
+    const volume = (await ec2.send(new DescribeVolumesCommand({ VolumeIds: [result.volumeId ?? ''] })))
+      .Volumes?.[0];
+    expect(volume).toMatchObject({
+      State: 'available',
+      AvailabilityZone: 'us-east-1c',
+      SnapshotId: snapshot?.SnapshotId,
+      Size: 20,
+    });
     expect(tagsOf(volume?.Tags)).toEqual({
       App: 'web',
       CostCenter: '42',
+      'snapkeeper:managed': 'true',
       'snapkeeper:restored-from': result.generationId,
       'snapkeeper:source-volume': dataVolume,
     });
@@ -177,21 +216,53 @@ describe('restore', () => {
 
   it('finds nothing before the first generation, and says how to list them', async () => {
     const result = await cli(
-      ['restore', '--volume', standalone, '--az', 'us-east-1a', '--at', '2026-11-19T00:00:00Z', '--config', configFile],
+      [
+        'restore',
+        '--volume',
+        standalone,
+        '--az',
+        'us-east-1a',
+        '--at',
+        '2026-11-19T00:00:00Z',
+        '--config',
+        configFile,
+      ],
       clients,
     );
     expect(result.status).toBe(1);
-    expect(result.stderr).toMatch(/no completed generation .* at or before 2026-11-19T00:00:00.000Z; list them with/);
+    expect(result.stderr).toMatch(
+      /no completed generation .* at or before 2026-11-19T00:00:00.000Z; list them with/,
+    );
   });
 
   it('restores through the CLI with --json, and a dry run creates nothing', async () => {
     const volumesBefore = (await ec2.send(new DescribeVolumesCommand({}))).Volumes?.length;
-    const dry = await cli(['restore', '--volume', standalone, '--az', 'us-east-1b', '--dry-run', '--json', '--config', configFile], clients);
+    const dry = await cli(
+      [
+        'restore',
+        '--volume',
+        standalone,
+        '--az',
+        'us-east-1b',
+        '--dry-run',
+        '--json',
+        '--config',
+        configFile,
+      ],
+      clients,
+    );
     expect(dry.status).toBe(0);
-    expect(JSON.parse(dry.stdout)).toMatchObject({ volumeId: null, dryRun: true, availabilityZone: 'us-east-1b' });
+    expect(JSON.parse(dry.stdout)).toMatchObject({
+      volumeId: null,
+      dryRun: true,
+      availabilityZone: 'us-east-1b',
+    });
     expect((await ec2.send(new DescribeVolumesCommand({}))).Volumes?.length).toBe(volumesBefore);
 
-    const real = await cli(['restore', '--volume', standalone, '--az', 'us-east-1b', '--json', '--config', configFile], clients);
+    const real = await cli(
+      ['restore', '--volume', standalone, '--az', 'us-east-1b', '--json', '--config', configFile],
+      clients,
+    );
     expect(real.status).toBe(0);
     const restored = JSON.parse(real.stdout) as RestoreVolumeResult;
     expect(Object.keys(restored).sort()).toEqual(
@@ -221,6 +292,8 @@ describe('the snapkeeper command as a process', () => {
 
   it('exits 2 for a bad flag', () => {
     expect(cliProcess(['run', '--policy', 'daily', '--config', configFile]).status).toBe(2);
-    expect(cliProcess(['restore', '--volume', standalone, '--az', 'mars-1a', '--config', configFile]).status).toBe(2);
+    expect(
+      cliProcess(['restore', '--volume', standalone, '--az', 'mars-1a', '--config', configFile]).status,
+    ).toBe(2);
   });
 });

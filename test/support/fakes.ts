@@ -1,6 +1,11 @@
 import type { z } from 'zod';
 import { type Config, type ConfigSchema, parseConfig } from '../../functions/core/config.ts';
-import { type Generation, generationId, type SnapshotState, type Target } from '../../functions/core/generation.ts';
+import {
+  type Generation,
+  generationId,
+  type SnapshotState,
+  type Target,
+} from '../../functions/core/generation.ts';
 import type {
   AuditEntry,
   Catalog,
@@ -41,7 +46,12 @@ export class Faults<Requests extends Record<string, unknown>> {
   /** The next `times` calls of `operation` that match `when` throw; with `afterEffect`, after doing their work, as when a response is lost. */
   failNext<Op extends keyof Requests>(
     operation: Op,
-    options: { error?: unknown; times?: number; when?: (request: Requests[Op]) => boolean; afterEffect?: boolean } = {},
+    options: {
+      error?: unknown;
+      times?: number;
+      when?: (request: Requests[Op]) => boolean;
+      afterEffect?: boolean;
+    } = {},
   ): void {
     this.rules.push({
       operation,
@@ -53,8 +63,17 @@ export class Faults<Requests extends Record<string, unknown>> {
   }
 
   /** Runs `run` before every call of `operation` (advance a clock, crash a test's "Lambda", ...). */
-  onCall<Op extends keyof Requests>(operation: Op, run: (request: Requests[Op]) => void | Promise<void>): void {
-    this.rules.push({ operation, when: () => true, afterEffect: false, remaining: Number.POSITIVE_INFINITY, run });
+  onCall<Op extends keyof Requests>(
+    operation: Op,
+    run: (request: Requests[Op]) => void | Promise<void>,
+  ): void {
+    this.rules.push({
+      operation,
+      when: () => true,
+      afterEffect: false,
+      remaining: Number.POSITIVE_INFINITY,
+      run,
+    });
   }
 
   async before<Op extends keyof Requests>(operation: Op, request: Requests[Op]): Promise<void> {
@@ -101,10 +120,14 @@ export interface LogEntry {
 
 export class CollectingLog implements Log {
   readonly entries: LogEntry[] = [];
-  debug = (message: string, data?: Record<string, unknown>) => this.entries.push({ level: 'debug', message, data });
-  info = (message: string, data?: Record<string, unknown>) => this.entries.push({ level: 'info', message, data });
-  warn = (message: string, data?: Record<string, unknown>) => this.entries.push({ level: 'warn', message, data });
-  error = (message: string, data?: Record<string, unknown>) => this.entries.push({ level: 'error', message, data });
+  debug = (message: string, data?: Record<string, unknown>) =>
+    this.entries.push({ level: 'debug', message, data });
+  info = (message: string, data?: Record<string, unknown>) =>
+    this.entries.push({ level: 'info', message, data });
+  warn = (message: string, data?: Record<string, unknown>) =>
+    this.entries.push({ level: 'warn', message, data });
+  error = (message: string, data?: Record<string, unknown>) =>
+    this.entries.push({ level: 'error', message, data });
   messages(level?: LogEntry['level']): string[] {
     return this.entries.filter((e) => !level || e.level === level).map((e) => e.message);
   }
@@ -122,7 +145,9 @@ export function policyTag(...policies: string[]): Tags {
   return { [TAG.policy]: policies.join(',') };
 }
 
-export function aVolume(options: Partial<Omit<VolumeInfo, 'volumeId'>> & { volumeId?: string } = {}): VolumeInfo {
+export function aVolume(
+  options: Partial<Omit<VolumeInfo, 'volumeId'>> & { volumeId?: string } = {},
+): VolumeInfo {
   return {
     volumeId: options.volumeId ?? anId('vol'),
     availabilityZone: 'us-east-1a',
@@ -157,7 +182,8 @@ export function anInstance(
 ): FleetInstance {
   const instanceId = anId('i');
   const volumes = Array.from({ length: options.volumes ?? 2 }, (_, i) => {
-    const deviceName = i === 0 ? ROOT_DEVICE : (DATA_DEVICES[i - 1] ?? `/dev/sd${String.fromCharCode(102 + i)}`);
+    const deviceName =
+      i === 0 ? ROOT_DEVICE : (DATA_DEVICES[i - 1] ?? `/dev/sd${String.fromCharCode(102 + i)}`);
     return aVolume({
       sizeGiB: i === 0 ? 8 : 10 + 10 * i,
       state: 'in-use',
@@ -174,7 +200,14 @@ export function anInstance(
     volumes: volumes.map((v) => ({ volumeId: v.volumeId, deviceName: v.attachments[0]?.deviceName ?? '' })),
   };
   const volumeIds = volumes.map((v) => v.volumeId);
-  return { instance, volumes, instanceId, bootVolumeId: volumeIds[0] ?? '', dataVolumeIds: volumeIds.slice(1), volumeIds };
+  return {
+    instance,
+    volumes,
+    instanceId,
+    bootVolumeId: volumeIds[0] ?? '',
+    dataVolumeIds: volumeIds.slice(1),
+    volumeIds,
+  };
 }
 
 export interface FakeSnapshot extends CreatedSnapshot {
@@ -246,12 +279,16 @@ export class FakeEc2 implements Inventory, SnapshotService {
   async instancesTaggedFor(policy: string): Promise<InstanceInfo[]> {
     await this.faults.before('instancesTaggedFor', policy);
     // Like the adapter's server-side filter `*policy*`: a superset that callers narrow exactly.
-    return [...this.instances.values()].filter((i) => i.tags[TAG.policy]?.includes(policy)).map((i) => structuredClone(i));
+    return [...this.instances.values()]
+      .filter((i) => i.tags[TAG.policy]?.includes(policy))
+      .map((i) => structuredClone(i));
   }
 
   async volumesTaggedFor(policy: string): Promise<VolumeInfo[]> {
     await this.faults.before('volumesTaggedFor', policy);
-    return [...this.volumeMap.values()].filter((v) => v.tags[TAG.policy]?.includes(policy)).map((v) => structuredClone(v));
+    return [...this.volumeMap.values()]
+      .filter((v) => v.tags[TAG.policy]?.includes(policy))
+      .map((v) => structuredClone(v));
   }
 
   async volumes(volumeIds: readonly string[]): Promise<VolumeInfo[]> {
@@ -263,8 +300,8 @@ export class FakeEc2 implements Inventory, SnapshotService {
   }
 
   async snapshotInstance(request: SnapshotInstanceRequest): Promise<CreatedSnapshot[]> {
+    const at = this.clock.now().toISOString(); // when the call was made, before any injected delay
     await this.faults.before('snapshotInstance', request);
-    const at = this.clock.now().toISOString();
     const instance = this.instances.get(request.instanceId);
     if (!instance) throw new Error(`InvalidInstanceID.NotFound: ${request.instanceId}`);
     const created = instance.volumes
@@ -285,11 +322,16 @@ export class FakeEc2 implements Inventory, SnapshotService {
   }
 
   async snapshotVolume(request: SnapshotVolumeRequest): Promise<CreatedSnapshot> {
+    const at = this.clock.now().toISOString(); // when the call was made, before any injected delay
     await this.faults.before('snapshotVolume', request);
-    const at = this.clock.now().toISOString();
     if (!this.volumeMap.has(request.volumeId)) throw new Error(`InvalidVolume.NotFound: ${request.volumeId}`);
     const created = this.takeSnapshot(request.volumeId, request.tags, request.description);
-    this.createCalls.push({ operation: 'CreateSnapshot', at, request: structuredClone(request), snapshotIds: [created.snapshotId] });
+    this.createCalls.push({
+      operation: 'CreateSnapshot',
+      at,
+      request: structuredClone(request),
+      snapshotIds: [created.snapshotId],
+    });
     await this.faults.after('snapshotVolume', request);
     return created;
   }
@@ -312,7 +354,13 @@ export class FakeEc2 implements Inventory, SnapshotService {
   }
 
   private takeSnapshot(volumeId: string, tags: Tags, description: string): CreatedSnapshot {
-    const snapshot: FakeSnapshot = { snapshotId: anId('snap'), volumeId, state: this.startState, tags: { ...tags }, description };
+    const snapshot: FakeSnapshot = {
+      snapshotId: anId('snap'),
+      volumeId,
+      state: this.startState,
+      tags: { ...tags },
+      description,
+    };
     this.snapshots.set(snapshot.snapshotId, snapshot);
     return { snapshotId: snapshot.snapshotId, volumeId, state: snapshot.state };
   }
@@ -383,6 +431,7 @@ export class FakeCatalog implements Catalog {
     await this.faults.before('recordSnapshots', generation);
     const current = this.required(generation.id, 'record snapshots');
     // Only these fields, as the adapter's UpdateExpression; anything else on the record stays as it was.
+    delete current.failure;
     Object.assign(current, {
       snapshots: structuredClone(generation.snapshots),
       takenAt: generation.takenAt,
@@ -394,7 +443,11 @@ export class FakeCatalog implements Catalog {
 
   async recordFailure(generationId: string, failure: string): Promise<void> {
     await this.faults.before('recordFailure', { generationId, failure });
-    Object.assign(this.required(generationId, 'record failure'), { state: 'failed', failure, consistency: 'failed' });
+    Object.assign(this.required(generationId, 'record failure'), {
+      state: 'failed',
+      failure,
+      consistency: 'failed',
+    });
   }
 
   async get(generationId: string): Promise<Generation | undefined> {
@@ -450,23 +503,27 @@ export class FakeCatalog implements Catalog {
   }
 
   private pointVolumes(generation: Generation): void {
-    if (!generation.takenAt) return;
     for (const volumeId of new Set(generation.snapshots.map((s) => s.volumeId))) {
-      this.point(`VOLUME#${volumeId}`, generation.takenAt, generation.id);
+      this.point(`VOLUME#${volumeId}`, generation.scheduledAt, generation.id);
     }
   }
 
   private required(id: string, operation: string): Generation {
     const found = this.records.get(id);
     // The adapter's `attribute_exists(pk)` condition.
-    if (!found) throw new Error(`catalog: ${operation}: ConditionalCheckFailedException: no generation ${id}`);
+    if (!found)
+      throw new Error(`catalog: ${operation}: ConditionalCheckFailedException: no generation ${id}`);
     return found;
   }
 }
 
 type CreateVolumeRequest = Parameters<VolumeService['createVolume']>[0];
 
-type VolumeRequests = { createVolume: CreateVolumeRequest; waitUntilAvailable: string; availabilityZones: string };
+type VolumeRequests = {
+  createVolume: CreateVolumeRequest;
+  waitUntilAvailable: string;
+  availabilityZones: string;
+};
 
 /** Volumes created from snapshots; like EC2's ClientToken, the same idempotency token gives the same volume. */
 export class FakeVolumes implements VolumeService {
@@ -514,7 +571,12 @@ export function aPolicy(fields: Partial<RawPolicy> = {}): RawPolicy {
 
 /** A validated config with defaults applied, through `parseConfig` like the real one. */
 export function aConfig(fields: Partial<RawConfig> = {}): Config {
-  return parseConfig({ region: 'us-east-1', catalog: { table: 'snapkeeper-catalog' }, policies: [aPolicy()], ...fields });
+  return parseConfig({
+    region: 'us-east-1',
+    catalog: { table: 'snapkeeper-catalog' },
+    policies: [aPolicy()],
+    ...fields,
+  });
 }
 
 /** A generation as the catalog would hold it after the run and reconcile; by default one completed snapshot of a volume. */
@@ -578,7 +640,8 @@ export function aWorld(options: { config?: Config; now?: string } = {}) {
         { policy: 'daily', schedule: 'daily', scheduledAt: SCHEDULED_AT, ...request },
         { config, inventory: ec2, snapshots: ec2, catalog, clock, log },
       ),
-    restore: (input: unknown) => restoreVolume(input, { config, catalog, volumes, clock, log, actor: 'unit-test' }),
+    restore: (input: unknown) =>
+      restoreVolume(input, { config, catalog, volumes, clock, log, actor: 'unit-test' }),
     reconcile: () => reconcile({ catalog, snapshots: ec2, clock, log }),
   };
 }

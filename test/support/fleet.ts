@@ -32,7 +32,10 @@ export async function anInstance(
       MinCount: 1,
       MaxCount: 1,
       Placement: { AvailabilityZone: availabilityZone },
-      TagSpecifications: options.tags && Object.keys(options.tags).length > 0 ? [{ ResourceType: 'instance', Tags: tagList(options.tags) }] : undefined,
+      TagSpecifications:
+        options.tags && Object.keys(options.tags).length > 0
+          ? [{ ResourceType: 'instance', Tags: tagList(options.tags) }]
+          : undefined,
     }),
   );
   const instance = response.Instances?.[0];
@@ -40,9 +43,17 @@ export async function anInstance(
   if (!instance?.InstanceId || !bootVolumeId) throw new Error('the emulator launched no instance');
   const dataVolumeIds: string[] = [];
   for (let i = 0; i < (options.dataVolumes ?? 1); i++) {
-    const volumeId = await aVolume(ec2, { tags: options.volumeTags?.[i] ?? {}, availabilityZone, sizeGiB: 20 + i * 10 });
+    const volumeId = await aVolume(ec2, {
+      tags: options.volumeTags?.[i] ?? {},
+      availabilityZone,
+      sizeGiB: 20 + i * 10,
+    });
     await ec2.send(
-      new AttachVolumeCommand({ InstanceId: instance.InstanceId, VolumeId: volumeId, Device: DATA_DEVICES[i] }),
+      new AttachVolumeCommand({
+        InstanceId: instance.InstanceId,
+        VolumeId: volumeId,
+        Device: DATA_DEVICES[i],
+      }),
     );
     dataVolumeIds.push(volumeId);
   }
@@ -59,7 +70,10 @@ export async function aVolume(
       AvailabilityZone: options.availabilityZone ?? 'us-east-1a',
       Size: options.sizeGiB ?? 10,
       VolumeType: 'gp3',
-      TagSpecifications: options.tags && Object.keys(options.tags).length > 0 ? [{ ResourceType: 'volume', Tags: tagList(options.tags) }] : undefined,
+      TagSpecifications:
+        options.tags && Object.keys(options.tags).length > 0
+          ? [{ ResourceType: 'volume', Tags: tagList(options.tags) }]
+          : undefined,
     }),
   );
   if (!response.VolumeId) throw new Error('the emulator created no volume');

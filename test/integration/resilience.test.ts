@@ -1,0 +1,105 @@
+import { DescribeSnapshotsCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { AwsClients } from '../../functions/adapters/clients.ts';
+import { ensureSandbox } from '../../functions/adapters/sandbox-setup.ts';
+import { catalogFor, reconcileDeps, runDeps } from '../../functions/adapters/wiring.ts';
+import { consoleLog } from '../../functions/cli/console-log.ts';
+import { parseConfig } from '../../functions/core/config.ts';
+import { reconcile } from '../../functions/core/reconcile.ts';
+import { runSchedule } from '../../functions/core/run.ts';
+import { faults as newFaults } from '../harness/faults.ts';
+import { aVolume } from '../support/fleet.ts';
+
+// What the emulator cannot do on its own, through the fault seam: lost responses, throttling, and snapshots
+// that stay pending. Real adapters and the real catalog throughout.
+
+const config = parseConfig({
+  region: 'us-east-1',
+  catalog: { table: 'resilience-catalog' },
+  policies: [
+    {
+      name: 'nightly',
+      targets: 'volumes',
+      schedules: [{ name: 'nightly', expression: 'cron(0 1 * * ? *)', keep: { count: 3 } }],
+    },
+  ],
+});
+const log = consoleLog(() => {});
+const ec2 = new EC2Client({ region: 'us-east-1' });
+const run = (scheduledAt: string, clients: AwsClients) =>
+  runSchedule({ policy: 'nightly', schedule: 'nightly', scheduledAt }, runDeps({ config, clients, log }));
+
+beforeAll(async () => {
+  await ensureSandbox(config, new AwsClients());
+});
+
+describe('a create call whose response is lost after EC2 made the snapshot', () => {
+  let volumeId: string;
+  beforeAll(async () => {
+    volumeId = await aVolume(ec2, { tags: { 'snapkeeper:policy': 'nightly' } });
+  });
+
+  it('is recorded failed, then adopted by the retry instead of snapshotted twice, and completes', async () => {
+    const faults = newFaults().use({
+      actions: ['CreateSnapshot'],
+      after: () => {
+        throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError' });
+      },
+    });
+    const scheduledAt = '2026-11-20T01:00:00.000Z';
+    const first = await run(
+      scheduledAt,
+      new AwsClients({ middleware: [faults.pluggable()], maxAttempts: 1 }),
+    );
+    expect(first.results[0]).toMatchObject({ outcome: 'failed', state: 'failed' });
+
+    const retry = await run(scheduledAt, new AwsClients());
+    expect(retry.results[0]).toMatchObject({ outcome: 'adopted' });
+    expect(retry.results[0]?.failure).toBeUndefined();
+    const snapshots = await ec2.send(
+      new DescribeSnapshotsCommand({ Filters: [{ Name: 'volume-id', Values: [volumeId] }] }),
+    );
+    expect(snapshots.Snapshots).toHaveLength(1);
+
+    const catalog = catalogFor(config, new AwsClients());
+    const [generation] = await catalog.byVolume(volumeId);
+    expect(generation).toMatchObject({
+      consistency: 'crash',
+      snapshots: [{ snapshotId: snapshots.Snapshots?.[0]?.SnapshotId }],
+    });
+    expect(generation?.failure).toBeUndefined();
+    expect(await catalog.byVolume(volumeId)).toHaveLength(1);
+  });
+});
+
+describe('snapshots that stay pending', () => {
+  it('are recorded pending and completed by reconcile once EC2 says so', async () => {
+    await aVolume(ec2, { tags: { 'snapkeeper:policy': 'nightly' } });
+    const faults = newFaults().pendingSnapshots({ forCalls: 1 });
+    const clients = new AwsClients({ middleware: [faults.pluggable()] });
+    const report = await run('2026-11-21T01:00:00.000Z', clients);
+    expect(report.results.every((r) => r.state === 'pending')).toBe(true);
+
+    const deps = reconcileDeps({ config, clients, log });
+    const firstPass = await reconcile(deps);
+    expect(firstPass.stillPending).toEqual(expect.arrayContaining(report.results.map((r) => r.generationId)));
+    const secondPass = await reconcile(deps);
+    expect(secondPass.completed).toEqual(expect.arrayContaining(report.results.map((r) => r.generationId)));
+    expect((await reconcile(deps)).examined).toBe(0);
+  });
+});
+
+describe('EC2 throttling', () => {
+  it('slows a run down but fails no target', async () => {
+    for (let i = 0; i < 6; i++) await aVolume(ec2, { tags: { 'snapkeeper:policy': 'nightly' } });
+    // A small bucket, so most create calls meet an empty one at first; the SDK's retries wait it out.
+    const faults = newFaults({ seed: 7 }).throttle(['CreateSnapshot'], { ratePerSecond: 10, burst: 2 });
+    const report = await run(
+      '2026-11-22T01:00:00.000Z',
+      new AwsClients({ middleware: [faults.pluggable()] }),
+    );
+    expect(report.results.length).toBeGreaterThanOrEqual(6);
+    expect(report.results.filter((r) => r.outcome === 'failed')).toEqual([]);
+    expect(faults.count('CreateSnapshot', 'throttled')).toBeGreaterThan(0);
+  });
+});
