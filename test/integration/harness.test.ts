@@ -10,7 +10,7 @@ import {
   DescribeVolumesCommand,
   EC2ServiceException,
 } from '@aws-sdk/client-ec2';
-import { DescribeParametersCommand } from '@aws-sdk/client-ssm';
+import { DescribeParametersCommand, GetCommandInvocationCommand } from '@aws-sdk/client-ssm';
 import { describe, expect, inject, it } from 'vitest';
 import { AwsClients } from '../../functions/adapters/clients.ts';
 import { resetEndpoint } from '../harness/emulator.ts';
@@ -74,6 +74,17 @@ describe('the fault layer on real SDK clients', () => {
       action: 'DescribeSnapshots',
       input: { OwnerIds: ['self'], MaxResults: 5 },
     });
+  });
+
+  it('synthesizes an SSM command state the emulator never reports', async () => {
+    const faults = new Faults().respond('GetCommandInvocation', (input) => ({
+      CommandId: input.CommandId,
+      InstanceId: input.InstanceId,
+      Status: 'TimedOut',
+    }));
+    const ssm = new AwsClients({ middleware: [faults.pluggable()], maxAttempts: 1 }).ssm(region);
+    const output = await ssm.send(new GetCommandInvocationCommand({ CommandId: 'c-1', InstanceId: 'i-1' }));
+    expect(output).toMatchObject({ CommandId: 'c-1', Status: 'TimedOut' });
   });
 
   it('keeps a real snapshot pending for a number of describes', async () => {
