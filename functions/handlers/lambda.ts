@@ -7,7 +7,7 @@ import type { Log } from '../core/ports.ts';
 import { HandlerEnvSchema } from './env.ts';
 
 /** Shared by every handler: the logger, the configuration and event validation. Built once per cold start. */
-export const logger = new Logger();
+export const logger = new Logger({ serviceName: 'snapkeeper' });
 
 export const lambdaLog: Log = {
   debug: (message, data) => logger.debug(message, data ?? {}),
