@@ -57,7 +57,9 @@ export class DynamoCatalog implements Catalog {
                 ConditionExpression: 'attribute_not_exists(pk)',
               },
             },
-            pointer(`TARGET#${generation.target.id}`),
+            ...[generation.target.id, ...(generation.target.members ?? [])].map((id) =>
+              pointer(`TARGET#${id}`),
+            ),
             pointer(`POLICY#${generation.policy}`),
           ],
         }),
@@ -102,7 +104,7 @@ export class DynamoCatalog implements Catalog {
     }
   }
 
-  async recordSnapshots(generation: Generation): Promise<void> {
+  async recordOutcome(generation: Generation): Promise<void> {
     const open = generation.state === 'pending';
     const pointers = [...new Set(generation.snapshots.map((s) => s.volumeId))].map((volumeId) => ({
       Put: {
@@ -114,6 +116,19 @@ export class DynamoCatalog implements Catalog {
         },
       },
     }));
+    const set: Record<string, unknown> = {
+      snapshots: generation.snapshots,
+      takenAt: generation.takenAt,
+      '#state': generation.state,
+      '#consistency': generation.consistency,
+      amiId: generation.amiId,
+      freezeWindowMs: generation.freezeWindowMs,
+      failure: generation.failure,
+      // An adopted generation may have been marked failed before its snapshots were found: it re-enters the
+      // open-work index while it is still pending.
+      openPk: open ? 'OPEN' : undefined,
+      openSk: open ? `${generation.scheduledAt}#${generation.id}` : undefined,
+    };
     try {
       await this.db.send(
         new TransactWriteCommand({
@@ -122,22 +137,8 @@ export class DynamoCatalog implements Catalog {
               Update: {
                 TableName: this.table,
                 Key: generationKey(generation.id),
-                // An adopted generation may have been marked failed before its snapshots were found: the
-                // failure goes, and it re-enters the open-work index while it is still pending.
-                UpdateExpression: open
-                  ? 'SET snapshots = :snapshots, takenAt = :takenAt, #state = :state, #consistency = :consistency, openPk = :open, openSk = :openSk REMOVE failure'
-                  : 'SET snapshots = :snapshots, takenAt = :takenAt, #state = :state, #consistency = :consistency REMOVE failure, openPk, openSk',
                 ConditionExpression: 'attribute_exists(pk)',
-                ExpressionAttributeNames: NAMES,
-                ExpressionAttributeValues: {
-                  ':snapshots': generation.snapshots,
-                  ':takenAt': generation.takenAt,
-                  ':state': generation.state,
-                  ':consistency': generation.consistency,
-                  ...(open
-                    ? { ':open': 'OPEN', ':openSk': `${generation.scheduledAt}#${generation.id}` }
-                    : {}),
-                },
+                ...updateExpression(set),
               },
             },
             ...pointers,
@@ -145,7 +146,7 @@ export class DynamoCatalog implements Catalog {
         }),
       );
     } catch (error) {
-      throw catalogError('record snapshots', error);
+      throw catalogError('record outcome', error);
     }
   }
 
@@ -290,6 +291,38 @@ export class DynamoCatalog implements Catalog {
 
 /** `state` and `consistency` are DynamoDB reserved words. */
 const NAMES = { '#state': 'state', '#consistency': 'consistency' };
+
+/**
+ * `SET` for every defined value and `REMOVE` for every undefined one, so a record never keeps a stale field
+ * (a failure that no longer applies, an open-work key of a finished generation). Keys starting with `#` are
+ * reserved words, named through `NAMES`.
+ */
+export function updateExpression(fields: Record<string, unknown>) {
+  const sets: string[] = [];
+  const removes: string[] = [];
+  const values: Record<string, unknown> = {};
+  const names: Record<string, string> = {};
+  for (const [field, value] of Object.entries(fields)) {
+    if (field.startsWith('#')) names[field] = NAMES[field as keyof typeof NAMES];
+    if (value === undefined) {
+      removes.push(field);
+    } else {
+      const placeholder = `:${field.replace('#', '')}`;
+      sets.push(`${field} = ${placeholder}`);
+      values[placeholder] = value;
+    }
+  }
+  return {
+    UpdateExpression: [
+      sets.length ? `SET ${sets.join(', ')}` : '',
+      removes.length ? `REMOVE ${removes.join(', ')}` : '',
+    ]
+      .filter(Boolean)
+      .join(' '),
+    ...(Object.keys(names).length ? { ExpressionAttributeNames: names } : {}),
+    ...(Object.keys(values).length ? { ExpressionAttributeValues: values } : {}),
+  };
+}
 
 function generationKey(id: string): Record<string, string> {
   return { [catalogLayout.partitionKey]: `GEN#${id}`, [catalogLayout.sortKey]: 'GEN' };

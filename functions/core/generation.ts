@@ -7,12 +7,14 @@ export type GenerationState = 'pending' | 'completed' | 'failed';
 
 export type SnapshotState = 'pending' | 'completed' | 'error';
 
-export type TargetKind = 'instance' | 'volume';
+export type TargetKind = 'instance' | 'volume' | 'group';
 
 export interface Target {
   kind: TargetKind;
-  /** Instance id or volume id. */
+  /** Instance id, volume id, or `group:<name>` for a consistency group. */
   id: string;
+  /** The member instance ids of a consistency group, each also indexed as a target of the generation. */
+  members?: string[];
 }
 
 /** One snapshot of one source volume inside a generation. */
@@ -23,6 +25,10 @@ export interface SnapshotRecord {
   state: SnapshotState;
   consistency: Consistency;
   deviceName?: string;
+  /** The instance the volume was attached to, for instance sets and group generations. */
+  instanceId?: string;
+  /** The AMI this snapshot backs: it may only ever be deleted together with that AMI. */
+  amiId?: string;
   sizeGiB?: number;
   volumeType?: string;
   iops?: number;

@@ -115,8 +115,11 @@ export interface Catalog {
   claim(generation: Generation): Promise<ClaimResult>;
   /** Takes over a stale or failed claim with no snapshots, only if nobody else did since `previousClaimedAt`. */
   takeOver(generation: Generation, previousClaimedAt: string): Promise<boolean>;
-  /** Records what the create call produced, and indexes the generation by each source volume. */
-  recordSnapshots(generation: Generation): Promise<void>;
+  /**
+   * Records what a run or reconcile established about a generation: its snapshots, `takenAt`, state,
+   * consistency, AMI, freeze window and failure (cleared when absent), and indexes it by each source volume.
+   */
+  recordOutcome(generation: Generation): Promise<void>;
   recordFailure(generationId: string, failure: string): Promise<void>;
   get(generationId: string): Promise<Generation | undefined>;
   /** Generations that still have work to do (pending), oldest first, from the sparse open-work index. */

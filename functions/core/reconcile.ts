@@ -40,12 +40,11 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
       if (advanced.state === 'failed') {
         const lost = snapshots.filter((s) => s.state === 'error').map((s) => s.snapshotId);
         const failure = `snapshots in error or missing: ${lost.join(', ')}`;
-        await deps.catalog.recordSnapshots(advanced);
-        await deps.catalog.recordFailure(generation.id, failure);
+        await deps.catalog.recordOutcome({ ...advanced, consistency: 'failed', failure });
         report.failed.push({ generationId: generation.id, failure });
         deps.log.warn('generation failed', { generationId: generation.id, failure });
       } else {
-        await deps.catalog.recordSnapshots(advanced);
+        await deps.catalog.recordOutcome(advanced);
         (advanced.state === 'completed' ? report.completed : report.stillPending).push(generation.id);
         if (advanced.state === 'completed')
           deps.log.info('generation completed', { generationId: generation.id });

@@ -131,7 +131,7 @@ async function backUpTarget(
   const recorded = withSnapshots(generation, created, planned, deps.config.region, takenAt);
   const snapshotIds = recorded.snapshots.map((s) => s.snapshotId);
   try {
-    await deps.catalog.recordSnapshots(recorded);
+    await deps.catalog.recordOutcome(recorded);
   } catch (error) {
     // The snapshots exist and carry the generation id, so a redelivery of the run finds and adopts them.
     const failure = `snapshots ${snapshotIds.join(', ')} were created but not recorded (${describeError(error)}); a retry of the run records them`;
@@ -168,7 +168,7 @@ async function resumeExisting(
   if (orphans.length > 0) {
     // The create call happened shortly after the claim; the claim time is the closest record of it.
     const adopted = withSnapshots(existing, orphans, planned, deps.config.region, existing.claimedAt);
-    await deps.catalog.recordSnapshots(adopted);
+    await deps.catalog.recordOutcome(adopted);
     deps.log.warn('adopted snapshots of an interrupted run', {
       generationId: existing.id,
       count: orphans.length,

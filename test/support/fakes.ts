@@ -374,7 +374,7 @@ export function aFleet(clock?: Clock): FakeEc2 {
 type CatalogRequests = {
   claim: Generation;
   takeOver: Generation;
-  recordSnapshots: Generation;
+  recordOutcome: Generation;
   recordFailure: { generationId: string; failure: string };
   get: string;
   audit: AuditEntry;
@@ -427,17 +427,23 @@ export class FakeCatalog implements Catalog {
     return true;
   }
 
-  async recordSnapshots(generation: Generation): Promise<void> {
-    await this.faults.before('recordSnapshots', generation);
+  async recordOutcome(generation: Generation): Promise<void> {
+    await this.faults.before('recordOutcome', generation);
     const current = this.required(generation.id, 'record snapshots');
-    // Only these fields, as the adapter's UpdateExpression; anything else on the record stays as it was.
-    delete current.failure;
-    Object.assign(current, {
+    // Only these fields, as the adapter's update: set when defined, removed when not.
+    const fields = {
       snapshots: structuredClone(generation.snapshots),
       takenAt: generation.takenAt,
       state: generation.state,
       consistency: generation.consistency,
-    });
+      amiId: generation.amiId,
+      freezeWindowMs: generation.freezeWindowMs,
+      failure: generation.failure,
+    };
+    for (const [key, value] of Object.entries(fields)) {
+      if (value === undefined) delete (current as unknown as Record<string, unknown>)[key];
+      else Object.assign(current, { [key]: value });
+    }
     this.pointVolumes(generation);
   }
 

@@ -86,7 +86,7 @@ describe('reconcile', () => {
     world.ec2.add(anInstance({ tags: policyTag('daily') }), anInstance({ tags: policyTag('daily') }));
     const [first, second] = (await world.run()).results.map((r) => r.generationId);
     world.ec2.completeAll();
-    world.catalog.faults.failNext('recordSnapshots', { when: (g) => g.id === first });
+    world.catalog.faults.failNext('recordOutcome', { when: (g) => g.id === first });
     const report = await world.reconcile();
     expect(report.completed).toEqual([second]);
     expect(report.stillPending).toEqual([first]);

@@ -88,7 +88,7 @@ describe('runSchedule: idempotency', () => {
     const volumeId = world.fleet[0]?.dataVolumeIds[0] ?? '';
     world.catalog.faults.onCall('claim', () => world.clock.advance(1_000)); // claim, then create a second later
     let raced = false;
-    world.catalog.faults.onCall('recordSnapshots', async () => {
+    world.catalog.faults.onCall('recordOutcome', async () => {
       if (raced) return;
       raced = true;
       // The duplicate delivery runs between the first one's create call and its record.
@@ -102,7 +102,7 @@ describe('runSchedule: idempotency', () => {
 
   it('adopts the snapshots of an earlier delivery that crashed before recording them', async () => {
     const { run, catalog, ec2, clock, fleet } = withInstances(1);
-    catalog.faults.failNext('recordSnapshots', { error: new Error('Lambda timed out') });
+    catalog.faults.failNext('recordOutcome', { error: new Error('Lambda timed out') });
     const first = await run();
     expect(first.results[0]?.outcome).toBe('failed');
     const created = ec2.allSnapshots().map((s) => s.snapshotId);
@@ -121,7 +121,7 @@ describe('runSchedule: idempotency', () => {
 
   it('does not take the snapshots again when recording them failed after the create call', async () => {
     const { run, catalog, ec2, fleet } = withInstances(1);
-    catalog.faults.failNext('recordSnapshots', {
+    catalog.faults.failNext('recordOutcome', {
       error: new Error('ProvisionedThroughputExceededException'),
     });
     const first = await run();
