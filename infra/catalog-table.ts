@@ -1,7 +1,7 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import type { Construct } from 'constructs';
-import { catalogLayout } from '../functions/adapters/catalog-layout.ts';
+import { catalogIndexes, catalogLayout } from '../functions/adapters/catalog-layout.ts';
 
 /**
  * The catalog: the record of every generation, and so the only way to find, prune or restore a backup. Losing
@@ -9,7 +9,7 @@ import { catalogLayout } from '../functions/adapters/catalog-layout.ts';
  * (point-in-time recovery). Keys and index come from `catalog-layout.ts`, shared with the adapter and `init`.
  */
 export function createCatalogTable(scope: Construct, tableName: string): Table {
-  const { partitionKey, sortKey, openWorkIndex } = catalogLayout;
+  const { partitionKey, sortKey } = catalogLayout;
   const table = new Table(scope, 'Catalog', {
     tableName,
     partitionKey: { name: partitionKey, type: AttributeType.STRING },
@@ -21,12 +21,13 @@ export function createCatalogTable(scope: Construct, tableName: string): Table {
     deletionProtection: true,
     removalPolicy: RemovalPolicy.RETAIN,
   });
-  table.addGlobalSecondaryIndex({
-    indexName: openWorkIndex.name,
-    partitionKey: { name: openWorkIndex.partitionKey, type: AttributeType.STRING },
-    sortKey: { name: openWorkIndex.sortKey, type: AttributeType.STRING },
-    // Reconcile reads whole generations from this index; projecting everything saves a GetItem per item.
-    projectionType: ProjectionType.ALL,
-  });
+  for (const index of catalogIndexes) {
+    table.addGlobalSecondaryIndex({
+      indexName: index.name,
+      partitionKey: { name: index.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: index.sortKey, type: AttributeType.STRING },
+      projectionType: ProjectionType.KEYS_ONLY,
+    });
+  }
   return table;
 }

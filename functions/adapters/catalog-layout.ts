@@ -6,6 +6,14 @@
 export const catalogLayout = {
   partitionKey: 'pk',
   sortKey: 'sk',
-  /** Sparse index over generations that still have work to do (pending, copying, pruning). */
+  /** Sparse index over generations that still have work to do (pending, retention not yet applied, pruning). */
   openWorkIndex: { name: 'open-work', partitionKey: 'openPk', sortKey: 'openSk' },
+  /** Sparse index over generations with an expiry that are not deleted yet, by expiry time. */
+  expiryIndex: { name: 'expiry', partitionKey: 'expiryPk', sortKey: 'expirySk' },
 } as const;
+
+/**
+ * Every secondary index. Keys only: readers take ids from an index and read the records with one BatchGet,
+ * so an index never holds a stale copy of a generation.
+ */
+export const catalogIndexes = [catalogLayout.openWorkIndex, catalogLayout.expiryIndex] as const;

@@ -11,7 +11,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { AwsOperationError } from '../core/errors.ts';
-import type { Generation } from '../core/generation.ts';
+import { type Generation, type GenerationField, hasOpenWork } from '../core/generation.ts';
 import type { AuditEntry, Catalog, ClaimResult, GenerationQuery } from '../core/ports.ts';
 import { catalogLayout } from './catalog-layout.ts';
 
@@ -23,6 +23,7 @@ import { catalogLayout } from './catalog-layout.ts';
  * | generation (the one record of truth) | `GEN#<id>` | `GEN` | claim, then updated in place |
  * | pointer by target | `TARGET#<instance or volume id>` | `<scheduledAt>#<id>` | with the claim |
  * | pointer by policy | `POLICY#<policy>` | `<scheduledAt>#<id>` | with the claim |
+ * | pointer by lineage | `LINEAGE#<target id>#<policy>#<schedule>` | `<scheduledAt>#<id>` | with the claim |
  * | pointer by source volume | `VOLUME#<volume id>` | `<scheduledAt>#<id>` | with the snapshots |
  * | audit entry | `AUDIT#<yyyy-mm-dd>` | `<at>#<uuid>` | by runbooks |
  *
@@ -30,8 +31,10 @@ import { catalogLayout } from './catalog-layout.ts';
  * first, then one BatchGet of the generation records: no scans, and the items read per query depend on the
  * page asked for, not on the length of the history. Every pointer sorts by `scheduledAt`, which is part of the
  * run's identity, so two deliveries of one run that both record it write the same pointer, never two. ISO-8601 times from `toISOString()` have a fixed width,
- * so they sort as strings. While a generation still has work to do it carries `openPk`/`openSk`, which puts
- * it in the sparse `open-work` index that reconcile reads.
+ * so they sort as strings. While a generation still has work to do (`hasOpenWork`) it carries `openPk`/`openSk`,
+ * which puts it in the sparse `open-work` index that reconcile reads; while it has an expiry and is not deleted
+ * it carries `expiryPk`/`expirySk`, which puts it in the sparse `expiry` index that pruning reads. Both are
+ * derived from the generation on every write, never set on their own.
  */
 export class DynamoCatalog implements Catalog {
   constructor(
@@ -61,6 +64,7 @@ export class DynamoCatalog implements Catalog {
               pointer(`TARGET#${id}`),
             ),
             pointer(`POLICY#${generation.policy}`),
+            pointer(lineageKey(generation.target.id, generation.policy, generation.schedule)),
           ],
         }),
       );
@@ -105,49 +109,62 @@ export class DynamoCatalog implements Catalog {
   }
 
   async recordOutcome(generation: Generation): Promise<void> {
-    const open = generation.state === 'pending';
     const pointers = [...new Set(generation.snapshots.map((s) => s.volumeId))].map((volumeId) => ({
       Put: {
         TableName: this.table,
-        Item: {
-          pk: `VOLUME#${volumeId}`,
-          sk: `${generation.scheduledAt}#${generation.id}`,
-          id: generation.id,
-        },
+        Item: { pk: `VOLUME#${volumeId}`, sk: `${generation.scheduledAt}#${generation.id}`, id: generation.id },
       },
     }));
-    const set: Record<string, unknown> = {
-      snapshots: generation.snapshots,
-      takenAt: generation.takenAt,
-      '#state': generation.state,
-      '#consistency': generation.consistency,
-      amiId: generation.amiId,
-      freezeWindowMs: generation.freezeWindowMs,
-      failure: generation.failure,
-      // An adopted generation may have been marked failed before its snapshots were found: it re-enters the
-      // open-work index while it is still pending.
-      openPk: open ? 'OPEN' : undefined,
-      openSk: open ? `${generation.scheduledAt}#${generation.id}` : undefined,
-    };
     try {
       await this.db.send(
         new TransactWriteCommand({
-          TransactItems: [
-            {
-              Update: {
-                TableName: this.table,
-                Key: generationKey(generation.id),
-                ConditionExpression: 'attribute_exists(pk)',
-                ...updateExpression(set),
-              },
-            },
-            ...pointers,
-          ],
+          TransactItems: [{ Update: this.updateItem(generation, OUTCOME_FIELDS) }, ...pointers],
         }),
       );
     } catch (error) {
       throw catalogError('record outcome', error);
     }
+  }
+
+  async update(generation: Generation, fields: readonly GenerationField[]): Promise<void> {
+    try {
+      await this.db.send(new UpdateCommand(this.updateItem(generation, fields)));
+    } catch (error) {
+      throw catalogError(`update ${fields.join(', ')}`, error);
+    }
+  }
+
+  async expiring(atOrBefore: string, limit = 500): Promise<Generation[]> {
+    return this.getMany(await this.indexIds(catalogLayout.expiryIndex, 'EXPIRY', limit, `${atOrBefore}#\uffff`));
+  }
+
+  lineage(targetId: string, policy: string, schedule: string, query: GenerationQuery = {}): Promise<Generation[]> {
+    return this.listPointers(lineageKey(targetId, policy, schedule), query);
+  }
+
+  /**
+   * One generation's update: the named fields (set when defined, removed when not) and both sparse index keys,
+   * derived from the whole generation. A deleted generation is history and is never written again.
+   */
+  private updateItem(generation: Generation, fields: readonly GenerationField[]) {
+    const open = hasOpenWork(generation);
+    const expiring = generation.expiresAt !== undefined && !generation.deletedAt;
+    const values: Record<string, unknown> = {};
+    for (const field of fields) values[RESERVED.has(field) ? `#${field}` : field] = generation[field];
+    const { openWorkIndex, expiryIndex } = catalogLayout;
+    Object.assign(values, {
+      [openWorkIndex.partitionKey]: open ? 'OPEN' : undefined,
+      [openWorkIndex.sortKey]: open ? `${generation.scheduledAt}#${generation.id}` : undefined,
+      [expiryIndex.partitionKey]: expiring ? 'EXPIRY' : undefined,
+      [expiryIndex.sortKey]: expiring ? `${generation.expiresAt}#${generation.id}` : undefined,
+    });
+    const expression = updateExpression(values);
+    return {
+      TableName: this.table,
+      Key: generationKey(generation.id),
+      ...expression,
+      ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(deletedAt)',
+    };
   }
 
   async recordFailure(generationId: string, failure: string): Promise<void> {
@@ -156,8 +173,8 @@ export class DynamoCatalog implements Catalog {
         new UpdateCommand({
           TableName: this.table,
           Key: generationKey(generationId),
-          UpdateExpression:
-            'SET #state = :failed, failure = :failure, #consistency = :failed REMOVE openPk, openSk',
+          // It stays in the open-work index: retention still has to place it in its lineage.
+          UpdateExpression: 'SET #state = :failed, failure = :failure, #consistency = :failed',
           ConditionExpression: 'attribute_exists(pk)',
           ExpressionAttributeNames: NAMES,
           ExpressionAttributeValues: { ':failed': 'failed', ':failure': failure },
@@ -180,17 +197,26 @@ export class DynamoCatalog implements Catalog {
   }
 
   async openGenerations(limit = 500): Promise<Generation[]> {
-    const { name, partitionKey } = catalogLayout.openWorkIndex;
+    return this.getMany(await this.indexIds(catalogLayout.openWorkIndex, 'OPEN', limit));
+  }
+
+  /** Generation ids from a sparse index partition, in sort-key order, optionally up to a bound. */
+  private async indexIds(
+    index: { name: string; partitionKey: string; sortKey: string },
+    partition: string,
+    limit: number,
+    until?: string,
+  ): Promise<string[]> {
     const ids: string[] = [];
     try {
       const pages = paginateQuery(
         { client: this.db, pageSize: Math.min(limit, 500) },
         {
           TableName: this.table,
-          IndexName: name,
-          KeyConditionExpression: '#open = :open',
-          ExpressionAttributeNames: { '#open': partitionKey },
-          ExpressionAttributeValues: { ':open': 'OPEN' },
+          IndexName: index.name,
+          KeyConditionExpression: until ? '#p = :p AND #s <= :until' : '#p = :p',
+          ExpressionAttributeNames: { '#p': index.partitionKey, ...(until ? { '#s': index.sortKey } : {}) },
+          ExpressionAttributeValues: { ':p': partition, ...(until ? { ':until': until } : {}) },
         },
       );
       for await (const page of pages) {
@@ -198,9 +224,9 @@ export class DynamoCatalog implements Catalog {
         if (ids.length >= limit) break;
       }
     } catch (error) {
-      throw catalogError('list open generations', error);
+      throw catalogError(`read the ${index.name} index`, error);
     }
-    return this.getMany(ids.slice(0, limit));
+    return ids.slice(0, limit);
   }
 
   byTarget(targetId: string, query: GenerationQuery = {}): Promise<Generation[]> {
@@ -278,19 +304,34 @@ export class DynamoCatalog implements Catalog {
   }
 
   private generationItem(generation: Generation): Record<string, unknown> {
-    const open =
-      generation.state === 'pending'
-        ? {
-            [catalogLayout.openWorkIndex.partitionKey]: 'OPEN',
-            [catalogLayout.openWorkIndex.sortKey]: `${generation.scheduledAt}#${generation.id}`,
-          }
-        : {};
+    const open = hasOpenWork(generation)
+      ? {
+          [catalogLayout.openWorkIndex.partitionKey]: 'OPEN',
+          [catalogLayout.openWorkIndex.sortKey]: `${generation.scheduledAt}#${generation.id}`,
+        }
+      : {};
     return { ...generationKey(generation.id), ...generation, ...open };
   }
 }
 
-/** `state` and `consistency` are DynamoDB reserved words. */
+/** Generation fields that are DynamoDB reserved words, written through `#name` placeholders. */
+const RESERVED = new Set<string>(['state', 'consistency']);
 const NAMES = { '#state': 'state', '#consistency': 'consistency' };
+
+/** What a run or reconcile establishes about a generation (`recordOutcome`). */
+const OUTCOME_FIELDS: readonly GenerationField[] = [
+  'snapshots',
+  'takenAt',
+  'state',
+  'consistency',
+  'amiId',
+  'freezeWindowMs',
+  'failure',
+];
+
+function lineageKey(targetId: string, policy: string, schedule: string): string {
+  return `LINEAGE#${targetId}#${policy}#${schedule}`;
+}
 
 /**
  * `SET` for every defined value and `REMOVE` for every undefined one, so a record never keeps a stale field
@@ -329,7 +370,15 @@ function generationKey(id: string): Record<string, string> {
 }
 
 function toGeneration(item: Record<string, unknown>): Generation {
-  const { pk: _pk, sk: _sk, openPk: _openPk, openSk: _openSk, ...generation } = item;
+  const {
+    pk: _pk,
+    sk: _sk,
+    openPk: _openPk,
+    openSk: _openSk,
+    expiryPk: _expiryPk,
+    expirySk: _expirySk,
+    ...generation
+  } = item;
   return generation as unknown as Generation;
 }
 

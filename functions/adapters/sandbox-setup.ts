@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-s3';
 import type { Config } from '../core/config.ts';
 import { AwsOperationError } from '../core/errors.ts';
-import { catalogLayout } from './catalog-layout.ts';
+import { catalogIndexes, catalogLayout } from './catalog-layout.ts';
 import type { AwsClients } from './clients.ts';
 
 /** What `init` did to each resource. */
@@ -45,13 +45,13 @@ async function ensureCatalogTable(config: Config, clients: AwsClients): Promise<
   } catch (error) {
     if (!(error instanceof ResourceNotFoundException)) throw setupError('DescribeTable', error);
   }
-  const { partitionKey, sortKey, openWorkIndex } = catalogLayout;
+  const { partitionKey, sortKey } = catalogLayout;
   try {
     await db.send(
       new CreateTableCommand({
         TableName,
         BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [partitionKey, sortKey, openWorkIndex.partitionKey, openWorkIndex.sortKey].map(
+        AttributeDefinitions: [partitionKey, sortKey, ...catalogIndexes.flatMap((i) => [i.partitionKey, i.sortKey])].map(
           (name) => ({
             AttributeName: name,
             AttributeType: 'S',
@@ -61,16 +61,14 @@ async function ensureCatalogTable(config: Config, clients: AwsClients): Promise<
           { AttributeName: partitionKey, KeyType: 'HASH' },
           { AttributeName: sortKey, KeyType: 'RANGE' },
         ],
-        GlobalSecondaryIndexes: [
-          {
-            IndexName: openWorkIndex.name,
-            KeySchema: [
-              { AttributeName: openWorkIndex.partitionKey, KeyType: 'HASH' },
-              { AttributeName: openWorkIndex.sortKey, KeyType: 'RANGE' },
-            ],
-            Projection: { ProjectionType: 'KEYS_ONLY' },
-          },
-        ],
+        GlobalSecondaryIndexes: catalogIndexes.map((index) => ({
+          IndexName: index.name,
+          KeySchema: [
+            { AttributeName: index.partitionKey, KeyType: 'HASH' },
+            { AttributeName: index.sortKey, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'KEYS_ONLY' },
+        })),
         SSESpecification: { Enabled: true },
       }),
     );

@@ -206,6 +206,20 @@ const policy = z
       .default(false)
       .describe('Leave the boot volume out of instance snapshot sets (AMI schedules still image it).'),
     copies: z.array(copy).default([]).describe('Disaster-recovery copies to other Regions.'),
+    orphans: z
+      .strictObject({
+        keepNewestDays: z
+          .int({ error: 'keepNewestDays must be a whole number of days' })
+          .min(0, { error: 'keepNewestDays cannot be negative; use 0 to delete it as soon as retention allows' })
+          .optional()
+          .describe(
+            'Days after it was taken that the newest generation of a target that no longer exists (a deleted volume or terminated instance) may be pruned. Without it, that generation is kept forever.',
+          ),
+      })
+      .prefault({})
+      .describe(
+        'The orphan rule: what happens to the generations of a target that no longer exists. Older generations always follow keep; only the newest is special.',
+      ),
     tags: z
       .record(tagKey, z.string().max(256, { error: 'tag values are at most 256 characters; shorten it' }))
       .refine((tags) => Object.keys(tags).length <= 45, {
@@ -252,6 +266,18 @@ export const ConfigSchema = z
       })
       .optional()
       .describe('Where generation manifests are written, so backups can be found without the catalog.'),
+    reconcile: z
+      .strictObject({
+        stuckAfterMinutes: z
+          .int({ error: 'stuckAfterMinutes must be a whole number of minutes' })
+          .min(15, { error: 'stuckAfterMinutes must be at least 15 (a run can hold a claim for 15 minutes)' })
+          .default(360)
+          .describe(
+            'A generation still pending this long after it was claimed is flagged as stuck (logged, reported, alarmed). Default 360.',
+          ),
+      })
+      .prefault({})
+      .describe('How reconcile judges generations that do not finish.'),
     policies: z
       .array(policy)
       .min(1, { error: 'the config needs at least one policy; add one to "policies"' })

@@ -61,10 +61,32 @@ export interface Generation {
   amiId?: string;
   freezeWindowMs?: number;
   copies: CopyRecord[];
+  /** When retention stops keeping it; absent while a keep rule still keeps it. */
   expiresAt?: string;
+  /** When retention last placed this generation in its lineage, once its outcome was final. */
+  retentionAppliedAt?: string;
+  /** When pruning began: a prune interrupted at any point resumes from here. */
+  pruneStartedAt?: string;
+  /** When its snapshots (and AMI) were deleted; the record stays as history. */
   deletedAt?: string;
+  /** Why a due prune is held back: the interlock that holds it, in words. */
+  heldBecause?: string;
+  /** What was found out after the fact, e.g. a snapshot deleted outside snapkeeper. */
+  notes?: string[];
   /** Why the generation failed, in words an operator can act on. */
   failure?: string;
+}
+
+/** Fields of a generation, as the catalog's `update` takes them. */
+export type GenerationField = Exclude<keyof Generation, 'id'>;
+
+/**
+ * Whether reconcile still has something to do with a generation: advance it while pending, apply retention
+ * once its outcome is final, and finish a prune that began. This is what puts it in the open-work index.
+ */
+export function hasOpenWork(generation: Generation): boolean {
+  if (generation.deletedAt) return false;
+  return generation.state === 'pending' || !generation.retentionAppliedAt || generation.pruneStartedAt !== undefined;
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { Generation, SnapshotState } from './generation.ts';
+import type { Generation, GenerationField, SnapshotState } from './generation.ts';
 
 /** The small interfaces the core needs, in domain words. Adapters in `functions/adapters/` implement them. */
 
@@ -121,8 +121,14 @@ export interface Catalog {
    */
   recordOutcome(generation: Generation): Promise<void>;
   recordFailure(generationId: string, failure: string): Promise<void>;
+  /** Writes the named fields of a generation (set when defined, removed when not); never a deleted one. */
+  update(generation: Generation, fields: readonly GenerationField[]): Promise<void>;
+  /** Generations whose expiry is at or before this ISO time and that are not deleted, soonest first. */
+  expiring(atOrBefore: string, limit?: number): Promise<Generation[]>;
+  /** Newest first: the generations of one target, policy and schedule, the unit retention counts in. */
+  lineage(targetId: string, policy: string, schedule: string, query?: GenerationQuery): Promise<Generation[]>;
   get(generationId: string): Promise<Generation | undefined>;
-  /** Generations that still have work to do (pending), oldest first, from the sparse open-work index. */
+  /** Generations that still have work to do (`hasOpenWork`), oldest first, from the sparse open-work index. */
   openGenerations(limit?: number): Promise<Generation[]>;
   /** Newest first. */
   byTarget(targetId: string, query?: GenerationQuery): Promise<Generation[]>;
@@ -131,4 +137,68 @@ export interface Catalog {
   byVolume(volumeId: string, query?: GenerationQuery): Promise<Generation[]>;
   byPolicy(policy: string, query?: GenerationQuery): Promise<Generation[]>;
   audit(entry: AuditEntry): Promise<void>;
+}
+
+/** Where an SSM command stands on one instance. `pending` covers every not-yet-final state, including SSM's
+ * `InvocationDoesNotExist` in the moments after `SendCommand`. */
+export type AgentCommandState =
+  | { state: 'pending' }
+  | { state: 'succeeded'; output: string }
+  | { state: 'failed'; reason: string };
+
+/** One freeze or thaw sent to one instance. The adapter picks the SSM document from `mode` and `windows`. */
+export interface AgentCommand {
+  instanceId: string;
+  action: 'freeze' | 'thaw';
+  mode: 'filesystem' | 'script';
+  windows: boolean;
+  /** The user's document, for `script` mode. */
+  scriptDocument?: string;
+  /** The on-instance watchdog thaws this long after the freeze, whatever else happens. */
+  timeoutSeconds: number;
+  /** ISO time after which the instance must refuse to freeze: a freeze delivered late never runs. */
+  notAfter: string;
+}
+
+/** Freeze and thaw through the SSM agent on the instances (`SsmFreezeAgent`). */
+export interface FreezeAgent {
+  /** Those of these instances whose SSM agent is registered and online now. */
+  onlineAgents(instanceIds: readonly string[]): Promise<Set<string>>;
+  /** Sends the command; resolves with its id once SSM accepted it. */
+  send(command: AgentCommand): Promise<string>;
+  status(commandId: string, instanceId: string): Promise<AgentCommandState>;
+}
+
+/** A snapshot behind an AMI, by the device it images. */
+export interface ImageSnapshot {
+  deviceName: string;
+  snapshotId: string;
+  state: SnapshotState;
+}
+
+/** AMIs of instances (`Ec2ImageService`). */
+export interface ImageService {
+  /** `CreateImage` with NoReboot, the image and its snapshots tagged at creation; devices listed are left out. */
+  createImage(request: {
+    instanceId: string;
+    name: string;
+    description: string;
+    tags: Tags;
+    excludeDeviceNames: readonly string[];
+  }): Promise<string>;
+  /** The snapshots behind an AMI; empty while EC2 has not listed them yet. */
+  imageSnapshots(imageId: string): Promise<ImageSnapshot[]>;
+  /** Marks the AMI deprecated from `at` (ISO). */
+  deprecate(imageId: string, at: string): Promise<void>;
+}
+
+/** The invocation's own time limit: a Lambda's `getRemainingTimeInMillis`, or unlimited for the CLI. */
+export interface Deadline {
+  remainingMs(): number;
+}
+
+/** Waiting, as a port, so the core never touches timers and unit tests wait on a fake clock. */
+export interface Timer {
+  /** Resolves after `ms`, or early (without error) when `signal` aborts. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }

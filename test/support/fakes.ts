@@ -2,7 +2,9 @@ import type { z } from 'zod';
 import { type Config, type ConfigSchema, parseConfig } from '../../functions/core/config.ts';
 import {
   type Generation,
+  type GenerationField,
   generationId,
+  hasOpenWork,
   type SnapshotState,
   type Target,
 } from '../../functions/core/generation.ts';
@@ -376,6 +378,7 @@ type CatalogRequests = {
   takeOver: Generation;
   recordOutcome: Generation;
   recordFailure: { generationId: string; failure: string };
+  update: Generation;
   get: string;
   audit: AuditEntry;
 };
@@ -394,9 +397,42 @@ export class FakeCatalog implements Catalog {
       this.records.set(generation.id, structuredClone(generation));
       this.point(`TARGET#${generation.target.id}`, generation.scheduledAt, generation.id);
       this.point(`POLICY#${generation.policy}`, generation.scheduledAt, generation.id);
+      for (const member of generation.target.members ?? []) {
+        this.point(`TARGET#${member}`, generation.scheduledAt, generation.id);
+      }
+      this.point(
+        `LINEAGE#${generation.target.id}#${generation.policy}#${generation.schedule}`,
+        generation.scheduledAt,
+        generation.id,
+      );
       this.pointVolumes(generation);
     }
     return this;
+  }
+
+  async update(generation: Generation, fields: readonly GenerationField[]): Promise<void> {
+    await this.faults.before('update', generation);
+    const current = this.required(generation.id, 'update');
+    // The adapter's `attribute_not_exists(deletedAt)`: a deleted generation is history.
+    if (current.deletedAt) throw new Error(`catalog: update: ConditionalCheckFailedException: ${generation.id} is deleted`);
+    for (const field of fields) {
+      const value = structuredClone(generation[field]);
+      if (value === undefined) delete (current as unknown as Record<string, unknown>)[field];
+      else Object.assign(current, { [field]: value });
+    }
+  }
+
+  async expiring(atOrBefore: string, limit = 500): Promise<Generation[]> {
+    await Promise.resolve();
+    return [...this.records.values()]
+      .filter((g) => g.expiresAt !== undefined && !g.deletedAt && g.expiresAt <= atOrBefore)
+      .sort((a, b) => `${a.expiresAt}#${a.id}`.localeCompare(`${b.expiresAt}#${b.id}`))
+      .slice(0, limit)
+      .map((g) => structuredClone(g));
+  }
+
+  lineage(targetId: string, policy: string, schedule: string, query?: GenerationQuery): Promise<Generation[]> {
+    return this.list(`LINEAGE#${targetId}#${policy}#${schedule}`, query);
   }
 
   all(): Generation[] {
@@ -465,7 +501,7 @@ export class FakeCatalog implements Catalog {
   async openGenerations(limit = 500): Promise<Generation[]> {
     await Promise.resolve();
     return [...this.records.values()]
-      .filter((g) => g.state === 'pending')
+      .filter(hasOpenWork)
       .sort((a, b) => `${a.scheduledAt}#${a.id}`.localeCompare(`${b.scheduledAt}#${b.id}`))
       .slice(0, limit)
       .map((g) => structuredClone(g));
