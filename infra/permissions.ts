@@ -1,7 +1,7 @@
 import { Aws } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import { catalogLayout } from '../functions/adapters/catalog-layout.ts';
+import { catalogIndexes } from '../functions/adapters/catalog-layout.ts';
 import { TAG } from '../functions/core/tags.ts';
 
 /**
@@ -18,6 +18,7 @@ export function ec2Arns(
     volume: `arn:${partition}:ec2:${region}:${account}:volume/*`,
     instance: `arn:${partition}:ec2:${region}:${account}:instance/*`,
     snapshot: `arn:${partition}:ec2:${region}::snapshot/*`,
+    image: `arn:${partition}:ec2:${region}::image/*`,
   };
 }
 
@@ -28,12 +29,12 @@ export function ec2ArnsAsNagSeesThem(region = '<AWS::Region>') {
 
 const MANAGED_REQUEST_TAG = { StringEquals: { [`aws:RequestTag/${TAG.managed}`]: 'true' } };
 
-/** The table and its one named index, and nothing else: no `index/*` wildcard. */
-function catalogArns(table: ITable): string[] {
-  return [table.tableArn, `${table.tableArn}/index/${catalogLayout.openWorkIndex.name}`];
+/** The table and its named indexes, and nothing else: no `index/*` wildcard. */
+export function catalogArns(table: ITable): string[] {
+  return [table.tableArn, ...catalogIndexes.map((index) => `${table.tableArn}/index/${index.name}`)];
 }
 
-const CATALOG_READ = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'];
+export const CATALOG_READ = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'];
 
 /**
  * What a scheduled run may do: find its targets, snapshot them with tags applied at creation, and record

@@ -5,8 +5,11 @@ import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import type { Config } from '../functions/core/config.ts';
 import { createCatalogTable } from './catalog-table.ts';
+import { grantConsistency, suppressConsistencyFindings } from './consistency-permissions.ts';
+import { FreezeDocuments } from './freeze-documents.ts';
 import { SnapkeeperFunction } from './functions.ts';
 import { ec2ArnsAsNagSeesThem, grantRestoreVolume, grantScheduledRun } from './permissions.ts';
+import { Reconcile } from './reconcile.ts';
 import { PolicySchedules } from './schedules.ts';
 
 export interface SnapKeeperProps {
@@ -29,6 +32,8 @@ export class SnapKeeper extends Construct {
   readonly scheduledRunFunction: NodejsFunction;
   /** The restore-volume runbook; invoked directly (`aws lambda invoke`). */
   readonly restoreVolumeFunction: NodejsFunction;
+  /** Advances pending generations, applies retention and prunes; on its own schedule. */
+  readonly reconcileFunction: NodejsFunction;
 
   constructor(scope: Construct, id: string, props: SnapKeeperProps) {
     super(scope, id);
@@ -45,6 +50,11 @@ export class SnapKeeper extends Construct {
       timeout: Duration.minutes(15),
     });
     grantScheduledRun(scheduledRun.role, this.table);
+    grantConsistency(scheduledRun.role, config);
+    suppressConsistencyFindings(scheduledRun.role, config);
+    if (config.policies.some((policy) => policy.consistency.mode === 'filesystem')) {
+      new FreezeDocuments(this, 'FreezeDocuments');
+    }
     this.scheduledRunFunction = scheduledRun.function;
 
     const restoreVolume = new SnapkeeperFunction(this, 'RestoreVolume', {
@@ -59,6 +69,13 @@ export class SnapKeeper extends Construct {
     this.restoreVolumeFunction = restoreVolume.function;
 
     new PolicySchedules(this, 'Schedules', { config, target: this.scheduledRunFunction });
+
+    const reconcile = new Reconcile(this, 'Reconcile', {
+      config,
+      table: this.table,
+      copyRegions,
+    });
+    this.reconcileFunction = reconcile.function.function;
 
     suppressJustifiedFindings(scheduledRun, restoreVolume, copyRegions);
   }

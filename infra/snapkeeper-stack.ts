@@ -20,6 +20,7 @@ export class SnapkeeperStack extends Stack {
     new CfnOutput(this, 'ScheduledRunFunctionName', {
       value: this.snapkeeper.scheduledRunFunction.functionName,
     });
+    new CfnOutput(this, 'ReconcileFunctionName', { value: this.snapkeeper.reconcileFunction.functionName });
     new CfnOutput(this, 'RestoreVolumeFunctionName', {
       value: this.snapkeeper.restoreVolumeFunction.functionName,
     });

@@ -112,7 +112,11 @@ export class DynamoCatalog implements Catalog {
     const pointers = [...new Set(generation.snapshots.map((s) => s.volumeId))].map((volumeId) => ({
       Put: {
         TableName: this.table,
-        Item: { pk: `VOLUME#${volumeId}`, sk: `${generation.scheduledAt}#${generation.id}`, id: generation.id },
+        Item: {
+          pk: `VOLUME#${volumeId}`,
+          sk: `${generation.scheduledAt}#${generation.id}`,
+          id: generation.id,
+        },
       },
     }));
     try {
@@ -135,10 +139,17 @@ export class DynamoCatalog implements Catalog {
   }
 
   async expiring(atOrBefore: string, limit = 500): Promise<Generation[]> {
-    return this.getMany(await this.indexIds(catalogLayout.expiryIndex, 'EXPIRY', limit, `${atOrBefore}#\uffff`));
+    return this.getMany(
+      await this.indexIds(catalogLayout.expiryIndex, 'EXPIRY', limit, `${atOrBefore}#\uffff`),
+    );
   }
 
-  lineage(targetId: string, policy: string, schedule: string, query: GenerationQuery = {}): Promise<Generation[]> {
+  lineage(
+    targetId: string,
+    policy: string,
+    schedule: string,
+    query: GenerationQuery = {},
+  ): Promise<Generation[]> {
     return this.listPointers(lineageKey(targetId, policy, schedule), query);
   }
 

@@ -57,12 +57,22 @@ export class Ec2Inventory implements Inventory {
   constructor(private readonly ec2: EC2Client) {}
 
   instancesTaggedFor(policy: string): Promise<InstanceInfo[]> {
+    return this.describeInstances([policyFilter(policy)]);
+  }
+
+  async taggedResources(): Promise<{ instances: InstanceInfo[]; volumes: VolumeInfo[] }> {
+    const tagged = [{ Name: 'tag-key', Values: [TAG.policy] }];
+    const [instances, volumes] = await Promise.all([
+      this.describeInstances(tagged),
+      this.describeVolumes(tagged),
+    ]);
+    return { instances, volumes };
+  }
+
+  private describeInstances(filters: Filter[]): Promise<InstanceInfo[]> {
     return ec2Call('DescribeInstances', async () => {
       const instances: InstanceInfo[] = [];
-      for await (const page of paginateDescribeInstances(
-        { client: this.ec2 },
-        { Filters: [policyFilter(policy)] },
-      )) {
+      for await (const page of paginateDescribeInstances({ client: this.ec2 }, { Filters: filters })) {
         for (const instance of (page.Reservations ?? []).flatMap((r) => r.Instances ?? [])) {
           instances.push({
             instanceId: instance.InstanceId ?? '',

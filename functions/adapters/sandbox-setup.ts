@@ -51,12 +51,14 @@ async function ensureCatalogTable(config: Config, clients: AwsClients): Promise<
       new CreateTableCommand({
         TableName,
         BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [partitionKey, sortKey, ...catalogIndexes.flatMap((i) => [i.partitionKey, i.sortKey])].map(
-          (name) => ({
-            AttributeName: name,
-            AttributeType: 'S',
-          }),
-        ),
+        AttributeDefinitions: [
+          partitionKey,
+          sortKey,
+          ...catalogIndexes.flatMap((i) => [i.partitionKey, i.sortKey]),
+        ].map((name) => ({
+          AttributeName: name,
+          AttributeType: 'S',
+        })),
         KeySchema: [
           { AttributeName: partitionKey, KeyType: 'HASH' },
           { AttributeName: sortKey, KeyType: 'RANGE' },

@@ -1,5 +1,6 @@
 import type { SetupStep } from '../adapters/sandbox-setup.ts';
 import type { Generation } from '../core/generation.ts';
+import type { Plan } from '../core/plan.ts';
 import type { ReconcileReport } from '../core/reconcile.ts';
 import type { RestoreVolumeResult } from '../core/restore.ts';
 import type { RunReport } from '../core/run.ts';
@@ -78,7 +79,41 @@ export function formatInit(steps: readonly SetupStep[]): string {
 export function formatReconcile(report: ReconcileReport): string {
   const lines = [
     `Reconciled ${report.examined} open generations: ${report.completed.length} completed, ${report.failed.length} failed, ${report.stillPending.length} still pending`,
+    `  retention set ${report.expiries.length} expiries; pruned ${report.pruned.length}, held ${report.held.length}`,
   ];
   for (const f of report.failed) lines.push(`  ✗ ${f.generationId}: ${f.failure}`);
+  for (const s of report.stuck)
+    lines.push(`  ! ${s.generationId} pending for ${s.pendingMinutes} min (stuck)`);
+  for (const p of report.pruned) {
+    lines.push(`  − pruned ${p.generationId}: ${[p.amiId, ...p.snapshotIds].filter(Boolean).join(' ')}`);
+  }
+  for (const h of report.held) lines.push(`  ⏸ held ${h.generationId}: ${h.reason}`);
+  for (const n of report.notes) lines.push(`  note ${n.generationId}: ${n.note}`);
+  return lines.join('\n');
+}
+
+export function formatPlan(plan: Plan): string {
+  const lines = [`Plan at ${plan.at} (nothing is changed)`];
+  lines.push('', `Snapshot (${plan.snapshot.length}):`);
+  for (const s of plan.snapshot) {
+    const excluded = s.excluded.length
+      ? `; excluding ${s.excluded.map((e) => `${e.volumeId} (${e.reason})`).join(', ')}`
+      : '';
+    lines.push(
+      `  ${s.policy}/${s.schedule} ${s.nextRunAt ? `at ${shortTime(s.nextRunAt)}` : '(next time not computed)'}: ${s.target.id}${s.ami ? ' as an AMI' : ''} [${s.volumes.join(' ')}]${excluded}`,
+    );
+  }
+  lines.push('', `Copy (${plan.copy.length}):`);
+  for (const c of plan.copy) lines.push(`  ${c.policy}/${c.schedule}: ${c.target.id} → ${c.region}`);
+  lines.push('', `Prune (${plan.prune.length}):`);
+  for (const p of plan.prune) {
+    lines.push(
+      `  ${p.generationId} ${p.policy}/${p.schedule} ${p.target.id} taken ${shortTime(p.takenAt)}: ${p.why}`,
+    );
+  }
+  if (plan.held.length) lines.push('', `Held back (${plan.held.length}):`);
+  for (const h of plan.held) lines.push(`  ${h.generationId}: ${h.reason}`);
+  lines.push('', `Problems (${plan.problems.length}):`);
+  for (const p of plan.problems) lines.push(`  ! ${p.resourceId}: ${p.problem}`);
   return lines.join('\n');
 }

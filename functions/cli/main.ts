@@ -1,16 +1,31 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { AwsClients } from '../adapters/clients.ts';
 import { ensureSandbox } from '../adapters/sandbox-setup.ts';
-import { catalogFor, reconcileDeps, restoreDeps, runDeps, systemClock } from '../adapters/wiring.ts';
+import {
+  catalogFor,
+  planDeps,
+  reconcileDeps,
+  restoreDeps,
+  runDeps,
+  systemClock,
+} from '../adapters/wiring.ts';
 import { type Config, ConfigError, findSchedule, loadConfigFile } from '../core/config.ts';
 import { describeError, InputError } from '../core/errors.ts';
 import type { Generation } from '../core/generation.ts';
+import { plan } from '../core/plan.ts';
 import type { Clock } from '../core/ports.ts';
 import { reconcile } from '../core/reconcile.ts';
 import { restoreVolume } from '../core/restore.ts';
 import { runSchedule } from '../core/run.ts';
 import { consoleLog } from './console-log.ts';
-import { formatGenerations, formatInit, formatReconcile, formatRestore, formatRun } from './format.ts';
+import {
+  formatGenerations,
+  formatInit,
+  formatPlan,
+  formatReconcile,
+  formatRestore,
+  formatRun,
+} from './format.ts';
 
 /** Where the CLI writes and what it builds clients with; tests and the demo pass their own. */
 export interface CliIo {
@@ -48,6 +63,15 @@ function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number of 1 or more');
   return n;
+}
+
+/** A `--policy` must name a policy of the config. */
+function checkPolicy(config: Config, name: string | undefined): void {
+  if (name && !config.policies.some((p) => p.name === name)) {
+    throw new InputError(
+      `no policy named "${name}" in the config; policies: ${config.policies.map((p) => p.name).join(', ')}`,
+    );
+  }
 }
 
 /** A clock that starts at `at` and runs at real speed: how `--at` replays a schedule on a simulated clock. */
@@ -100,6 +124,20 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     }),
   );
 
+  command(
+    'plan',
+    'what the next run of each schedule would snapshot, copy and prune, and tag problems; changes nothing',
+  )
+    .option('-p, --policy <name>', 'only this policy')
+    .option('--at <time>', 'plan as of this time (ISO-8601); default now', isoTime)
+    .action(
+      act<CommonOptions & { policy?: string; at?: string }>(async (config, options, clients) => {
+        checkPolicy(config, options.policy);
+        const result = await plan(planDeps({ config, clients }), { policy: options.policy, at: options.at });
+        return [result, formatPlan(result)];
+      }),
+    );
+
   command('run', 'one scheduled run of a policy schedule, through the same code as the Lambda')
     .requiredOption('-p, --policy <name>', 'policy name')
     .requiredOption('-s, --schedule <name>', 'schedule name within the policy')
@@ -148,11 +186,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
           else if (options.instance) generations = await catalog.byTarget(options.instance, query);
           else {
             const policies = options.policy ? [options.policy] : config.policies.map((p) => p.name);
-            if (options.policy && !config.policies.some((p) => p.name === options.policy)) {
-              throw new InputError(
-                `no policy named "${options.policy}" in the config; policies: ${config.policies.map((p) => p.name).join(', ')}`,
-              );
-            }
+            checkPolicy(config, options.policy);
             const lists = await Promise.all(policies.map((p) => catalog.byPolicy(p, query)));
             generations = lists
               .flat()

@@ -24,6 +24,12 @@ export function crossFieldProblems(config: Config): Problem[] {
         problems.push(
           duplicate([...at, 'schedules', s, 'name'], 'schedule name', schedule.name, `schedules[${seen}]`),
         );
+      if (!schedule.ami && schedule.deprecateAfterDays !== undefined) {
+        problems.push({
+          path: [...at, 'schedules', s, 'deprecateAfterDays'],
+          message: 'deprecateAfterDays applies to AMIs only; add "ami": true or remove it',
+        });
+      }
       if (schedule.ami && policy.targets === 'volumes') {
         problems.push({
           path: [...at, 'schedules', s, 'ami'],

@@ -87,6 +87,18 @@ const schedule = z
       .boolean()
       .default(false)
       .describe('Make an AMI of each instance instead of a bare snapshot set (instance policies only).'),
+    amiDataVolumes: z
+      .enum(['snapshot', 'exclude'])
+      .optional()
+      .describe(
+        'With ami: the AMI images the boot volume only; data volumes are snapshotted as a set inside the same freeze (snapshot, the default) or left out (exclude).',
+      ),
+    deprecateAfterDays: z
+      .int()
+      .min(1)
+      .max(36500)
+      .optional()
+      .describe('With ami: mark each AMI deprecated this many days after it was taken. Default: never.'),
   })
   .describe('One EventBridge Scheduler schedule of the policy, with its own retention.');
 
@@ -210,7 +222,9 @@ const policy = z
       .strictObject({
         keepNewestDays: z
           .int({ error: 'keepNewestDays must be a whole number of days' })
-          .min(0, { error: 'keepNewestDays cannot be negative; use 0 to delete it as soon as retention allows' })
+          .min(0, {
+            error: 'keepNewestDays cannot be negative; use 0 to delete it as soon as retention allows',
+          })
           .optional()
           .describe(
             'Days after it was taken that the newest generation of a target that no longer exists (a deleted volume or terminated instance) may be pruned. Without it, that generation is kept forever.',

@@ -4,8 +4,8 @@ import {
   confirmThaws,
   type FreezeDeps,
   type FreezeRule,
-  freezeAll,
   type Frozen,
+  freezeAll,
   sendThaw,
   THAW_RESERVE_MS,
   type ThawSent,
@@ -82,7 +82,11 @@ export async function takeConsistent(
     if (rule.mode !== 'crash') deps.log.info('nothing running to freeze', { instanceIds: members.map(idOf) });
     return crashTake(members, create, deps);
   }
-  const freezeRule: FreezeRule = { mode: rule.mode, timeoutSeconds: rule.timeoutSeconds, document: rule.document };
+  const freezeRule: FreezeRule = {
+    mode: rule.mode,
+    timeoutSeconds: rule.timeoutSeconds,
+    document: rule.document,
+  };
   const freeze = await freezeAll(
     running.flatMap((m) => (m.instance ? [m.instance] : [])),
     freezeRule,
@@ -90,9 +94,15 @@ export async function takeConsistent(
   );
   if (!freeze.frozen) {
     const reason = freeze.error.message;
-    const window = windowOf(freeze.sent.map((s) => s.sentAtMs), freeze.thaws);
+    const window = windowOf(
+      freeze.sent.map((s) => s.sentAtMs),
+      freeze.thaws,
+    );
     deps.log.warn('freeze failed', { instanceIds: running.map(idOf), reason, onFailure: rule.onFailure });
-    if (rule.onFailure === 'skip') throw new FreezeSkippedError(`freeze failed, generation skipped (onFailure: skip): ${reason}`, { cause: freeze.error });
+    if (rule.onFailure === 'skip')
+      throw new FreezeSkippedError(`freeze failed, generation skipped (onFailure: skip): ${reason}`, {
+        cause: freeze.error,
+      });
     const take = await crashTake(members, create, deps);
     const thawProblems = await confirmThaws(freeze.thaws, instancesOf(members), freezeRule, deps);
     return { ...take, freezeFailure: reason, freezeWindowMs: window, thawProblems };
@@ -106,11 +116,14 @@ export async function takeConsistent(
   };
   // The Lambda nearing its own end thaws everything still frozen, even with a create call in flight.
   const stop = new AbortController();
-  const nearing = deps.timer.sleep(Math.max(0, deps.deadline.remainingMs() - THAW_RESERVE_MS), stop.signal).then(() => {
-    if (stop.signal.aborted) return;
-    deps.log.warn('Lambda nearing its timeout; thawing now', { instanceIds: [...frozen.keys()] });
-    for (const id of frozen.keys()) thaw(id);
-  });
+  const remaining = deps.deadline.remainingMs();
+  const nearing = Number.isFinite(remaining)
+    ? deps.timer.sleep(Math.max(0, remaining - THAW_RESERVE_MS), stop.signal).then(() => {
+        if (stop.signal.aborted) return;
+        deps.log.warn('Lambda nearing its timeout; thawing now', { instanceIds: [...frozen.keys()] });
+        for (const id of frozen.keys()) thaw(id);
+      })
+    : Promise.resolve();
   const takenAt = deps.clock.now().toISOString();
   const returnedAt = new Map<string, number>();
   const settled = await Promise.allSettled(
@@ -127,14 +140,20 @@ export async function takeConsistent(
   await nearing;
   const sentThaws = await Promise.all(thaws.values());
   const thawAt = new Map(sentThaws.map((t) => [t.instanceId, t.sentAtMs]));
-  const freezeWindowMs = windowOf(freeze.members.map((f) => f.sentAtMs), sentThaws);
+  const freezeWindowMs = windowOf(
+    freeze.members.map((f) => f.sentAtMs),
+    sentThaws,
+  );
   deps.log.info('thaw sent', { instanceIds: [...thawAt.keys()], freezeWindowMs });
 
   // The set is consistent only if every frozen member's create returned before its thaw left and before its
   // watchdog could have fired (timeoutSeconds after the freeze was sent, at the earliest).
   const held = [...frozen.values()].every((f) => {
     const returned = returnedAt.get(f.instance.instanceId) ?? Number.POSITIVE_INFINITY;
-    return returned <= (thawAt.get(f.instance.instanceId) ?? 0) && returned - f.sentAtMs < rule.timeoutSeconds * 1000;
+    return (
+      returned <= (thawAt.get(f.instance.instanceId) ?? 0) &&
+      returned - f.sentAtMs < rule.timeoutSeconds * 1000
+    );
   });
   if (!held) deps.log.warn('freeze did not cover the create calls; recording crash', { freezeWindowMs });
   const taken: MemberTaken[] = [];
@@ -142,15 +161,24 @@ export async function takeConsistent(
   settled.forEach((result, i) => {
     const planned = members[i] as PlannedTarget;
     if (result.status === 'rejected') failures.push(`${idOf(planned)}: ${describeError(result.reason)}`);
-    else taken.push({ planned, created: result.value, consistency: memberConsistency(planned, frozen.get(idOf(planned)), held, rule) });
+    else
+      taken.push({
+        planned,
+        created: result.value,
+        consistency: memberConsistency(planned, frozen.get(idOf(planned)), held, rule),
+      });
   });
   const thawProblems = await confirmThaws(sentThaws, instancesOf(members), freezeRule, deps);
   const take: Take = { members: taken, takenAt, freezeWindowMs, thawProblems };
   if (failures.length > 0) {
     const first = settled.find((r) => r.status === 'rejected') as PromiseRejectedResult;
-    throw new CreateFailedError(`create failed after a successful freeze (thaw sent): ${failures.join('; ')}`, take, {
-      cause: first.reason,
-    });
+    throw new CreateFailedError(
+      `create failed after a successful freeze (thaw sent): ${failures.join('; ')}`,
+      take,
+      {
+        cause: first.reason,
+      },
+    );
   }
   return take;
 }
@@ -188,7 +216,8 @@ async function crashTake(
   if (failures.length > 0) {
     const first = settled.find((r) => r.status === 'rejected') as PromiseRejectedResult;
     // A lone target's failure reads as before: its own error message.
-    const message = members.length === 1 ? describeError(first.reason) : `create failed: ${failures.join('; ')}`;
+    const message =
+      members.length === 1 ? describeError(first.reason) : `create failed: ${failures.join('; ')}`;
     throw new CreateFailedError(message, take, { cause: first.reason });
   }
   return take;

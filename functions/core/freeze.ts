@@ -93,7 +93,10 @@ export async function freezeAll(
   const needed = rule.timeoutSeconds * 1000 + THAW_RESERVE_MS;
   const remaining = deps.deadline.remainingMs();
   if (remaining < needed) {
-    return fail(`only ${remaining} ms of invocation time left; a freeze needs ${needed} ms to thaw safely`, []);
+    return fail(
+      `only ${remaining} ms of invocation time left; a freeze needs ${needed} ms to thaw safely`,
+      [],
+    );
   }
   const ids = instances.map((i) => i.instanceId);
   let online: Set<string>;
@@ -113,7 +116,11 @@ export async function freezeAll(
     instances.map(async (instance): Promise<SentFreeze & { error?: unknown }> => {
       const sentAtMs = deps.clock.now().getTime();
       try {
-        return { instance, sentAtMs, commandId: await deps.agent.send(command(instance, 'freeze', rule, notAfter)) };
+        return {
+          instance,
+          sentAtMs,
+          commandId: await deps.agent.send(command(instance, 'freeze', rule, notAfter)),
+        };
       } catch (error) {
         return { instance, sentAtMs, error };
       }
@@ -121,7 +128,12 @@ export async function freezeAll(
   );
   const unsent = sent.find((s) => s.commandId === undefined);
   // A send that failed may still have reached SSM (a lost response), so every member is thawed, not only the sent.
-  if (unsent) return fail(`freeze not sent to ${unsent.instance.instanceId}: ${describeError(unsent.error)}`, sent, unsent.error);
+  if (unsent)
+    return fail(
+      `freeze not sent to ${unsent.instance.instanceId}: ${describeError(unsent.error)}`,
+      sent,
+      unsent.error,
+    );
   deps.log.info('freeze sent', { instanceIds: ids, notAfter });
 
   const acked = await awaitAcks(sent as (SentFreeze & { commandId: string })[], rule, deps, firstSentMs);
@@ -162,7 +174,9 @@ async function awaitAcks(
     }
     if (pending.size === 0) return acked;
     if (now - firstSentMs >= ackBudgetMs(rule)) {
-      const waiting = [...pending.keys()].map((id) => (lastSeen.has(id) ? `${id} (${lastSeen.get(id)})` : id));
+      const waiting = [...pending.keys()].map((id) =>
+        lastSeen.has(id) ? `${id} (${lastSeen.get(id)})` : id,
+      );
       return new FreezeFailedError(
         `freeze not acknowledged within ${ackBudgetMs(rule)} ms (half of timeoutSeconds) by ${waiting.join(', ')}`,
       );
@@ -175,7 +189,11 @@ async function awaitAcks(
 }
 
 /** Sends one thaw, retrying a failed send; `sentAtMs` is when the first attempt left, the end of the window. */
-export async function sendThaw(instance: InstanceInfo, rule: FreezeRule, deps: FreezeDeps): Promise<ThawSent> {
+export async function sendThaw(
+  instance: InstanceInfo,
+  rule: FreezeRule,
+  deps: FreezeDeps,
+): Promise<ThawSent> {
   const sentAtMs = deps.clock.now().getTime();
   const notAfter = new Date(sentAtMs + rule.timeoutSeconds * 1000).toISOString();
   let lastError: unknown;
@@ -185,7 +203,11 @@ export async function sendThaw(instance: InstanceInfo, rule: FreezeRule, deps: F
       return { instanceId: instance.instanceId, sentAtMs, commandId };
     } catch (error) {
       lastError = error;
-      deps.log.warn('thaw not sent; retrying', { instanceId: instance.instanceId, attempt, error: describeError(error) });
+      deps.log.warn('thaw not sent; retrying', {
+        instanceId: instance.instanceId,
+        attempt,
+        error: describeError(error),
+      });
       if (attempt < THAW_SEND_ATTEMPTS) await deps.timer.sleep(100 * 2 ** attempt);
     }
   }
@@ -214,7 +236,9 @@ export async function confirmThaws(
           problems.push(`${thaw.instanceId}: thaw not sent (${thaw.error}); the watchdog thaws it`);
           return;
         }
-        const status = await deps.agent.status(thaw.commandId, thaw.instanceId).catch(() => ({ state: 'pending' as const }));
+        const status = await deps.agent
+          .status(thaw.commandId, thaw.instanceId)
+          .catch(() => ({ state: 'pending' as const }));
         if (status.state === 'succeeded') return;
         const instance = instances.get(thaw.instanceId);
         if (status.state === 'failed' && resent === 0 && instance) {

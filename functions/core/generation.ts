@@ -86,7 +86,11 @@ export type GenerationField = Exclude<keyof Generation, 'id'>;
  */
 export function hasOpenWork(generation: Generation): boolean {
   if (generation.deletedAt) return false;
-  return generation.state === 'pending' || !generation.retentionAppliedAt || generation.pruneStartedAt !== undefined;
+  return (
+    generation.state === 'pending' ||
+    !generation.retentionAppliedAt ||
+    generation.pruneStartedAt !== undefined
+  );
 }
 
 /**

@@ -44,6 +44,8 @@ export interface Inventory {
   instancesTaggedFor(policy: string): Promise<InstanceInfo[]>;
   volumesTaggedFor(policy: string): Promise<VolumeInfo[]>;
   volumes(volumeIds: readonly string[]): Promise<VolumeInfo[]>;
+  /** Every instance and volume that carries a `snapkeeper:policy` tag at all: what the plan checks for problems. */
+  taggedResources(): Promise<{ instances: InstanceInfo[]; volumes: VolumeInfo[] }>;
 }
 
 export interface CreatedSnapshot {

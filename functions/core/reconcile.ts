@@ -1,58 +1,166 @@
+import type { Config } from './config.ts';
 import { describeError } from './errors.ts';
 import { type Generation, type SnapshotRecord, stateFromSnapshots } from './generation.ts';
 import type { Catalog, Clock, Log, SnapshotService } from './ports.ts';
+import { type PruneReport, type Pruner, prune } from './prune.ts';
+import { placeInLineage } from './retention.ts';
+import { CLAIM_LEASE_MS } from './run.ts';
 
 export interface ReconcileDeps {
+  config: Config;
   catalog: Catalog;
   snapshots: SnapshotService;
+  pruner: Pruner;
   clock: Clock;
   log: Log;
 }
 
-export interface ReconcileReport {
+export interface ReconcileReport extends PruneReport {
   examined: number;
   completed: string[];
   failed: { generationId: string; failure: string }[];
   stillPending: string[];
+  /** Pending for longer than `reconcile.stuckAfterMinutes`: someone should look. */
+  stuck: { generationId: string; pendingMinutes: number }[];
+  /** Generations that retention placed in their lineage in this pass, with the expiries it set. */
+  expiries: { generationId: string; expiresAt: string }[];
 }
 
 /**
- * Advances pending generations from the real snapshot states. In AWS a snapshot can stay `pending` for hours;
- * the run records what the create call returned and this moves it on, as often as it is scheduled.
+ * One reconcile pass, the scheduled housekeeping of the catalog: advance pending generations from the real
+ * snapshot states (in AWS a snapshot can stay pending for hours), flag the stuck ones, place finished ones
+ * in their lineage under the keep rules, and prune what has expired, behind the interlocks.
  */
 export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   const open = await deps.catalog.openGenerations();
+  const report: ReconcileReport = {
+    examined: open.length,
+    completed: [],
+    failed: [],
+    stillPending: [],
+    stuck: [],
+    expiries: [],
+    pruned: [],
+    held: [],
+    notes: [],
+  };
+  const advanced = await advancePending(open, deps, report);
+  for (const generation of advanced) {
+    if (generation.state === 'pending' || generation.retentionAppliedAt || generation.deletedAt) continue;
+    try {
+      await applyRetention(generation, deps, report);
+    } catch (error) {
+      deps.log.error('retention not applied', { generationId: generation.id, error: describeError(error) });
+    }
+  }
+  const pruned = await prune(
+    deps,
+    advanced.filter((g) => g.pruneStartedAt && !g.deletedAt),
+  );
+  report.pruned.push(...pruned.pruned);
+  report.held.push(...pruned.held);
+  report.notes.push(...pruned.notes);
+  return report;
+}
+
+async function advancePending(
+  open: Generation[],
+  deps: ReconcileDeps,
+  report: ReconcileReport,
+): Promise<Generation[]> {
+  const now = deps.clock.now();
   const ids = open.flatMap((g) => g.snapshots.filter((s) => s.state === 'pending').map((s) => s.snapshotId));
-  const states = await deps.snapshots.snapshotStates(ids);
-  const report: ReconcileReport = { examined: open.length, completed: [], failed: [], stillPending: [] };
+  const states = ids.length > 0 ? await deps.snapshots.snapshotStates(ids) : new Map();
+  const result: Generation[] = [];
   for (const generation of open) {
-    if (generation.snapshots.length === 0) {
-      report.stillPending.push(generation.id); // claimed by a run that has not recorded yet
+    if (generation.state !== 'pending') {
+      result.push(generation);
       continue;
     }
-    const snapshots = generation.snapshots.map((s): SnapshotRecord => {
-      if (s.state !== 'pending') return s;
-      // A snapshot missing from EC2 was deleted outside snapkeeper: record it as lost, never crash on it.
-      return { ...s, state: states.get(s.snapshotId) ?? 'error' };
-    });
-    const advanced: Generation = { ...generation, snapshots, state: stateFromSnapshots(snapshots) };
-    try {
-      if (advanced.state === 'failed') {
+    const pendingMinutes = Math.floor((now.getTime() - Date.parse(generation.claimedAt)) / 60_000);
+    let next: Generation;
+    if (generation.snapshots.length === 0) {
+      if (pendingMinutes * 60_000 < CLAIM_LEASE_MS) {
+        report.stillPending.push(generation.id); // a run holds the claim and has not recorded yet
+        result.push(generation);
+        continue;
+      }
+      // The run that claimed it stopped before any snapshot existed (snapshots carry the generation id, and a
+      // redelivery would have adopted them). A redelivery of the run may still retake a failed generation.
+      const failure = 'the run that claimed this generation stopped before creating snapshots';
+      next = { ...generation, state: 'failed', consistency: 'failed', failure };
+    } else {
+      const snapshots = generation.snapshots.map((s): SnapshotRecord => {
+        if (s.state !== 'pending') return s;
+        // A snapshot missing from EC2 was deleted outside snapkeeper: record it as lost, never crash on it.
+        return { ...s, state: states.get(s.snapshotId) ?? 'error' };
+      });
+      next = { ...generation, snapshots, state: stateFromSnapshots(snapshots) };
+      if (next.state === 'failed') {
         const lost = snapshots.filter((s) => s.state === 'error').map((s) => s.snapshotId);
-        const failure = `snapshots in error or missing: ${lost.join(', ')}`;
-        await deps.catalog.recordOutcome({ ...advanced, consistency: 'failed', failure });
-        report.failed.push({ generationId: generation.id, failure });
-        deps.log.warn('generation failed', { generationId: generation.id, failure });
-      } else {
-        await deps.catalog.recordOutcome(advanced);
-        (advanced.state === 'completed' ? report.completed : report.stillPending).push(generation.id);
-        if (advanced.state === 'completed')
-          deps.log.info('generation completed', { generationId: generation.id });
+        next = {
+          ...next,
+          consistency: 'failed',
+          failure: `snapshots in error or missing: ${lost.join(', ')}`,
+        };
+      }
+    }
+    try {
+      if (
+        next.state !== 'pending' ||
+        next.snapshots.some((s, i) => s.state !== generation.snapshots[i]?.state)
+      ) {
+        await deps.catalog.recordOutcome(next);
       }
     } catch (error) {
       deps.log.error('generation not advanced', { generationId: generation.id, error: describeError(error) });
       report.stillPending.push(generation.id);
+      continue;
     }
+    if (next.state === 'completed') {
+      report.completed.push(next.id);
+      deps.log.info('generation completed', { generationId: next.id });
+    } else if (next.state === 'failed') {
+      report.failed.push({ generationId: next.id, failure: next.failure ?? '' });
+      deps.log.warn('generation failed', { generationId: next.id, failure: next.failure });
+    } else {
+      report.stillPending.push(next.id);
+      if (pendingMinutes >= deps.config.reconcile.stuckAfterMinutes) {
+        report.stuck.push({ generationId: next.id, pendingMinutes });
+        deps.log.warn('generation stuck', { generationId: next.id, pendingMinutes });
+      }
+    }
+    result.push(next);
   }
-  return report;
+  return result;
+}
+
+/**
+ * Places a finished generation in its lineage: its own expiry, and the expiry of the older generation its
+ * arrival pushes out of a count rule. Only generations without an expiry yet are written, so a pass never
+ * extends nor shortens what an earlier one decided.
+ */
+async function applyRetention(generation: Generation, deps: ReconcileDeps, report: ReconcileReport) {
+  const keep = deps.config.policies
+    .find((p) => p.name === generation.policy)
+    ?.schedules.find((s) => s.name === generation.schedule)?.keep;
+  if (keep) {
+    // Newest first, down to this generation and past `count` completed ones: what a count rule can see.
+    const lineage = await deps.catalog.lineage(generation.target.id, generation.policy, generation.schedule, {
+      limit: Math.max(keep.count ?? 0, 1) + 50,
+    });
+    const expiries = placeInLineage(lineage, keep);
+    for (const member of lineage) {
+      const expiresAt = expiries.get(member.id);
+      if (!expiresAt || member.expiresAt || member.deletedAt || member.id === generation.id) continue;
+      await deps.catalog.update({ ...member, expiresAt }, ['expiresAt']);
+      report.expiries.push({ generationId: member.id, expiresAt });
+    }
+    const own = expiries.get(generation.id);
+    if (own && !generation.expiresAt) report.expiries.push({ generationId: generation.id, expiresAt: own });
+    generation = { ...generation, expiresAt: generation.expiresAt ?? own };
+  }
+  // A generation whose policy or schedule left the config gets no expiry: nothing is deleted by guesswork.
+  const placed = { ...generation, retentionAppliedAt: deps.clock.now().toISOString() };
+  await deps.catalog.update(placed, ['expiresAt', 'retentionAppliedAt']);
 }

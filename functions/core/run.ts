@@ -1,10 +1,31 @@
 import { mapLimit } from './concurrency.ts';
 import { type Config, findSchedule } from './config.ts';
+import { CreateFailedError, type Take, takeConsistent } from './consistent-take.ts';
 import { describeError } from './errors.ts';
-import { type Generation, generationId, type SnapshotRecord, stateFromSnapshots } from './generation.ts';
-import type { Catalog, Clock, CreatedSnapshot, Inventory, Log, SnapshotService, Tags } from './ports.ts';
+import type { FreezeDeps } from './freeze.ts';
+import { weakest } from './freeze-report.ts';
+import {
+  type Consistency,
+  type Generation,
+  generationId,
+  type SnapshotRecord,
+  stateFromSnapshots,
+} from './generation.ts';
+import { finishImages, memberCreator } from './member-create.ts';
+import type {
+  Catalog,
+  Clock,
+  CreatedSnapshot,
+  Deadline,
+  FreezeAgent,
+  ImageService,
+  Inventory,
+  Log,
+  SnapshotService,
+  Timer,
+} from './ports.ts';
 import { type PlannedTarget, type Problem, selectTargets } from './selection.ts';
-import { snapshotTags, userTags } from './tags.ts';
+import { userTags } from './tags.ts';
 
 /** One firing of one schedule of one policy (SPEC §2 "Run"). */
 export interface RunRequest {
@@ -23,6 +44,14 @@ export interface RunDeps {
   log: Log;
   /** Targets worked on at once inside this invocation. */
   concurrency?: number;
+  /** SSM, for `filesystem` and `script` consistency; without it every freeze fails (and `onFailure` applies). */
+  freezeAgent?: FreezeAgent;
+  /** EC2 images, for `ami` schedules. */
+  images?: ImageService;
+  /** How the freeze state machine waits between polls. */
+  timer?: Timer;
+  /** The invocation's remaining time (a Lambda's); unlimited when absent. */
+  deadline?: Deadline;
 }
 
 export type TargetOutcome =
@@ -43,6 +72,14 @@ export interface TargetResult {
   state: Generation['state'];
   snapshotIds: string[];
   failure?: string;
+  /** The consistency recorded, when a generation was made. */
+  consistency?: Consistency;
+  /** Why the freeze did not cover this generation (it was taken crash-consistent instead). */
+  freezeFailure?: string;
+  /** Thaws that could not be confirmed; the on-instance watchdog bounds them. Reported as a failure of the run. */
+  thawProblems?: string[];
+  /** Planned volumes that were not in the snapshot set after all. */
+  drift?: Problem[];
 }
 
 export interface RunReport extends RunRequest {
@@ -59,13 +96,6 @@ export const CLAIM_LEASE_MS = 15 * 60 * 1000;
 /** Runs one schedule of one policy: select, claim, snapshot, record. Idempotent per (policy, schedule, scheduledAt). */
 export async function runSchedule(request: RunRequest, deps: RunDeps): Promise<RunReport> {
   const { policy } = findSchedule(deps.config, request.policy, request.schedule);
-  if (policy.consistency.mode !== 'crash') {
-    // Said out loud rather than implied: every generation of this build records `crash`, which is the truth.
-    deps.log.warn('consistency mode not supported yet; taking crash-consistent generations', {
-      policy: policy.name,
-      mode: policy.consistency.mode,
-    });
-  }
   const selection = await selectTargets(policy, deps.inventory);
   deps.log.info('run started', {
     ...request,
@@ -75,19 +105,21 @@ export async function runSchedule(request: RunRequest, deps: RunDeps): Promise<R
   for (const problem of selection.problems) deps.log.warn('tag problem', { ...problem });
 
   const results = await mapLimit(selection.targets, deps.concurrency ?? 8, (planned) =>
-    backUpTarget(request, planned, policy.tags, deps),
+    backUpTarget(request, planned, deps),
   );
+  // Drift found while snapshotting (a volume detached since planning) is reported with the tag problems.
+  const problems = [...selection.problems, ...results.flatMap((r) => r.drift ?? [])];
   const failed = results.filter((r) => r.outcome === 'failed').length;
   deps.log.info('run finished', { ...request, results: results.length, failed });
-  return { ...request, results, problems: selection.problems };
+  return { ...request, results, problems };
 }
 
 async function backUpTarget(
   request: RunRequest,
   planned: PlannedTarget,
-  policyTags: Tags,
   deps: RunDeps,
 ): Promise<TargetResult> {
+  const { policy, schedule: rule } = findSchedule(deps.config, request.policy, request.schedule);
   const id = generationId(request.policy, request.schedule, request.scheduledAt, planned.target);
   const generation: Generation = {
     id,
@@ -101,13 +133,18 @@ async function backUpTarget(
     snapshots: [],
     copies: [],
   };
-  const result = (outcome: TargetOutcome, g: Generation): TargetResult => ({
+  const result = (
+    outcome: TargetOutcome,
+    g: Generation,
+    extra: Partial<TargetResult> = {},
+  ): TargetResult => ({
     generationId: id,
     targetId: planned.target.id,
     outcome,
     state: g.state,
     snapshotIds: g.snapshots.map((s) => s.snapshotId),
     ...(g.failure ? { failure: g.failure } : {}),
+    ...extra,
   });
 
   const claim = await deps.catalog.claim(generation);
@@ -116,35 +153,54 @@ async function backUpTarget(
     if (resumed.outcome !== 'retake') return result(resumed.outcome, resumed.generation);
   }
 
-  // An EBS snapshot holds the data as of the create call, so that instant is the generation's point in time.
-  const takenAt = deps.clock.now().toISOString();
-  let created: CreatedSnapshot[];
+  let take: Take;
   try {
-    created = await createSnapshots(generation, planned, policyTags, deps);
+    take = await takeConsistent(
+      planned.members ?? [planned],
+      policy.consistency,
+      memberCreator(generation, policy.tags, rule, deps),
+      freezeDeps(deps),
+    );
+    await finishImages(take, rule, deps);
   } catch (error) {
-    // The claim stays in the catalog as a failed generation with its reason: nothing is lost or hidden.
+    // The claim stays in the catalog as a failed generation with its reason: nothing is lost or hidden. Members
+    // whose create calls succeeded are recorded with it, so their snapshots are never orphaned.
     const failure = describeError(error);
     deps.log.error('generation failed', { generationId: id, targetId: planned.target.id, failure });
+    if (error instanceof CreateFailedError && error.taken.members.length > 0) {
+      const partial = { ...fromTake(generation, error.taken, deps.config.region), state: 'failed' as const };
+      const failed = { ...partial, consistency: 'failed' as const, failure };
+      await deps.catalog.recordOutcome(failed);
+      return result('failed', failed, { thawProblems: error.taken.thawProblems });
+    }
     await deps.catalog.recordFailure(id, failure);
     return result('failed', { ...generation, state: 'failed', failure });
   }
-  const recorded = withSnapshots(generation, created, planned, deps.config.region, takenAt);
+  const recorded = fromTake(generation, take, deps.config.region);
   const snapshotIds = recorded.snapshots.map((s) => s.snapshotId);
+  const extra: Partial<TargetResult> = {
+    consistency: recorded.consistency,
+    ...(take.freezeFailure ? { freezeFailure: take.freezeFailure } : {}),
+    ...(take.thawProblems.length > 0 ? { thawProblems: take.thawProblems } : {}),
+    drift: drift(planned, take),
+  };
   try {
     await deps.catalog.recordOutcome(recorded);
   } catch (error) {
     // The snapshots exist and carry the generation id, so a redelivery of the run finds and adopts them.
     const failure = `snapshots ${snapshotIds.join(', ')} were created but not recorded (${describeError(error)}); a retry of the run records them`;
     deps.log.error('generation not recorded', { generationId: id, targetId: planned.target.id, failure });
-    return result('failed', { ...recorded, state: 'failed', failure });
+    return result('failed', { ...recorded, state: 'failed', failure }, extra);
   }
   deps.log.info('generation recorded', {
     generationId: id,
     targetId: planned.target.id,
     state: recorded.state,
+    consistency: recorded.consistency,
+    freezeWindowMs: recorded.freezeWindowMs,
     snapshotIds,
   });
-  return result('created', recorded);
+  return result('created', recorded, extra);
 }
 
 type Resumption =
@@ -189,40 +245,7 @@ async function resumeExisting(
   return { outcome: 'retake' };
 }
 
-async function createSnapshots(
-  generation: Generation,
-  planned: PlannedTarget,
-  policyTags: Tags,
-  deps: RunDeps,
-): Promise<CreatedSnapshot[]> {
-  const context = { ...generation, generationId: generation.id, policyTags };
-  const description = `snapkeeper ${generation.policy}/${generation.schedule} ${generation.id}`;
-  if (planned.target.kind === 'volume') {
-    const volume = planned.volumes[0];
-    if (!volume) throw new Error('a volume target has no volume');
-    return [
-      await deps.snapshots.snapshotVolume({
-        volumeId: volume.volumeId,
-        tags: snapshotTags(context, volume.tags),
-        description,
-      }),
-    ];
-  }
-  const tags = snapshotTags(context);
-  return deps.snapshots.snapshotInstance({
-    instanceId: planned.target.id,
-    excludeBootVolume: planned.excluded.some((e) => e.reason === 'boot-volume'),
-    excludeVolumeIds: planned.excluded.filter((e) => e.reason === 'exclude-tag').map((e) => e.volumeId),
-    tags,
-    // One CreateSnapshots call gives every snapshot the same tags; AWS copies each volume's own tags onto its
-    // snapshot only when asked. Ask unless a volume tag would collide with one of ours.
-    copyVolumeTags: planned.volumes.every((v) =>
-      Object.keys(userTags(v.tags)).every((key) => !(key in tags)),
-    ),
-    description,
-  });
-}
-
+/** A generation as its snapshots recorded after an interrupted run say it is: crash-consistent, no freeze known. */
 function withSnapshots(
   generation: Generation,
   created: readonly CreatedSnapshot[],
@@ -230,26 +253,110 @@ function withSnapshots(
   region: string,
   takenAt: string,
 ): Generation {
-  const volumes = new Map(planned.volumes.map((v) => [v.volumeId, v]));
-  const devices = new Map(planned.instance?.volumes.map((v) => [v.volumeId, v.deviceName]));
-  const snapshots: SnapshotRecord[] = created.map((snapshot) => {
-    const volume = volumes.get(snapshot.volumeId);
-    return {
-      volumeId: snapshot.volumeId,
-      snapshotId: snapshot.snapshotId,
-      region,
-      state: snapshot.state,
-      consistency: 'crash',
-      deviceName: devices.get(snapshot.volumeId),
-      sizeGiB: volume?.sizeGiB,
-      volumeType: volume?.volumeType,
-      iops: volume?.iops,
-      throughput: volume?.throughput,
-      encrypted: volume?.encrypted,
-      volumeTags: userTags(volume?.tags ?? {}),
-    };
+  const members = planned.members ?? [planned];
+  const mine = (m: PlannedTarget) =>
+    created.filter((s) => m.volumes.some((v) => v.volumeId === s.volumeId) || members.length === 1);
+  const take: Take = {
+    takenAt,
+    thawProblems: [],
+    members: members.map((m) => ({
+      planned: m,
+      created: { snapshots: mine(m) },
+      consistency: new Map<string, Consistency>(),
+    })),
+  };
+  return fromTake(generation, take, region);
+}
+
+/** The generation a take made: each snapshot with its volume, instance, AMI and the consistency it has. */
+function fromTake(generation: Generation, take: Take, region: string): Generation {
+  const amiIds = new Set<string>();
+  const snapshots: SnapshotRecord[] = take.members.flatMap(({ planned, created, consistency }) => {
+    const volumes = new Map(planned.volumes.map((v) => [v.volumeId, v]));
+    const attached = planned.instance?.volumes ?? [];
+    const byDevice = new Map(attached.map((v) => [v.deviceName, v.volumeId]));
+    if (created.amiId) amiIds.add(created.amiId);
+    // An AMI's snapshots are found by device: EC2 reports the device it imaged, the run knows what was there.
+    const imaged = (created.imageSnapshots ?? []).map((s) => ({
+      ...s,
+      volumeId: byDevice.get(s.deviceName) ?? `unknown:${s.deviceName}`,
+      amiId: created.amiId,
+    }));
+    const all: (CreatedSnapshot & { amiId?: string })[] = [...created.snapshots, ...imaged];
+    return all.map((snapshot): SnapshotRecord => {
+      const volume = volumes.get(snapshot.volumeId);
+      return {
+        volumeId: snapshot.volumeId,
+        snapshotId: snapshot.snapshotId,
+        region,
+        state: snapshot.state,
+        consistency: consistency.get(snapshot.volumeId) ?? 'crash',
+        deviceName: attached.find((v) => v.volumeId === snapshot.volumeId)?.deviceName,
+        ...(planned.instance ? { instanceId: planned.instance.instanceId } : {}),
+        ...(snapshot.amiId ? { amiId: snapshot.amiId } : {}),
+        sizeGiB: volume?.sizeGiB,
+        volumeType: volume?.volumeType,
+        iops: volume?.iops,
+        throughput: volume?.throughput,
+        encrypted: volume?.encrypted,
+        volumeTags: userTags(volume?.tags ?? {}),
+      };
+    });
   });
   // A generation adopted after an earlier delivery recorded a failure is what its snapshots say it is now.
-  const { failure: _superseded, ...rest } = generation;
-  return { ...rest, takenAt, snapshots, consistency: 'crash', state: stateFromSnapshots(snapshots) };
+  const { failure: _superseded, amiId: _ami, freezeWindowMs: _window, ...rest } = generation;
+  // An AMI whose snapshots EC2 has not listed yet is still being made: pending, never failed for that.
+  const imaging = snapshots.length === 0 && amiIds.size > 0;
+  return {
+    ...rest,
+    takenAt: take.takenAt,
+    snapshots,
+    consistency: weakest(snapshots.map((s) => s.consistency)),
+    state: imaging ? 'pending' : stateFromSnapshots(snapshots),
+    ...(amiIds.size === 1 ? { amiId: [...amiIds][0] } : {}),
+    ...(take.freezeWindowMs !== undefined ? { freezeWindowMs: take.freezeWindowMs } : {}),
+  };
+}
+
+/** Planned volumes that no create call snapshotted: detached (or deleted) between planning and the snapshot. */
+function drift(planned: PlannedTarget, take: Take): Problem[] {
+  const taken = new Set(
+    take.members.flatMap(({ created, planned: m }) => [
+      ...created.snapshots.map((s) => s.volumeId),
+      ...(created.imageSnapshots ?? []).flatMap(
+        (s) => m.instance?.volumes.find((v) => v.deviceName === s.deviceName)?.volumeId ?? [],
+      ),
+    ]),
+  );
+  const imagedBoot = new Set(
+    take.members
+      .flatMap(({ created, planned: m }) =>
+        created.amiId
+          ? (m.instance?.volumes.filter((v) => v.deviceName === m.instance?.rootDeviceName) ?? [])
+          : [],
+      )
+      .map((v) => v.volumeId),
+  );
+  return planned.volumes
+    .filter((v) => !taken.has(v.volumeId) && !imagedBoot.has(v.volumeId))
+    .map((v) => ({
+      resourceId: v.volumeId,
+      problem: `not in generation ${planned.target.id}: detached or deleted between planning and the snapshot`,
+    }));
+}
+
+/** The freeze ports, or an agent that reports none online when the run was built without one. */
+function freezeDeps(deps: RunDeps): FreezeDeps {
+  const noAgent: FreezeAgent = {
+    onlineAgents: () => Promise.reject(new Error('this run was built without a freeze agent')),
+    send: () => Promise.reject(new Error('no freeze agent')),
+    status: () => Promise.reject(new Error('no freeze agent')),
+  };
+  return {
+    agent: deps.freezeAgent ?? noAgent,
+    clock: deps.clock,
+    timer: deps.timer ?? { sleep: () => Promise.reject(new Error('this run was built without a timer')) },
+    deadline: deps.deadline ?? { remainingMs: () => Number.POSITIVE_INFINITY },
+    log: deps.log,
+  };
 }

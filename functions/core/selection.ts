@@ -1,14 +1,16 @@
 import type { Policy } from './config.ts';
 import type { Target } from './generation.ts';
 import type { InstanceInfo, Inventory, VolumeInfo } from './ports.ts';
-import { isExcluded, policiesOf } from './tags.ts';
+import { isExcluded, policiesOf, TAG } from './tags.ts';
 
 /** One target a run will snapshot, with the volumes that go into its set. */
 export interface PlannedTarget {
   target: Target;
   instance?: InstanceInfo;
   volumes: VolumeInfo[];
-  excluded: { volumeId: string; reason: 'exclude-tag' | 'boot-volume' }[];
+  excluded: { volumeId: string; reason: 'exclude-tag' | 'boot-volume' | 'multi-attach' }[];
+  /** For a consistency group: one planned instance per member, frozen and snapshotted together. */
+  members?: PlannedTarget[];
 }
 
 /** Something about the tagging an operator should fix; reported, never ignored (SPEC §1). */
@@ -52,6 +54,14 @@ async function selectInstances(policy: Policy, inventory: Inventory): Promise<Se
     ]),
   );
   const targets: PlannedTarget[] = [];
+  // A multi-attached volume is snapshotted once per run, through the first of its tagged instances by id.
+  const owners = new Map<string, string>();
+  for (const instance of live) {
+    for (const { volumeId } of instance.volumes) {
+      const owner = owners.get(volumeId);
+      if (!owner || instance.instanceId < owner) owners.set(volumeId, instance.instanceId);
+    }
+  }
   for (const instance of live) {
     const planned: PlannedTarget = {
       target: { kind: 'instance', id: instance.instanceId },
@@ -62,7 +72,14 @@ async function selectInstances(policy: Policy, inventory: Inventory): Promise<Se
     for (const attached of instance.volumes) {
       const volume = volumes.get(attached.volumeId);
       if (!volume) continue; // detached between the two describes; the set is what is attached now
-      if (isExcluded(volume.tags)) {
+      const owner = owners.get(volume.volumeId) ?? instance.instanceId;
+      if (owner !== instance.instanceId) {
+        planned.excluded.push({ volumeId: volume.volumeId, reason: 'multi-attach' });
+        problems.push({
+          resourceId: volume.volumeId,
+          problem: `multi-attached to ${owner} and ${instance.instanceId}; snapshotted once, with ${owner}`,
+        });
+      } else if (isExcluded(volume.tags)) {
         planned.excluded.push({ volumeId: volume.volumeId, reason: 'exclude-tag' });
       } else if (policy.excludeBootVolume && attached.deviceName === instance.rootDeviceName) {
         planned.excluded.push({ volumeId: volume.volumeId, reason: 'boot-volume' });
@@ -79,7 +96,35 @@ async function selectInstances(policy: Policy, inventory: Inventory): Promise<Se
     }
     targets.push(planned);
   }
-  return { targets, problems };
+  return { targets: grouped(targets), problems };
+}
+
+/**
+ * Instances sharing `snapkeeper:group` (and, by being selected here, the policy) become one group target whose
+ * members are frozen and snapshotted together (SPEC §2). Ungrouped instances stay targets of their own.
+ */
+function grouped(targets: PlannedTarget[]): PlannedTarget[] {
+  const groups = new Map<string, PlannedTarget[]>();
+  const result: PlannedTarget[] = [];
+  for (const planned of targets) {
+    const name = planned.instance?.tags[TAG.group]?.trim();
+    if (!name) {
+      result.push(planned);
+      continue;
+    }
+    const members = groups.get(name) ?? [];
+    if (members.length === 0) groups.set(name, members);
+    members.push(planned);
+  }
+  for (const [name, members] of groups) {
+    result.push({
+      target: { kind: 'group', id: `group:${name}`, members: members.map((m) => m.target.id) },
+      volumes: members.flatMap((m) => m.volumes),
+      excluded: members.flatMap((m) => m.excluded),
+      members,
+    });
+  }
+  return result;
 }
 
 async function selectVolumes(policy: Policy, inventory: Inventory): Promise<Selection> {

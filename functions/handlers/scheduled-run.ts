@@ -25,12 +25,17 @@ export function createScheduledRunHandler(deps: () => RunDeps) {
   return middy<ScheduledRunEvent, RunReport>()
     .use(injectLambdaContext(logger))
     .use(parseEvent(ScheduledRunEventSchema))
-    .handler(async (event) => {
-      const report = await runSchedule(ScheduledRunEventSchema.parse(event), deps());
-      const failed = report.results.filter((r) => r.outcome === 'failed');
+    .handler(async (event, context) => {
+      // The freeze state machine thaws everything before the Lambda's own timeout cuts it off.
+      const deadline = { remainingMs: () => context.getRemainingTimeInMillis() };
+      const report = await runSchedule(ScheduledRunEventSchema.parse(event), { ...deps(), deadline });
+      // A thaw that could not be confirmed is a failure of the run too: the alarm must fire for it.
+      const failed = report.results.filter(
+        (r) => r.outcome === 'failed' || (r.thawProblems ?? []).length > 0,
+      );
       if (failed.length > 0) {
         throw new RunFailedError(
-          `${failed.length} of ${report.results.length} targets failed: ${failed.map((f) => `${f.targetId} (${f.failure})`).join('; ')}`,
+          `${failed.length} of ${report.results.length} targets failed: ${failed.map((f) => `${f.targetId} (${f.failure ?? f.thawProblems?.join('; ')})`).join('; ')}`,
         );
       }
       return report;

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { catalogLayout } from '../../functions/adapters/catalog-layout.ts';
+import { catalogIndexes, catalogLayout } from '../../functions/adapters/catalog-layout.ts';
 import { type Config, loadConfigFile, parseConfig } from '../../functions/core/config.ts';
 import { SCHEDULED_TIME, scheduleName } from '../../infra/schedules.ts';
 import {
@@ -42,6 +42,13 @@ policies:
       - { name: daily, expression: "cron(0 2 * * ? *)", keep: { count: 7 } }
 `;
 
+/** The schedules of policies (the reconcile schedule has its own test). */
+function policySchedules(synthesized: Synthesized) {
+  return Object.values(synthesized.template.findResources('AWS::Scheduler::Schedule')).filter(
+    (schedule) => 'policy' in JSON.parse(schedule.Properties.Target.Input),
+  );
+}
+
 const cases: Array<{ name: string; file: () => string }> = [
   { name: 'the repository config', file: () => repoConfigFile },
   { name: 'a custom YAML config', file: () => configFile('custom.yaml', customYaml) },
@@ -59,6 +66,7 @@ describe.each(cases)('the stack synthesized from $name', ({ file }) => {
 
   it('retains the catalog, with point-in-time recovery, encryption and deletion protection', () => {
     const { partitionKey, sortKey, openWorkIndex } = catalogLayout;
+    expect(catalogIndexes[0]).toBe(openWorkIndex);
     synthesized.template.hasResource('AWS::DynamoDB::Table', {
       DeletionPolicy: 'Retain',
       UpdateReplacePolicy: 'Retain',
@@ -69,15 +77,16 @@ describe.each(cases)('the stack synthesized from $name', ({ file }) => {
           { AttributeName: partitionKey, KeyType: 'HASH' },
           { AttributeName: sortKey, KeyType: 'RANGE' },
         ],
-        GlobalSecondaryIndexes: [
+        GlobalSecondaryIndexes: catalogIndexes.map((index) =>
           Match.objectLike({
-            IndexName: openWorkIndex.name,
+            IndexName: index.name,
             KeySchema: [
-              { AttributeName: openWorkIndex.partitionKey, KeyType: 'HASH' },
-              { AttributeName: openWorkIndex.sortKey, KeyType: 'RANGE' },
+              { AttributeName: index.partitionKey, KeyType: 'HASH' },
+              { AttributeName: index.sortKey, KeyType: 'RANGE' },
             ],
+            Projection: { ProjectionType: 'KEYS_ONLY' },
           }),
-        ],
+        ),
         AttributeDefinitions: Match.arrayWith([{ AttributeName: openWorkIndex.sortKey, AttributeType: 'S' }]),
         PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
         SSESpecification: { SSEEnabled: true },
@@ -90,7 +99,7 @@ describe.each(cases)('the stack synthesized from $name', ({ file }) => {
   });
 
   it('has one Scheduler schedule per policy schedule, delivering the real fire time to the run', () => {
-    const schedules = Object.values(synthesized.template.findResources('AWS::Scheduler::Schedule'));
+    const schedules = policySchedules(synthesized);
     const expected = config.policies.flatMap((policy) => policy.schedules.map((rule) => ({ policy, rule })));
     expect(schedules).toHaveLength(expected.length);
     const runFunction = synthesized.stack.resolve(
@@ -121,9 +130,7 @@ describe.each(cases)('the stack synthesized from $name', ({ file }) => {
 
   it('lets Scheduler invoke the scheduled-run function and nothing else', () => {
     const roleArns = new Set(
-      Object.values(synthesized.template.findResources('AWS::Scheduler::Schedule')).map((schedule) =>
-        JSON.stringify(schedule.Properties.Target.RoleArn),
-      ),
+      policySchedules(synthesized).map((schedule) => JSON.stringify(schedule.Properties.Target.RoleArn)),
     );
     expect(roleArns.size).toBe(1);
     const role = JSON.parse([...roleArns][0] ?? '{}')['Fn::GetAtt'][0] as string;
@@ -166,20 +173,30 @@ describe.each(cases)('the stack synthesized from $name', ({ file }) => {
       }
     }
     const tagging = statements.filter((s) => actionsOf(s).includes('ec2:CreateTags'));
-    expect(tagging).toHaveLength(2);
+    expect(tagging.length).toBeGreaterThanOrEqual(2);
     for (const statement of tagging) {
       expect(actionsOf(statement)).toEqual(['ec2:CreateTags']);
       expect(statement.Condition?.StringEquals?.['ec2:CreateAction']).toBeDefined();
     }
   });
 
-  it('grants no delete and no wildcard action anywhere', () => {
+  it('grants no wildcard action, and deletes only of snapshots and AMIs tagged as ours', () => {
+    let deletes = 0;
     for (const statement of policyStatements(synthesized.template)) {
       expect(statement.Effect).toBe('Allow');
       for (const action of actionsOf(statement)) {
-        expect(action).not.toMatch(/^ec2:Delete|^ec2:Deregister|^dynamodb:(DeleteItem|BatchWriteItem)$|\*/);
+        expect(action).not.toMatch(/^dynamodb:(DeleteItem|BatchWriteItem)$|\*/);
+        if (!/^ec2:(Delete|Deregister)/.test(action)) continue;
+        deletes++;
+        expect(['ec2:DeleteSnapshot', 'ec2:DeregisterImage']).toContain(action);
+        expect(actionsOf(statement)).toHaveLength(1);
+        expect(statement.Condition).toEqual({
+          StringEquals: { 'ec2:ResourceTag/snapkeeper:managed': 'true' },
+        });
+        expect(statement.Resource).not.toContain('*');
       }
     }
+    expect(deletes).toBe(2);
   });
 
   it('scopes DynamoDB access to the catalog table and its index', () => {
@@ -188,21 +205,44 @@ describe.each(cases)('the stack synthesized from $name', ({ file }) => {
       if (!actionsOf(statement).some((action) => action.startsWith('dynamodb:'))) continue;
       expect(statement.Resource).toEqual([
         { 'Fn::GetAtt': [table, 'Arn'] },
-        {
-          'Fn::Join': ['', [{ 'Fn::GetAtt': [table, 'Arn'] }, `/index/${catalogLayout.openWorkIndex.name}`]],
-        },
+        ...catalogIndexes.map((index) => ({
+          'Fn::Join': ['', [{ 'Fn::GetAtt': [table, 'Arn'] }, `/index/${index.name}`]],
+        })),
       ]);
     }
   });
 
   it('hands every Lambda the configuration, which parses back to the same configuration', () => {
     const functions = Object.values(synthesized.template.findResources('AWS::Lambda::Function'));
-    expect(functions).toHaveLength(2);
+    expect(functions).toHaveLength(3);
     const { $schema: _, ...withoutSchema } = config;
     for (const fn of functions) {
       expect(fn.Properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'] });
       const raw = fn.Properties.Environment.Variables.SNAPKEEPER_CONFIG as string;
       expect(parseConfig(JSON.parse(raw))).toEqual(withoutSchema);
+    }
+  });
+
+  it('runs reconcile on its own schedule, with deletes only in its role', () => {
+    const reconcileArn = synthesized.stack.resolve(
+      synthesized.stack.snapkeeper.reconcileFunction.functionArn,
+    );
+    const reconcileSchedules = Object.values(
+      synthesized.template.findResources('AWS::Scheduler::Schedule'),
+    ).filter((schedule) => JSON.stringify(schedule.Properties.Target.Arn) === JSON.stringify(reconcileArn));
+    expect(reconcileSchedules).toHaveLength(1);
+    expect(reconcileSchedules[0]?.Properties).toMatchObject({
+      ScheduleExpression: 'rate(15 minutes)',
+      FlexibleTimeWindow: { Mode: 'OFF' },
+      Target: { Input: '{}' },
+    });
+    const reconcileRole = synthesized.stack.resolve(
+      synthesized.stack.snapkeeper.reconcileFunction.role?.roleName,
+    );
+    for (const statement of policyStatements(synthesized.template)) {
+      if (!actionsOf(statement).some((action) => /^ec2:(Delete|Deregister)/.test(action))) continue;
+      const roles = synthesized.template.toJSON().Resources[statement.policy].Properties.Roles;
+      expect(roles).toEqual([reconcileRole]);
     }
   });
 

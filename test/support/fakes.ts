@@ -27,6 +27,7 @@ import { reconcile } from '../../functions/core/reconcile.ts';
 import { restoreVolume } from '../../functions/core/restore.ts';
 import { type RunRequest, runSchedule } from '../../functions/core/run.ts';
 import { TAG, userTags } from '../../functions/core/tags.ts';
+import { FakePruner } from './fake-pruner.ts';
 
 /**
  * In-memory implementations of the ports in `functions/core/ports.ts`, for unit tests of the core. Each keeps
@@ -286,6 +287,13 @@ export class FakeEc2 implements Inventory, SnapshotService {
       .map((i) => structuredClone(i));
   }
 
+  async taggedResources(): Promise<{ instances: InstanceInfo[]; volumes: VolumeInfo[] }> {
+    await Promise.resolve();
+    const tagged = <T extends { tags: Tags }>(items: Iterable<T>) =>
+      [...items].filter((item) => TAG.policy in item.tags).map((item) => structuredClone(item));
+    return { instances: tagged(this.instances.values()), volumes: tagged(this.volumeMap.values()) };
+  }
+
   async volumesTaggedFor(policy: string): Promise<VolumeInfo[]> {
     await this.faults.before('volumesTaggedFor', policy);
     return [...this.volumeMap.values()]
@@ -414,7 +422,8 @@ export class FakeCatalog implements Catalog {
     await this.faults.before('update', generation);
     const current = this.required(generation.id, 'update');
     // The adapter's `attribute_not_exists(deletedAt)`: a deleted generation is history.
-    if (current.deletedAt) throw new Error(`catalog: update: ConditionalCheckFailedException: ${generation.id} is deleted`);
+    if (current.deletedAt)
+      throw new Error(`catalog: update: ConditionalCheckFailedException: ${generation.id} is deleted`);
     for (const field of fields) {
       const value = structuredClone(generation[field]);
       if (value === undefined) delete (current as unknown as Record<string, unknown>)[field];
@@ -431,7 +440,12 @@ export class FakeCatalog implements Catalog {
       .map((g) => structuredClone(g));
   }
 
-  lineage(targetId: string, policy: string, schedule: string, query?: GenerationQuery): Promise<Generation[]> {
+  lineage(
+    targetId: string,
+    policy: string,
+    schedule: string,
+    query?: GenerationQuery,
+  ): Promise<Generation[]> {
     return this.list(`LINEAGE#${targetId}#${policy}#${schedule}`, query);
   }
 
@@ -669,8 +683,10 @@ export function aWorld(options: { config?: Config; now?: string } = {}) {
   const ec2 = aFleet(clock);
   const catalog = new FakeCatalog();
   const volumes = new FakeVolumes();
+  const pruner = new FakePruner(ec2);
   const config = options.config ?? aConfig();
   return {
+    pruner,
     config,
     clock,
     log,
@@ -684,6 +700,6 @@ export function aWorld(options: { config?: Config; now?: string } = {}) {
       ),
     restore: (input: unknown) =>
       restoreVolume(input, { config, catalog, volumes, clock, log, actor: 'unit-test' }),
-    reconcile: () => reconcile({ catalog, snapshots: ec2, clock, log }),
+    reconcile: () => reconcile({ config, catalog, snapshots: ec2, pruner, clock, log }),
   };
 }

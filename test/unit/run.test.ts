@@ -458,16 +458,21 @@ describe('runSchedule: what is recorded and tagged', () => {
     ]);
   });
 
-  it('records a filesystem-consistency policy honestly as crash-consistent, and says so', async () => {
+  it('records a filesystem-consistency policy that could not freeze honestly as crash-consistent, and says so', async () => {
     const config = aConfig({ policies: [aPolicy({ consistency: { mode: 'filesystem' } })] });
-    const world = aWorld({ config });
+    const world = aWorld({ config }); // built without a freeze agent: every freeze fails
     world.ec2.add(anInstance({ tags: policyTag('daily') }));
     const report = await world.run();
     const generation = await world.catalog.get(report.results[0]?.generationId ?? '');
     expect(generation?.consistency).toBe('crash');
     expect(generation?.snapshots.every((s) => s.consistency === 'crash')).toBe(true);
+    expect(report.results[0]?.freezeFailure).toMatch(/without a freeze agent/);
     expect(world.log.entries).toContainEqual(
-      expect.objectContaining({ level: 'warn', data: expect.objectContaining({ mode: 'filesystem' }) }),
+      expect.objectContaining({
+        level: 'warn',
+        message: 'freeze failed',
+        data: expect.objectContaining({ onFailure: 'crash' }),
+      }),
     );
   });
 

@@ -1,0 +1,62 @@
+import {
+  CreateImageCommand,
+  DescribeImagesCommand,
+  type EC2Client,
+  EnableImageDeprecationCommand,
+} from '@aws-sdk/client-ec2';
+import type { SnapshotState } from '../core/generation.ts';
+import type { ImageService, ImageSnapshot } from '../core/ports.ts';
+import { ec2Call, tagList } from './ec2.ts';
+
+const IMAGE_STATES: Record<string, SnapshotState> = {
+  available: 'completed',
+  failed: 'error',
+  error: 'error',
+};
+
+/** AMIs of instances, taken without a reboot (the freeze, not a reboot, is what makes them consistent). */
+export class Ec2ImageService implements ImageService {
+  constructor(private readonly ec2: EC2Client) {}
+
+  createImage(request: Parameters<ImageService['createImage']>[0]): Promise<string> {
+    return ec2Call('CreateImage', async () => {
+      const tags = tagList(request.tags);
+      const response = await this.ec2.send(
+        new CreateImageCommand({
+          InstanceId: request.instanceId,
+          Name: request.name,
+          Description: request.description,
+          NoReboot: true,
+          // NoDevice leaves a data volume out of the image: the AMI is the boot volume.
+          BlockDeviceMappings: request.excludeDeviceNames.map((DeviceName) => ({ DeviceName, NoDevice: '' })),
+          // The AMI and the snapshots behind it are both born tagged as ours.
+          TagSpecifications: [
+            { ResourceType: 'image', Tags: tags },
+            { ResourceType: 'snapshot', Tags: tags },
+          ],
+        }),
+      );
+      if (!response.ImageId) throw new Error('CreateImage returned no image id');
+      return response.ImageId;
+    });
+  }
+
+  imageSnapshots(imageId: string): Promise<ImageSnapshot[]> {
+    return ec2Call('DescribeImages', async () => {
+      const image = (await this.ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] }))).Images?.[0];
+      // The snapshots behind an image complete with it: the image state is theirs.
+      const state = IMAGE_STATES[image?.State ?? ''] ?? 'pending';
+      return (image?.BlockDeviceMappings ?? []).flatMap((mapping) =>
+        mapping.Ebs?.SnapshotId
+          ? [{ deviceName: mapping.DeviceName ?? '', snapshotId: mapping.Ebs.SnapshotId, state }]
+          : [],
+      );
+    });
+  }
+
+  async deprecate(imageId: string, at: string): Promise<void> {
+    await ec2Call('EnableImageDeprecation', () =>
+      this.ec2.send(new EnableImageDeprecationCommand({ ImageId: imageId, DeprecateAt: new Date(at) })),
+    );
+  }
+}

@@ -1,0 +1,111 @@
+import { parseScheduleExpression } from './schedule-expression.ts';
+
+const DAY_NAMES = ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'];
+const MONTH_NAMES = ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'];
+const DAY_MS = 86_400_000;
+
+/**
+ * When a schedule next fires strictly after `after`, in its time zone, for the plan. Covers `*`, `?`, lists,
+ * ranges, steps and names; a `rate(...)` has no fixed phase (it counts from when the schedule was created) and
+ * the `L`, `W` and `#` forms are not evaluated, so both answer undefined and the plan says "not computed".
+ */
+export function nextRunAt(expression: string, timezone: string | undefined, after: Date): Date | undefined {
+  const parsed = parseScheduleExpression(expression);
+  if (!parsed.ok || parsed.expression.kind !== 'cron') return undefined;
+  const cron = parsed.expression;
+  const minutes = expand(cron.minutes, 0, 59);
+  const hours = expand(cron.hours, 0, 23);
+  const days = expand(cron.dayOfMonth, 1, 31);
+  const months = expand(cron.month, 1, 12, MONTH_NAMES);
+  const weekdays = expand(cron.dayOfWeek, 1, 7, DAY_NAMES);
+  const years = expand(cron.year, 1970, 2199);
+  if (!minutes || !hours || !days || !months || !weekdays || !years) return undefined;
+  const zone = timezone ?? 'UTC';
+  const start = localParts(after, zone);
+  // Walk local calendar days (at most a few years), then the matching hours and minutes of each.
+  for (let d = 0; d < 366 * 5; d++) {
+    const day = new Date(Date.UTC(start.year, start.month - 1, start.day) + d * DAY_MS);
+    const [y, m, dom, dow] = [
+      day.getUTCFullYear(),
+      day.getUTCMonth() + 1,
+      day.getUTCDate(),
+      day.getUTCDay() + 1,
+    ];
+    if (!years.has(y) || !months.has(m) || !days.has(dom) || !weekdays.has(dow)) continue;
+    for (const h of [...hours].sort((a, b) => a - b)) {
+      for (const min of [...minutes].sort((a, b) => a - b)) {
+        const instant = fromLocal(y, m, dom, h, min, zone);
+        if (instant.getTime() > after.getTime()) return instant;
+      }
+    }
+  }
+  return undefined;
+}
+
+/** The set of values a cron field allows, or undefined for forms this evaluator does not cover. */
+function expand(field: string, min: number, max: number, names?: readonly string[]): Set<number> | undefined {
+  if (field === '*' || field === '?') return range(min, max, 1);
+  const values = new Set<number>();
+  for (const part of field.toUpperCase().split(',')) {
+    if (/[LW#]/.test(part)) return undefined;
+    const [span = '', stepText] = part.split('/');
+    const step = stepText ? Number(stepText) : 1;
+    const value = (text: string) => {
+      const index = names?.indexOf(text) ?? -1;
+      return index >= 0 ? min + index : Number(text);
+    };
+    const [from, to] =
+      span === '*'
+        ? [min, max]
+        : span.includes('-')
+          ? span.split('-').map(value)
+          : [value(span), stepText ? max : value(span)];
+    for (const v of range(from ?? min, to ?? max, step)) values.add(v);
+  }
+  return values;
+}
+
+function range(from: number, to: number, step: number): Set<number> {
+  const values = new Set<number>();
+  for (let v = from; v <= to; v += step) values.add(v);
+  return values;
+}
+
+function localParts(instant: Date, zone: string) {
+  const parts = new Intl.DateTimeFormat('en-US', {
+    timeZone: zone,
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: 'numeric',
+    day: 'numeric',
+    hour: 'numeric',
+    minute: 'numeric',
+  }).formatToParts(instant);
+  const get = (type: string) => Number(parts.find((p) => p.type === type)?.value);
+  return {
+    year: get('year'),
+    month: get('month'),
+    day: get('day'),
+    hour: get('hour'),
+    minute: get('minute'),
+  };
+}
+
+/** The instant a wall-clock time in a zone names (the earlier one when a DST change repeats it). */
+function fromLocal(
+  year: number,
+  month: number,
+  day: number,
+  hour: number,
+  minute: number,
+  zone: string,
+): Date {
+  const wall = Date.UTC(year, month - 1, day, hour, minute);
+  let guess = wall;
+  for (let i = 0; i < 2; i++) {
+    const local = localParts(new Date(guess), zone);
+    const shown = Date.UTC(local.year, local.month - 1, local.day, local.hour, local.minute);
+    guess += wall - shown;
+  }
+  return new Date(guess);
+}

@@ -1,0 +1,182 @@
+import { type Config, copiesForSchedule, type Policy } from './config.ts';
+import { describeError } from './errors.ts';
+import type { Generation } from './generation.ts';
+import type { Catalog, Clock, Log } from './ports.ts';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** What EC2 says a resource is, by its tags, right now. */
+export interface Ownership {
+  managed: boolean;
+  generationId?: string;
+}
+
+/** EC2 as pruning needs it. Every delete is idempotent: a resource already gone is reported, not an error. */
+export interface Pruner {
+  /** Ownership tags of these snapshots; a snapshot that no longer exists is absent. */
+  snapshotOwnership(region: string, snapshotIds: readonly string[]): Promise<Map<string, Ownership>>;
+  /** Ownership tags of an AMI; undefined when it no longer exists. */
+  imageOwnership(region: string, imageId: string): Promise<Ownership | undefined>;
+  deleteSnapshot(region: string, snapshotId: string): Promise<'deleted' | 'gone'>;
+  deregisterImage(region: string, imageId: string): Promise<'deregistered' | 'gone'>;
+  /** Which of these instances and volumes still exist (terminated instances do not). */
+  existingTargets(targetIds: readonly string[]): Promise<Set<string>>;
+}
+
+export interface PruneDeps {
+  config: Config;
+  catalog: Catalog;
+  pruner: Pruner;
+  clock: Clock;
+  log: Log;
+}
+
+export interface PruneReport {
+  pruned: { generationId: string; snapshotIds: string[]; amiId?: string }[];
+  held: { generationId: string; reason: string }[];
+  notes: { generationId: string; note: string }[];
+}
+
+/** Generations at most pruned in one pass, so a pass fits comfortably in one Lambda invocation. */
+const PASS_LIMIT = 200;
+
+/**
+ * Deletes what retention says has expired, unless an interlock (SPEC §5.4) holds it. Crash-safe: a generation
+ * is marked `pruneStartedAt` before anything is deleted, deletes are idempotent, and `deletedAt` is written
+ * last, so a prune interrupted at any point is finished by the next pass without leaking or double-deleting.
+ */
+export async function prune(deps: PruneDeps, resumable: readonly Generation[] = []): Promise<PruneReport> {
+  const now = deps.clock.now().toISOString();
+  const report: PruneReport = { pruned: [], held: [], notes: [] };
+  const due = await deps.catalog.expiring(now, PASS_LIMIT);
+  const candidates = [...resumable, ...due.filter((g) => !resumable.some((r) => r.id === g.id))];
+  for (const generation of candidates) {
+    try {
+      const hold = generation.pruneStartedAt ? undefined : await interlock(generation, now, deps);
+      if (hold) {
+        report.held.push({ generationId: generation.id, reason: hold });
+        if (generation.heldBecause !== hold)
+          await deps.catalog.update({ ...generation, heldBecause: hold }, ['heldBecause']);
+        continue;
+      }
+      await deleteGeneration(generation, now, deps, report);
+    } catch (error) {
+      // One generation's trouble never stops the others; it stays due (or resumable) for the next pass.
+      deps.log.error('prune failed', { generationId: generation.id, error: describeError(error) });
+      report.held.push({ generationId: generation.id, reason: `prune failed: ${describeError(error)}` });
+    }
+  }
+  return report;
+}
+
+/** The first interlock that holds a generation back, in words; undefined when it may go. */
+export async function interlock(
+  generation: Generation,
+  now: string,
+  deps: PruneDeps,
+): Promise<string | undefined> {
+  if (generation.state === 'pending') return 'its outcome is not final yet';
+  const policy = deps.config.policies.find((p) => p.name === generation.policy);
+  const schedule = policy?.schedules.find((s) => s.name === generation.schedule);
+  if (!policy || !schedule) {
+    return `its policy or schedule (${generation.policy}/${generation.schedule}) is no longer in the config; restore it there, or keep the generation`;
+  }
+  if (generation.state === 'completed') {
+    for (const copy of copiesForSchedule(policy, schedule)) {
+      const done = generation.copies.some((c) => c.region === copy.region && c.state === 'completed');
+      if (!done) return `its copy to ${copy.region} has not completed`;
+    }
+  }
+  return newestOfTarget(generation, now, policy, deps);
+}
+
+/** The newest completed generation of a target is kept, unless the target is gone and the orphan rule allows. */
+async function newestOfTarget(
+  generation: Generation,
+  now: string,
+  policy: Policy,
+  deps: PruneDeps,
+): Promise<string | undefined> {
+  if (generation.state !== 'completed') return undefined;
+  const newest = (await deps.catalog.byTarget(generation.target.id, { limit: 25 })).find(
+    (g) => g.state === 'completed' && !g.deletedAt,
+  );
+  if (newest && newest.id !== generation.id) return undefined;
+  const ids = generation.target.members ?? [generation.target.id];
+  if ((await deps.pruner.existingTargets(ids)).size > 0) {
+    return `it is the newest completed generation of ${generation.target.id}`;
+  }
+  const days = policy.orphans.keepNewestDays;
+  if (days === undefined) {
+    return `${generation.target.id} no longer exists and this is its newest generation; the orphan rule keeps it (set orphans.keepNewestDays to let it go)`;
+  }
+  const taken = Date.parse(generation.takenAt ?? generation.scheduledAt);
+  if (Date.parse(now) - taken < days * DAY_MS) {
+    return `${generation.target.id} no longer exists; the orphan rule keeps its newest generation for ${days} days`;
+  }
+  return undefined;
+}
+
+async function deleteGeneration(generation: Generation, now: string, deps: PruneDeps, report: PruneReport) {
+  const started = generation.pruneStartedAt ? generation : { ...generation, pruneStartedAt: now };
+  if (!generation.pruneStartedAt) await deps.catalog.update(started, ['pruneStartedAt']);
+  const region = generation.snapshots[0]?.region ?? deps.config.region;
+  const notes = [...(generation.notes ?? [])];
+  const note = (text: string) => {
+    notes.push(text);
+    report.notes.push({ generationId: generation.id, note: text });
+    deps.log.warn('prune note', { generationId: generation.id, note: text });
+  };
+
+  // Only what the catalog records, and only while EC2 still shows it as ours (SPEC §3).
+  const owners = await deps.pruner.snapshotOwnership(
+    region,
+    generation.snapshots.map((s) => s.snapshotId),
+  );
+  for (const [snapshotId, owner] of owners) {
+    if (!owner.managed || owner.generationId !== generation.id) {
+      const reason = `snapshot ${snapshotId} is not tagged as belonging to ${generation.id}; refusing to delete anything of it`;
+      report.held.push({ generationId: generation.id, reason });
+      await deps.catalog.update({ ...started, heldBecause: reason }, ['heldBecause']);
+      return;
+    }
+  }
+  if (generation.amiId) {
+    // An AMI and its snapshots go together, AMI first: EC2 will not delete a snapshot an AMI still uses.
+    const image = await deps.pruner.imageOwnership(region, generation.amiId);
+    if (image && (!image.managed || image.generationId !== generation.id)) {
+      const reason = `AMI ${generation.amiId} is not tagged as belonging to ${generation.id}; refusing to delete it`;
+      report.held.push({ generationId: generation.id, reason });
+      await deps.catalog.update({ ...started, heldBecause: reason }, ['heldBecause']);
+      return;
+    }
+    if (!image || (await deps.pruner.deregisterImage(region, generation.amiId)) === 'gone') {
+      note(`AMI ${generation.amiId} was already gone (deregistered outside snapkeeper)`);
+    }
+  }
+  for (const snapshot of generation.snapshots) {
+    if (
+      !owners.has(snapshot.snapshotId) ||
+      (await deps.pruner.deleteSnapshot(region, snapshot.snapshotId)) === 'gone'
+    ) {
+      note(`snapshot ${snapshot.snapshotId} was already gone (deleted outside snapkeeper)`);
+    }
+  }
+  const deleted: Generation = {
+    ...started,
+    deletedAt: now,
+    heldBecause: undefined,
+    notes: notes.length ? notes : undefined,
+  };
+  await deps.catalog.update(deleted, ['deletedAt', 'heldBecause', 'notes']);
+  deps.log.info('generation pruned', {
+    generationId: generation.id,
+    snapshots: generation.snapshots.length,
+    amiId: generation.amiId,
+  });
+  report.pruned.push({
+    generationId: generation.id,
+    snapshotIds: generation.snapshots.map((s) => s.snapshotId),
+    ...(generation.amiId ? { amiId: generation.amiId } : {}),
+  });
+}

@@ -1,0 +1,48 @@
+import type { KeepRule } from './config.ts';
+import type { Generation } from './generation.ts';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** When a generation's time in a lineage ends: undefined while a keep rule still keeps it open-endedly. */
+export type Expiry = string | undefined;
+
+/**
+ * Places generations of one lineage (one target, policy and schedule; newest first) under a keep rule
+ * (SPEC §4 `keep`): a generation is kept while any rule that applies to it keeps it.
+ *
+ * - `count: n` keeps a generation while fewer than n completed generations are newer than it. Its end is
+ *   the time the n-th newer completed generation was taken, which depends only on the lineage, so a replay
+ *   on a simulated clock computes the same expiry as the original run.
+ * - `days: d` keeps a generation until d days after it was taken.
+ *
+ * Pending generations are not placed (their outcome is not known yet). Failed ones are placed like completed
+ * ones but never count as newer completed generations: a failure does not push a good backup out.
+ * This function only computes expiries; what may really be deleted is decided by the interlocks in prune.
+ */
+export function placeInLineage(lineage: readonly Generation[], keep: KeepRule): Map<string, Expiry> {
+  const expiries = new Map<string, Expiry>();
+  const newerCompleted: string[] = []; // takenAt of completed generations seen so far, newest first
+  for (const generation of lineage) {
+    if (generation.state === 'pending') continue;
+    expiries.set(generation.id, expiryOf(generation, keep, newerCompleted));
+    if (generation.state === 'completed') newerCompleted.push(takenAt(generation));
+  }
+  return expiries;
+}
+
+function expiryOf(generation: Generation, keep: KeepRule, newerCompleted: readonly string[]): Expiry {
+  const ends: string[] = [];
+  if (keep.count !== undefined) {
+    const pushedOutBy = newerCompleted[keep.count - 1];
+    if (pushedOutBy === undefined) return undefined; // the count rule still keeps it, with no end in sight
+    ends.push(pushedOutBy);
+  }
+  if (keep.days !== undefined) {
+    ends.push(new Date(Date.parse(takenAt(generation)) + keep.days * DAY_MS).toISOString());
+  }
+  return ends.sort().at(-1);
+}
+
+function takenAt(generation: Generation): string {
+  return generation.takenAt ?? generation.scheduledAt;
+}

@@ -1,0 +1,138 @@
+import { Aws, Duration } from 'aws-cdk-lib';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { CfnSchedule } from 'aws-cdk-lib/aws-scheduler';
+import { NagSuppressions } from 'cdk-nag';
+import { Construct } from 'constructs';
+import type { Config } from '../functions/core/config.ts';
+import { TAG } from '../functions/core/tags.ts';
+import { SnapkeeperFunction } from './functions.ts';
+import { CATALOG_READ, catalogArns, ec2Arns, ec2ArnsAsNagSeesThem } from './permissions.ts';
+
+export interface ReconcileProps {
+  readonly config: Config;
+  readonly table: ITable;
+  /** The copy Regions of the config: generations may have snapshots to prune there too. */
+  readonly copyRegions: readonly string[];
+  /** How often reconcile runs. Default: every 15 minutes. */
+  readonly every?: Duration;
+}
+
+const MANAGED_RESOURCE = { StringEquals: { [`ec2:ResourceTag/${TAG.managed}`]: 'true' } };
+
+/**
+ * The reconcile Lambda and its schedule: advances pending generations, applies retention and prunes behind the
+ * interlocks. It is the only function with delete permissions, and those only for snapshots and images that
+ * carry `snapkeeper:managed=true` (the catalog check is in the code; IAM makes the tag check unavoidable).
+ */
+export class Reconcile extends Construct {
+  readonly function: SnapkeeperFunction;
+  readonly schedule: CfnSchedule;
+
+  constructor(scope: Construct, id: string, props: ReconcileProps) {
+    super(scope, id);
+    this.function = new SnapkeeperFunction(this, 'Function', {
+      handler: 'reconcile',
+      description: 'snapkeeper: advance pending generations, apply retention, prune',
+      config: props.config,
+      memorySize: 512,
+      // A pass prunes at most 200 generations, far inside this.
+      timeout: Duration.minutes(10),
+    });
+    const principal = this.function.role;
+    // Reading states and ownership tags; Describe* cannot be resource-scoped.
+    principal.addToPolicy(
+      new PolicyStatement({
+        actions: [
+          'ec2:DescribeSnapshots',
+          'ec2:DescribeImages',
+          'ec2:DescribeInstances',
+          'ec2:DescribeVolumes',
+        ],
+        resources: ['*'],
+      }),
+    );
+    const regions = [ec2Arns(), ...props.copyRegions.map((region) => ec2Arns(region))];
+    const snapshots = regions.map((arns) => arns.snapshot);
+    const images = regions.map((arns) => arns.image);
+    // No wildcard deletes: only what carries the managed tag, in the Regions the config names.
+    principal.addToPolicy(
+      new PolicyStatement({
+        actions: ['ec2:DeleteSnapshot'],
+        resources: snapshots,
+        conditions: MANAGED_RESOURCE,
+      }),
+    );
+    principal.addToPolicy(
+      new PolicyStatement({
+        actions: ['ec2:DeregisterImage'],
+        resources: images,
+        conditions: MANAGED_RESOURCE,
+      }),
+    );
+    // The catalog: read, and update generations in place. No DeleteItem: records are history.
+    principal.addToPolicy(
+      new PolicyStatement({
+        actions: [...CATALOG_READ, 'dynamodb:UpdateItem'],
+        resources: catalogArns(props.table),
+      }),
+    );
+
+    const role = new Role(this, 'ScheduleRole', {
+      description: 'Assumed by EventBridge Scheduler to start snapkeeper reconcile passes',
+      assumedBy: new ServicePrincipal('scheduler.amazonaws.com', {
+        conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
+      }),
+    });
+    role.addToPolicy(
+      new PolicyStatement({
+        actions: ['lambda:InvokeFunction'],
+        resources: [this.function.function.functionArn],
+      }),
+    );
+    const minutes = (props.every ?? Duration.minutes(15)).toMinutes();
+    this.schedule = new CfnSchedule(this, 'Schedule', {
+      description: 'snapkeeper: reconcile pass',
+      scheduleExpression: `rate(${minutes} minutes)`,
+      flexibleTimeWindow: { mode: 'OFF' },
+      state: 'ENABLED',
+      // Passes are idempotent and the next one is minutes away: no retries needed, a short age bound.
+      target: {
+        arn: this.function.function.functionArn,
+        roleArn: role.roleArn,
+        input: '{}',
+        retryPolicy: { maximumRetryAttempts: 0, maximumEventAgeInSeconds: 300 },
+      },
+    });
+    this.schedule.node.addDependency(role);
+
+    const nagArns = [
+      ec2ArnsAsNagSeesThem(),
+      ...props.copyRegions.map((r) => ec2ArnsAsNagSeesThem(r)),
+    ].flatMap((arns) => [arns.snapshot, arns.image]);
+    NagSuppressions.addResourceSuppressions(
+      principal,
+      [
+        {
+          id: 'AwsSolutions-IAM5',
+          reason:
+            'EC2 Describe* actions do not support resource-level permissions; `*` is the only resource IAM accepts.',
+          appliesTo: ['Resource::*'],
+        },
+        {
+          id: 'AwsSolutions-IAM5',
+          reason:
+            'Which snapshots and AMIs expire is decided by the catalog at run time, so they cannot be named; every delete is conditioned on ec2:ResourceTag/snapkeeper:managed=true, and the code deletes only what the catalog records and EC2 shows tagged with the same generation.',
+          appliesTo: nagArns.map((arn) => `Resource::${arn}`),
+        },
+      ],
+      true,
+    );
+    NagSuppressions.addResourceSuppressions(this.function.function, [
+      {
+        id: 'AwsSolutions-L1',
+        reason: 'Pinned to nodejs22.x on purpose: the bundle targets node22 and is tested on that runtime.',
+      },
+    ]);
+  }
+}

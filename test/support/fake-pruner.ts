@@ -1,0 +1,61 @@
+import type { Tags } from '../../functions/core/ports.ts';
+import type { Ownership, Pruner } from '../../functions/core/prune.ts';
+import { TAG } from '../../functions/core/tags.ts';
+import type { FakeEc2 } from './fakes.ts';
+
+/** Pruning over a `FakeEc2`'s snapshots, with images of its own; records each delete in order. */
+export class FakePruner implements Pruner {
+  readonly images = new Map<string, Tags>();
+  readonly deletes: string[] = [];
+  /** Set to throw on the n-th delete (1-based), to interrupt a prune half-way. */
+  failOnDelete?: number;
+
+  constructor(private readonly ec2: FakeEc2) {}
+
+  async snapshotOwnership(_region: string, snapshotIds: readonly string[]): Promise<Map<string, Ownership>> {
+    await Promise.resolve();
+    const owners = new Map<string, Ownership>();
+    for (const id of snapshotIds) {
+      const snapshot = this.ec2.snapshots.get(id);
+      if (snapshot) owners.set(id, ownership(snapshot.tags));
+    }
+    return owners;
+  }
+
+  async imageOwnership(_region: string, imageId: string): Promise<Ownership | undefined> {
+    await Promise.resolve();
+    const tags = this.images.get(imageId);
+    return tags && ownership(tags);
+  }
+
+  async deleteSnapshot(_region: string, snapshotId: string): Promise<'deleted' | 'gone'> {
+    this.interrupt(snapshotId);
+    await Promise.resolve();
+    this.deletes.push(snapshotId);
+    return this.ec2.snapshots.delete(snapshotId) ? 'deleted' : 'gone';
+  }
+
+  async deregisterImage(_region: string, imageId: string): Promise<'deregistered' | 'gone'> {
+    this.interrupt(imageId);
+    await Promise.resolve();
+    this.deletes.push(imageId);
+    return this.images.delete(imageId) ? 'deregistered' : 'gone';
+  }
+
+  async existingTargets(targetIds: readonly string[]): Promise<Set<string>> {
+    await Promise.resolve();
+    return new Set(targetIds.filter((id) => this.ec2.instances.has(id) || this.ec2.volumeMap.has(id)));
+  }
+
+  private interrupt(id: string): void {
+    if (this.failOnDelete === undefined) return;
+    if (this.deletes.length + 1 === this.failOnDelete) {
+      this.failOnDelete = undefined;
+      throw new Error(`interrupted before deleting ${id}`);
+    }
+  }
+}
+
+function ownership(tags: Tags): Ownership {
+  return { managed: tags[TAG.managed] === 'true', generationId: tags[TAG.generation] };
+}
