@@ -73,8 +73,10 @@ describe('a valid config', () => {
       consistency: { mode: 'crash', timeoutSeconds: 10, onFailure: 'crash' },
       excludeBootVolume: false,
       copies: [],
+      orphans: {},
       tags: {},
     });
+    expect(config.reconcile).toEqual({ stuckAfterMinutes: 360 });
     expect(config.manifests).toBeUndefined();
   });
 

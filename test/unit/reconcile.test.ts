@@ -19,10 +19,18 @@ describe('reconcile', () => {
     const world = await afterOneRun(2);
     world.ec2.completeAll();
     const report = await world.reconcile();
-    expect(report).toEqual({ examined: 1, completed: [world.id], failed: [], stillPending: [] });
+    expect(report).toMatchObject({
+      examined: 1,
+      completed: [world.id],
+      failed: [],
+      stillPending: [],
+      stuck: [],
+    });
     const generation = await world.catalog.get(world.id);
     expect(generation?.state).toBe('completed');
     expect(generation?.snapshots.map((s) => s.state)).toEqual(['completed', 'completed']);
+    // Retention placed it in the same pass, so nothing is left open.
+    expect(generation?.retentionAppliedAt).toBeDefined();
     expect(await world.catalog.openGenerations()).toEqual([]);
   });
 
@@ -76,7 +84,7 @@ describe('reconcile', () => {
 
     const report = await world.reconcile();
 
-    expect(report).toEqual({ examined: 1, completed: [], failed: [], stillPending: [id] });
+    expect(report).toMatchObject({ examined: 1, completed: [], failed: [], stillPending: [id], pruned: [] });
     expect(await world.catalog.get(id)).toEqual(before);
     expect(before).toMatchObject({ state: 'pending', snapshots: [] });
   });
