@@ -19,7 +19,7 @@ import { FREEZE_REPORT } from '../functions/core/freeze-report.ts';
  * - Any failure thaws what it froze and exits non-zero. Thaw is idempotent and disarms the watchdog.
  * Parameters are constrained by `allowedPattern`, so nothing a caller passes can become shell code.
  */
-const script = String.raw`set -u
+const script = `set -u
 ACTION='{{ Action }}'; TIMEOUT='{{ TimeoutSeconds }}'; NOT_AFTER='{{ NotAfter }}'
 STATE=/run/snapkeeper-freeze; LIST="$STATE/frozen"; UNIT=snapkeeper-thaw
 mkdir -p "$STATE"

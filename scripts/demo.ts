@@ -8,6 +8,9 @@ import { runCli } from '../functions/cli/main.ts';
 import type { Generation } from '../functions/core/generation.ts';
 import type { RestoreVolumeResult } from '../functions/core/restore.ts';
 import { emulatorEnv, startEmulator } from '../test/harness/emulator.ts';
+import { EmulatorWorkarounds } from '../test/harness/emulator-workarounds.ts';
+import { faults as newFaults } from '../test/harness/faults.ts';
+import { SimulatedAgents } from '../test/harness/ssm-faults.ts';
 import { anInstance, aVolume } from '../test/support/fleet.ts';
 
 const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
@@ -38,7 +41,14 @@ async function snapkeeper(
 
 const emulator = await startEmulator({ log: (line) => console.error(dim(line)) });
 Object.assign(process.env, emulatorEnv(emulator.endpoint));
-const clients = new AwsClients({ maxAttempts: 3 });
+// The emulator runs no SSM command, so the fleet's SSM agents are simulated through the test harness's fault
+// seam: each agent takes 150 ms to freeze and reports the filesystems of the volumes in `agentVolumes` frozen.
+const agentVolumes = new Map<string, string[]>();
+const faults = newFaults({ seed: 1 });
+const agents = new SimulatedAgents((id) => ({ runMs: 150, frozenVolumes: agentVolumes.get(id) ?? [] }));
+for (const rule of agents.rules()) faults.use(rule);
+const workarounds = new EmulatorWorkarounds(faults);
+const clients = new AwsClients({ maxAttempts: 3, middleware: [workarounds.pluggable(), faults.pluggable()] });
 const ec2 = new EC2Client({ region: 'us-east-1' });
 
 try {
@@ -66,6 +76,10 @@ try {
     tags: { Name: 'db-2', 'snapkeeper:policy': 'daily', 'snapkeeper:group': 'orders' },
     dataVolumes: 2,
   });
+  for (const instance of [web, db1, db2]) {
+    // As on instances whose SSM agent state lives on its own volume, so even the root filesystem can be frozen.
+    agentVolumes.set(instance.instanceId, [instance.bootVolumeId, ...instance.dataVolumeIds]);
+  }
   const shared = await aVolume(ec2, {
     tags: { Name: 'shared-scratch', 'snapkeeper:policy': 'volumes', Team: 'data' },
   });
@@ -104,10 +118,15 @@ try {
     quiet: true,
   });
 
-  step(5, 'The catalog: every generation of web-1, newest first');
+  step(5, 'A weekly AMI run (Sunday 04:00): each instance imaged with NoReboot inside its freeze');
+  await snapkeeper(['run', '--policy', 'daily', '--schedule', 'weekly', '--at', '2026-11-22T04:00:00Z'], {
+    quiet: true,
+  });
+
+  step(6, 'The catalog: every generation of web-1, newest first');
   await snapkeeper(['generations', '--instance', web.instanceId]);
 
-  step(6, "Restore web-1's data volume as it was at 03:30 into another Availability Zone");
+  step(7, "Restore web-1's data volume as it was at 03:30 into another Availability Zone");
   const dataVolume = web.dataVolumeIds[0] ?? '';
   await snapkeeper(
     ['restore', '--volume', dataVolume, '--az', 'us-east-1b', '--at', `${day}T03:30:00Z`, '--dry-run'],
@@ -137,7 +156,7 @@ try {
       .join(', ')}`,
   );
 
-  step(7, 'What happened');
+  step(8, 'What happened');
   const all = JSON.parse(
     await snapkeeper(['generations', '--json', '--limit', '1000'], { show: false }),
   ) as Generation[];
@@ -145,12 +164,23 @@ try {
   console.log(
     `  ${all.length} generations (${all.filter((g) => g.state === 'completed').length} completed), ${snapshots} snapshots, all tagged at creation`,
   );
-  console.log(`  1 volume restored to a point in time; the mistagged volume ${mistagged} was not backed up`);
+  const fsGeneration = all.find((g) => g.target.id === web.instanceId && g.consistency === 'filesystem');
+  const groupGeneration = all.find((g) => g.target.kind === 'group');
+  const amiGeneration = all.find((g) => g.amiId !== undefined);
   console.log(
-    dim(
-      '  not yet in this build: filesystem freeze through SSM, consistency groups, AMIs, retention, DR copies, plan, drill, report',
-    ),
+    `  filesystem-consistent: ${fsGeneration?.id} of web-1, frozen for ${fsGeneration?.freezeWindowMs} ms (freeze sent to thaw sent)`,
   );
+  console.log(
+    `  group ${groupGeneration?.target.id} (${groupGeneration?.target.members?.join(', ')}): ${groupGeneration?.id}, ${groupGeneration?.consistency}, ${groupGeneration?.snapshots.length} snapshots inside one ${groupGeneration?.freezeWindowMs} ms window`,
+  );
+  console.log(
+    `  AMI: ${amiGeneration?.amiId} in ${amiGeneration?.id} (${amiGeneration?.target.id}), ${amiGeneration?.consistency}, boot snapshot ${amiGeneration?.snapshots.find((s) => s.amiId)?.snapshotId}`,
+  );
+  console.log(
+    `  every freeze was thawed: ${agents.count('freeze-sent')} freezes, ${agents.count('thaw-sent')} thaws, ${agents.frozenAt(Date.now()).length} instances still frozen`,
+  );
+  console.log(`  1 volume restored to a point in time; the mistagged volume ${mistagged} was not backed up`);
+  console.log(dim('  not yet in this build: retention, DR copies, plan, drill, report'));
 } finally {
   await emulator.stop();
 }

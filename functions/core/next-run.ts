@@ -35,7 +35,7 @@ export function nextRunAt(expression: string, timezone: string | undefined, afte
     for (const h of [...hours].sort((a, b) => a - b)) {
       for (const min of [...minutes].sort((a, b) => a - b)) {
         const instant = fromLocal(y, m, dom, h, min, zone);
-        if (instant.getTime() > after.getTime()) return instant;
+        if (instant && instant.getTime() > after.getTime()) return instant;
       }
     }
   }
@@ -91,7 +91,10 @@ function localParts(instant: Date, zone: string) {
   };
 }
 
-/** The instant a wall-clock time in a zone names (the earlier one when a DST change repeats it). */
+/**
+ * The instant a wall-clock time in a zone names: the earlier one when a change back to standard time repeats
+ * it, and undefined when a change to summer time skips it (EventBridge Scheduler skips such a firing too).
+ */
 function fromLocal(
   year: number,
   month: number,
@@ -99,13 +102,23 @@ function fromLocal(
   hour: number,
   minute: number,
   zone: string,
-): Date {
+): Date | undefined {
   const wall = Date.UTC(year, month - 1, day, hour, minute);
-  let guess = wall;
-  for (let i = 0; i < 2; i++) {
-    const local = localParts(new Date(guess), zone);
-    const shown = Date.UTC(local.year, local.month - 1, local.day, local.hour, local.minute);
-    guess += wall - shown;
-  }
-  return new Date(guess);
+  // The zone's offset half a day either side covers any single change; a valid answer shows the same wall time.
+  const candidates = [wall - offset(wall - 12 * 3_600_000, zone), wall - offset(wall + 12 * 3_600_000, zone)]
+    .filter((instant) => {
+      const local = localParts(new Date(instant), zone);
+      return Date.UTC(local.year, local.month - 1, local.day, local.hour, local.minute) === wall;
+    })
+    .sort((a, b) => a - b);
+  return candidates[0] === undefined ? undefined : new Date(candidates[0]);
+}
+
+/** How far the zone's wall clock is ahead of UTC at an instant, in ms. */
+function offset(instant: number, zone: string): number {
+  const local = localParts(new Date(instant), zone);
+  return (
+    Date.UTC(local.year, local.month - 1, local.day, local.hour, local.minute) -
+    Math.floor(instant / 60_000) * 60_000
+  );
 }

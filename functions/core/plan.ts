@@ -5,7 +5,7 @@ import type { Catalog, Clock, InstanceInfo, Inventory, VolumeInfo } from './port
 import { interlock, type Pruner } from './prune.ts';
 import { placeInLineage } from './retention.ts';
 import { type Problem, selectTargets } from './selection.ts';
-import { policiesOf } from './tags.ts';
+import { isExcluded, policiesOf } from './tags.ts';
 
 export interface PlanDeps {
   config: Config;
@@ -183,10 +183,11 @@ export function tagProblems(
   for (const volume of tagged.volumes) {
     const names = policiesOf(volume.tags);
     check(volume.volumeId, names, 'volumes');
-    if (names.filter((n) => byName.get(n)?.targets === 'volumes').length > 1) {
+    const volumePolicies = names.filter((n) => byName.get(n)?.targets === 'volumes');
+    if (volumePolicies.length > 1) {
       problems.push({
         resourceId: volume.volumeId,
-        problem: `tagged for ${names.length} policies (${names.join(', ')}); each takes its own snapshots of it`,
+        problem: `tagged for ${volumePolicies.length} volume policies (${volumePolicies.join(', ')}); each takes its own snapshots of it`,
       });
     }
   }
@@ -194,8 +195,10 @@ export function tagProblems(
     const instancePolicies = policiesOf(instance.tags).filter((n) => byName.get(n)?.targets === 'instances');
     for (const attached of instance.volumes) {
       const volume = volumes.get(attached.volumeId);
+      // An excluded volume is not taken through its instance, so it is covered once, as the advice intends.
       if (
         volume &&
+        !isExcluded(volume.tags) &&
         instancePolicies.length > 0 &&
         policiesOf(volume.tags).some((n) => byName.get(n)?.targets === 'volumes')
       ) {

@@ -121,47 +121,45 @@ async function deleteGeneration(generation: Generation, now: string, deps: Prune
   const started = generation.pruneStartedAt ? generation : { ...generation, pruneStartedAt: now };
   if (!generation.pruneStartedAt) await deps.catalog.update(started, ['pruneStartedAt']);
   const region = generation.snapshots[0]?.region ?? deps.config.region;
+
+  // Only what the catalog records, and only while EC2 still shows it as this generation's (SPEC §3).
+  const owners = await deps.pruner.snapshotOwnership(
+    region,
+    generation.snapshots.map((s) => s.snapshotId),
+  );
+  const image = generation.amiId ? await deps.pruner.imageOwnership(region, generation.amiId) : undefined;
+  const refusal = refuse(generation, owners, image);
+  if (refusal) {
+    report.held.push({ generationId: generation.id, reason: refusal });
+    await deps.catalog.update({ ...started, heldBecause: refusal }, ['heldBecause']);
+    return;
+  }
+
   const notes = [...(generation.notes ?? [])];
   const note = (text: string) => {
     notes.push(text);
     report.notes.push({ generationId: generation.id, note: text });
     deps.log.warn('prune note', { generationId: generation.id, note: text });
   };
+  // An AMI and its snapshots go together, AMI first: EC2 will not delete a snapshot an AMI still uses.
+  // On a resumed prune a missing resource may be one the interrupted pass deleted, so no one is blamed then.
+  const gone = (what: string) =>
+    generation.pruneStartedAt
+      ? `${what} was already gone when the interrupted prune resumed`
+      : `${what} was already gone (deleted outside snapkeeper)`;
+  if (
+    generation.amiId &&
+    (!image || (await deps.pruner.deregisterImage(region, generation.amiId)) === 'gone')
+  ) {
+    note(gone(`AMI ${generation.amiId}`));
+  }
+  for (const { snapshotId } of generation.snapshots) {
+    if (!owners.has(snapshotId) || (await deps.pruner.deleteSnapshot(region, snapshotId)) === 'gone') {
+      note(gone(`snapshot ${snapshotId}`));
+    }
+  }
 
-  // Only what the catalog records, and only while EC2 still shows it as ours (SPEC §3).
-  const owners = await deps.pruner.snapshotOwnership(
-    region,
-    generation.snapshots.map((s) => s.snapshotId),
-  );
-  for (const [snapshotId, owner] of owners) {
-    if (!owner.managed || owner.generationId !== generation.id) {
-      const reason = `snapshot ${snapshotId} is not tagged as belonging to ${generation.id}; refusing to delete anything of it`;
-      report.held.push({ generationId: generation.id, reason });
-      await deps.catalog.update({ ...started, heldBecause: reason }, ['heldBecause']);
-      return;
-    }
-  }
-  if (generation.amiId) {
-    // An AMI and its snapshots go together, AMI first: EC2 will not delete a snapshot an AMI still uses.
-    const image = await deps.pruner.imageOwnership(region, generation.amiId);
-    if (image && (!image.managed || image.generationId !== generation.id)) {
-      const reason = `AMI ${generation.amiId} is not tagged as belonging to ${generation.id}; refusing to delete it`;
-      report.held.push({ generationId: generation.id, reason });
-      await deps.catalog.update({ ...started, heldBecause: reason }, ['heldBecause']);
-      return;
-    }
-    if (!image || (await deps.pruner.deregisterImage(region, generation.amiId)) === 'gone') {
-      note(`AMI ${generation.amiId} was already gone (deregistered outside snapkeeper)`);
-    }
-  }
-  for (const snapshot of generation.snapshots) {
-    if (
-      !owners.has(snapshot.snapshotId) ||
-      (await deps.pruner.deleteSnapshot(region, snapshot.snapshotId)) === 'gone'
-    ) {
-      note(`snapshot ${snapshot.snapshotId} was already gone (deleted outside snapkeeper)`);
-    }
-  }
+  // Written last: until it is, the generation stays open and the next pass finishes what this one began.
   const deleted: Generation = {
     ...started,
     deletedAt: now,
@@ -179,4 +177,25 @@ async function deleteGeneration(generation: Generation, now: string, deps: Prune
     snapshotIds: generation.snapshots.map((s) => s.snapshotId),
     ...(generation.amiId ? { amiId: generation.amiId } : {}),
   });
+}
+
+/** Why EC2's view of a generation's resources forbids deleting any of them; undefined when they are ours. */
+function refuse(
+  generation: Generation,
+  owners: Map<string, Ownership>,
+  image: Ownership | undefined,
+): string | undefined {
+  const foreignAmi = generation.snapshots.find((s) => s.amiId && s.amiId !== generation.amiId);
+  if (foreignAmi) {
+    return `snapshot ${foreignAmi.snapshotId} backs AMI ${foreignAmi.amiId}, which this generation does not own; it goes only with that AMI`;
+  }
+  for (const [snapshotId, owner] of owners) {
+    if (!owner.managed || owner.generationId !== generation.id) {
+      return `snapshot ${snapshotId} is not tagged as belonging to ${generation.id}; refusing to delete anything of it`;
+    }
+  }
+  if (image && (!image.managed || image.generationId !== generation.id)) {
+    return `AMI ${generation.amiId} is not tagged as belonging to ${generation.id}; refusing to delete it`;
+  }
+  return undefined;
 }

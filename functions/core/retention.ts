@@ -21,7 +21,9 @@ export type Expiry = string | undefined;
  */
 export function placeInLineage(lineage: readonly Generation[], keep: KeepRule): Map<string, Expiry> {
   const expiries = new Map<string, Expiry>();
-  const newerCompleted: string[] = []; // takenAt of completed generations seen so far, newest first
+  // takenAt of the completed generations newer than the one being placed, newest first: the last `count` of
+  // them are its nearest newer neighbours, and the newest of those is the one whose arrival pushed it out.
+  const newerCompleted: string[] = [];
   for (const generation of lineage) {
     if (generation.state === 'pending') continue;
     expiries.set(generation.id, expiryOf(generation, keep, newerCompleted));
@@ -33,8 +35,8 @@ export function placeInLineage(lineage: readonly Generation[], keep: KeepRule): 
 function expiryOf(generation: Generation, keep: KeepRule, newerCompleted: readonly string[]): Expiry {
   const ends: string[] = [];
   if (keep.count !== undefined) {
-    const pushedOutBy = newerCompleted[keep.count - 1];
-    if (pushedOutBy === undefined) return undefined; // the count rule still keeps it, with no end in sight
+    if (newerCompleted.length < keep.count) return undefined; // the count rule still keeps it, no end in sight
+    const pushedOutBy = newerCompleted[newerCompleted.length - keep.count] as string;
     ends.push(pushedOutBy);
   }
   if (keep.days !== undefined) {
