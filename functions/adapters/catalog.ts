@@ -3,6 +3,9 @@ import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
   BatchGetCommand,
   type BatchGetCommandOutput,
+  BatchWriteCommand,
+  type BatchWriteCommandInput,
+  type BatchWriteCommandOutput,
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -158,17 +161,9 @@ export class DynamoCatalog implements Catalog {
    * derived from the whole generation. A deleted generation is history and is never written again.
    */
   private updateItem(generation: Generation, fields: readonly GenerationField[]) {
-    const open = hasOpenWork(generation);
-    const expiring = generation.expiresAt !== undefined && !generation.deletedAt;
     const values: Record<string, unknown> = {};
     for (const field of fields) values[RESERVED.has(field) ? `#${field}` : field] = generation[field];
-    const { openWorkIndex, expiryIndex } = catalogLayout;
-    Object.assign(values, {
-      [openWorkIndex.partitionKey]: open ? 'OPEN' : undefined,
-      [openWorkIndex.sortKey]: open ? `${generation.scheduledAt}#${generation.id}` : undefined,
-      [expiryIndex.partitionKey]: expiring ? 'EXPIRY' : undefined,
-      [expiryIndex.sortKey]: expiring ? `${generation.expiresAt}#${generation.id}` : undefined,
-    });
+    Object.assign(values, indexKeys(generation));
     const expression = updateExpression(values);
     return {
       TableName: this.table,
@@ -252,6 +247,41 @@ export class DynamoCatalog implements Catalog {
     return this.listPointers(`POLICY#${policy}`, query);
   }
 
+  /**
+   * Writes whole generation records with every pointer, as claim and recordOutcome would have, in batches:
+   * how a catalog is rebuilt from manifests, and how benchmarks load a long history. Overwrites records with
+   * the same id, so an import can be repeated.
+   */
+  async importGenerations(generations: readonly Generation[]): Promise<void> {
+    const items = generations.flatMap((generation) => {
+      const sk = `${generation.scheduledAt}#${generation.id}`;
+      const pointers = [
+        ...[generation.target.id, ...(generation.target.members ?? [])].map((id) => `TARGET#${id}`),
+        `POLICY#${generation.policy}`,
+        lineageKey(generation.target.id, generation.policy, generation.schedule),
+        ...new Set(generation.snapshots.map((s) => `VOLUME#${s.volumeId}`)),
+      ];
+      return [this.generationItem(generation), ...pointers.map((pk) => ({ pk, sk, id: generation.id }))];
+    });
+    try {
+      for (let i = 0; i < items.length; i += 25) {
+        let requests: BatchWriteCommandInput['RequestItems'] = {
+          [this.table]: items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })),
+        };
+        for (let attempt = 0; requests && Object.keys(requests).length > 0; attempt++) {
+          if (attempt > 0)
+            await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, 2000)));
+          const response: BatchWriteCommandOutput = await this.db.send(
+            new BatchWriteCommand({ RequestItems: requests }),
+          );
+          requests = response.UnprocessedItems;
+        }
+      }
+    } catch (error) {
+      throw catalogError('import generations', error);
+    }
+  }
+
   async audit(entry: AuditEntry): Promise<void> {
     try {
       await this.db.send(
@@ -315,13 +345,13 @@ export class DynamoCatalog implements Catalog {
   }
 
   private generationItem(generation: Generation): Record<string, unknown> {
-    const open = hasOpenWork(generation)
-      ? {
-          [catalogLayout.openWorkIndex.partitionKey]: 'OPEN',
-          [catalogLayout.openWorkIndex.sortKey]: `${generation.scheduledAt}#${generation.id}`,
-        }
-      : {};
-    return { ...generationKey(generation.id), ...generation, ...open };
+    const item: Record<string, unknown> = {
+      ...generationKey(generation.id),
+      ...generation,
+      ...indexKeys(generation),
+    };
+    for (const key of Object.keys(item)) if (item[key] === undefined) delete item[key];
+    return item;
   }
 }
 
@@ -339,6 +369,22 @@ const OUTCOME_FIELDS: readonly GenerationField[] = [
   'freezeWindowMs',
   'failure',
 ];
+
+/**
+ * The sparse index keys a generation carries, derived from it on every write: in open-work while it has work
+ * to do, in expiry while it has an expiry and is not deleted; undefined (removed) otherwise.
+ */
+function indexKeys(generation: Generation): Record<string, string | undefined> {
+  const { openWorkIndex, expiryIndex } = catalogLayout;
+  const open = hasOpenWork(generation);
+  const expiring = generation.expiresAt !== undefined && !generation.deletedAt;
+  return {
+    [openWorkIndex.partitionKey]: open ? 'OPEN' : undefined,
+    [openWorkIndex.sortKey]: open ? `${generation.scheduledAt}#${generation.id}` : undefined,
+    [expiryIndex.partitionKey]: expiring ? 'EXPIRY' : undefined,
+    [expiryIndex.sortKey]: expiring ? `${generation.expiresAt}#${generation.id}` : undefined,
+  };
+}
 
 function lineageKey(targetId: string, policy: string, schedule: string): string {
   return `LINEAGE#${targetId}#${policy}#${schedule}`;

@@ -98,9 +98,7 @@ async function newestOfTarget(
   deps: PruneDeps,
 ): Promise<string | undefined> {
   if (generation.state !== 'completed') return undefined;
-  const newest = (await deps.catalog.byTarget(generation.target.id, { limit: 25 })).find(
-    (g) => g.state === 'completed' && !g.deletedAt,
-  );
+  const newest = await newestCompleted(generation.target.id, deps.catalog);
   if (newest && newest.id !== generation.id) return undefined;
   const ids = generation.target.members ?? [generation.target.id];
   if ((await deps.pruner.existingTargets(ids)).size > 0) {
@@ -115,6 +113,15 @@ async function newestOfTarget(
     return `${generation.target.id} no longer exists; the orphan rule keeps its newest generation for ${days} days`;
   }
   return undefined;
+}
+
+/** A target's newest completed generation that is not deleted, reading a small page first. */
+async function newestCompleted(targetId: string, catalog: Catalog): Promise<Generation | undefined> {
+  for (let limit = 4; ; limit *= 4) {
+    const page = await catalog.byTarget(targetId, { limit });
+    const found = page.find((g) => g.state === 'completed' && !g.deletedAt);
+    if (found || page.length < limit) return found;
+  }
 }
 
 async function deleteGeneration(generation: Generation, now: string, deps: PruneDeps, report: PruneReport) {

@@ -45,12 +45,21 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
     notes: [],
   };
   const advanced = await advancePending(open, deps, report);
+  // Finished generations of one lineage are placed together: one read of the lineage per pass, not per member.
+  const lineages = new Map<string, Generation[]>();
   for (const generation of advanced) {
     if (generation.state === 'pending' || generation.retentionAppliedAt || generation.deletedAt) continue;
+    const key = JSON.stringify([generation.target.id, generation.policy, generation.schedule]);
+    lineages.set(key, [...(lineages.get(key) ?? []), generation]);
+  }
+  for (const finished of lineages.values()) {
     try {
-      await applyRetention(generation, deps, report);
+      await applyRetention(finished, deps, report);
     } catch (error) {
-      deps.log.error('retention not applied', { generationId: generation.id, error: describeError(error) });
+      deps.log.error('retention not applied', {
+        generationIds: finished.map((g) => g.id),
+        error: describeError(error),
+      });
     }
   }
   const pruned = await prune(
@@ -136,31 +145,47 @@ async function advancePending(
 }
 
 /**
- * Places a finished generation in its lineage: its own expiry, and the expiry of the older generation its
- * arrival pushes out of a count rule. Only generations without an expiry yet are written, so a pass never
- * extends nor shortens what an earlier one decided.
+ * Places finished generations of one lineage under its keep rule: their own expiries, and the expiries of the
+ * older generations their arrival pushes out of a count rule. Only generations without an expiry yet are
+ * written, so a pass never extends nor shortens what an earlier one decided.
  */
-async function applyRetention(generation: Generation, deps: ReconcileDeps, report: ReconcileReport) {
+async function applyRetention(finished: Generation[], deps: ReconcileDeps, report: ReconcileReport) {
+  const [first] = finished as [Generation];
   const keep = deps.config.policies
-    .find((p) => p.name === generation.policy)
-    ?.schedules.find((s) => s.name === generation.schedule)?.keep;
-  if (keep) {
-    // Newest first, down to this generation and past `count` completed ones: what a count rule can see.
-    const lineage = await deps.catalog.lineage(generation.target.id, generation.policy, generation.schedule, {
-      limit: Math.max(keep.count ?? 0, 1) + 50,
-    });
-    const expiries = placeInLineage(lineage, keep);
-    for (const member of lineage) {
-      const expiresAt = expiries.get(member.id);
-      if (!expiresAt || member.expiresAt || member.deletedAt || member.id === generation.id) continue;
-      await deps.catalog.update({ ...member, expiresAt }, ['expiresAt']);
-      report.expiries.push({ generationId: member.id, expiresAt });
-    }
-    const own = expiries.get(generation.id);
-    if (own && !generation.expiresAt) report.expiries.push({ generationId: generation.id, expiresAt: own });
-    generation = { ...generation, expiresAt: generation.expiresAt ?? own };
+    .find((p) => p.name === first.policy)
+    ?.schedules.find((s) => s.name === first.schedule)?.keep;
+  const lineage = keep ? await lineageFor(finished, keep.count ?? 0, deps.catalog) : [];
+  const expiries = keep ? placeInLineage(lineage, keep) : new Map<string, string | undefined>();
+  const placing = new Set(finished.map((g) => g.id));
+  for (const member of lineage) {
+    const expiresAt = expiries.get(member.id);
+    if (!expiresAt || placing.has(member.id) || member.expiresAt || member.deletedAt) continue;
+    await deps.catalog.update({ ...member, expiresAt }, ['expiresAt']);
+    report.expiries.push({ generationId: member.id, expiresAt });
   }
   // A generation whose policy or schedule left the config gets no expiry: nothing is deleted by guesswork.
-  const placed = { ...generation, retentionAppliedAt: deps.clock.now().toISOString() };
-  await deps.catalog.update(placed, ['expiresAt', 'retentionAppliedAt']);
+  const now = deps.clock.now().toISOString();
+  for (const generation of finished) {
+    const expiresAt = generation.expiresAt ?? expiries.get(generation.id);
+    if (expiresAt && !generation.expiresAt) report.expiries.push({ generationId: generation.id, expiresAt });
+    await deps.catalog.update({ ...generation, expiresAt, retentionAppliedAt: now }, [
+      'expiresAt',
+      'retentionAppliedAt',
+    ]);
+  }
+}
+
+/**
+ * The newest part of a lineage that a count rule can see from these generations: down to the oldest of them
+ * and past `count` more completed ones, read a page at a time so failures in between cannot hide the end.
+ */
+async function lineageFor(finished: Generation[], count: number, catalog: Catalog): Promise<Generation[]> {
+  const [first] = finished as [Generation];
+  const oldest = finished.map((g) => g.scheduledAt).sort()[0] as string;
+  for (let limit = count + finished.length + 4; ; limit *= 2) {
+    const lineage = await catalog.lineage(first.target.id, first.policy, first.schedule, { limit });
+    const older = lineage.filter((g) => g.scheduledAt <= oldest);
+    const completedOlder = older.filter((g) => g.state === 'completed').length;
+    if (lineage.length < limit || completedOlder > count) return lineage;
+  }
 }

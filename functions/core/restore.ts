@@ -151,10 +151,16 @@ async function chooseGeneration(
   const volumeId = request.volumeId as string;
   // Newest first; skip generations that are not restorable. Pages stay small because the newest completed
   // generation is almost always among the first few.
-  // The index orders by scheduledAt; a generation is taken at or after it is scheduled, so takenAt decides.
-  for (const generation of await catalog.byVolume(volumeId, { atOrBefore: at })) {
-    const taken = generation.takenAt ?? generation.scheduledAt;
-    if (generation.state === 'completed' && !generation.deletedAt && taken <= at) return generation;
+  // Newest first, a small page at a time: the newest restorable generation is almost always among the first
+  // few, so what is read does not grow with the length of the history. The index orders by scheduledAt; a
+  // generation is taken at or after it is scheduled, so takenAt decides.
+  for (let limit = 8; ; limit *= 4) {
+    const page = await catalog.byVolume(volumeId, { atOrBefore: at, limit });
+    const found = page.find(
+      (g) => g.state === 'completed' && !g.deletedAt && (g.takenAt ?? g.scheduledAt) <= at,
+    );
+    if (found) return found;
+    if (page.length < limit) break;
   }
   throw new NotFoundError(
     `no completed generation of ${volumeId} taken at or before ${at}; list them with: snapkeeper generations --volume ${volumeId}`,

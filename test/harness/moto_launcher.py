@@ -32,6 +32,11 @@ def main() -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
 
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from moto_patches import patch_transactions
+
+    patch_transactions()
+
     app = DomainDispatcherApplication(create_backend_app)
     server = make_server(host, 0, app, threaded=True)
     port = server.socket.getsockname()[1]

@@ -48,7 +48,8 @@ const log = consoleLog(() => {});
 const ec2 = new EC2Client({ region: 'us-east-1' });
 const clients = new AwsClients({ maxAttempts: 2 });
 const catalog = catalogFor(config, clients);
-const day = (n: number, hour = 1) => `2026-10-${String(n).padStart(2, '0')}T${String(hour).padStart(2, '0')}:00:00.000Z`;
+const day = (n: number, hour = 1) =>
+  `2026-10-${String(n).padStart(2, '0')}T${String(hour).padStart(2, '0')}:00:00.000Z`;
 const at = (iso: string) => ({ now: () => new Date(iso) });
 
 async function night(policy: string, n: number, pass = new AwsClients({ maxAttempts: 2 })) {
@@ -61,7 +62,9 @@ async function night(policy: string, n: number, pass = new AwsClients({ maxAttem
 }
 
 async function snapshotExists(snapshotId: string): Promise<boolean> {
-  const found = await ec2.send(new DescribeSnapshotsCommand({ Filters: [{ Name: 'snapshot-id', Values: [snapshotId] }] }));
+  const found = await ec2.send(
+    new DescribeSnapshotsCommand({ Filters: [{ Name: 'snapshot-id', Values: [snapshotId] }] }),
+  );
   return (found.Snapshots ?? []).length > 0;
 }
 
@@ -88,7 +91,8 @@ describe('retention by count', () => {
       [day(2), true],
       [day(1), true],
     ]);
-    for (const g of history) expect(await snapshotExists(g.snapshots[0]?.snapshotId ?? '')).toBe(!g.deletedAt);
+    for (const g of history)
+      expect(await snapshotExists(g.snapshots[0]?.snapshotId ?? '')).toBe(!g.deletedAt);
   });
 
   it('records when each pruned generation expired: when the second newer one was taken', () => {
@@ -105,7 +109,11 @@ describe('retention by count', () => {
         TagSpecifications: [
           {
             ResourceType: 'snapshot',
-            Tags: tagList({ 'snapkeeper:managed': 'true', 'snapkeeper:generation': doomed.id, 'snapkeeper:policy': 'nightly' }),
+            Tags: tagList({
+              'snapkeeper:managed': 'true',
+              'snapkeeper:generation': doomed.id,
+              'snapkeeper:policy': 'nightly',
+            }),
           },
         ],
       }),
@@ -127,7 +135,9 @@ describe('a snapshot deleted by hand', () => {
     expect(reconciled.pruned.map((p) => p.generationId)).toContain(first?.id);
     const pruned = await catalog.get(first?.id ?? '');
     expect(pruned?.deletedAt).toBeDefined();
-    expect(pruned?.notes).toEqual([`snapshot ${first?.snapshots[0]?.snapshotId} was already gone (deleted outside snapkeeper)`]);
+    expect(pruned?.notes).toEqual([
+      `snapshot ${first?.snapshots[0]?.snapshotId} was already gone (deleted outside snapkeeper)`,
+    ]);
   });
 });
 
@@ -154,14 +164,18 @@ describe('orphans', () => {
     expect(older?.deletedAt).toBeDefined();
     // The newest always stays while the volume exists, even expired by hand.
     await catalog.update({ ...(newest as Generation), expiresAt: day(2, 3) }, ['expiresAt']);
-    expect((await reconcile(reconcileDeps({ config, clients, clock: at(day(9)), log }))).held).toContainEqual({
-      generationId: newest?.id,
-      reason: `it is the newest completed generation of ${volumeId}`,
-    });
+    expect((await reconcile(reconcileDeps({ config, clients, clock: at(day(9)), log }))).held).toContainEqual(
+      {
+        generationId: newest?.id,
+        reason: `it is the newest completed generation of ${volumeId}`,
+      },
+    );
 
     await ec2.send(new DeleteVolumeCommand({ VolumeId: volumeId }));
     const early = await reconcile(reconcileDeps({ config, clients, clock: at(day(4)), log }));
-    expect(early.held.find((h) => h.generationId === newest?.id)?.reason).toMatch(/orphan rule keeps its newest generation for 3 days/);
+    expect(early.held.find((h) => h.generationId === newest?.id)?.reason).toMatch(
+      /orphan rule keeps its newest generation for 3 days/,
+    );
     const late = await reconcile(reconcileDeps({ config, clients, clock: at(day(6)), log }));
     expect(late.pruned.map((p) => p.generationId)).toContain(newest?.id);
   });
@@ -173,14 +187,25 @@ describe('an interrupted prune', () => {
     await night('gone', 20);
     // The prune of day 20's generation meets an EC2 failure on its delete; the catalog says it began.
     const faults = newFaults().fail('DeleteSnapshot', { name: 'InternalError', times: 1 });
-    const interrupted = await night('gone', 21, new AwsClients({ middleware: [faults.pluggable()], maxAttempts: 1 }));
+    const interrupted = await night(
+      'gone',
+      21,
+      new AwsClients({ middleware: [faults.pluggable()], maxAttempts: 1 }),
+    );
     const [, first] = await lineageOf(volumeId);
     expect(interrupted.reconciled.held.map((h) => h.generationId)).toContain(first?.id);
     expect(first).toMatchObject({ pruneStartedAt: day(21, 2) });
     expect(first?.deletedAt).toBeUndefined();
 
     const watch = newFaults();
-    await reconcile(reconcileDeps({ config, clients: new AwsClients({ middleware: [watch.pluggable()] }), clock: at(day(21, 3)), log }));
+    await reconcile(
+      reconcileDeps({
+        config,
+        clients: new AwsClients({ middleware: [watch.pluggable()] }),
+        clock: at(day(21, 3)),
+        log,
+      }),
+    );
     expect((await catalog.get(first?.id ?? ''))?.deletedAt).toBe(day(21, 3));
     expect(await snapshotExists(first?.snapshots[0]?.snapshotId ?? '')).toBe(false);
     const deletes = watch.calls.filter((c) => c.action === 'DeleteSnapshot').map((c) => c.input.SnapshotId);

@@ -1,0 +1,76 @@
+"""Speed fixes for moto, applied by the launcher. Each keeps moto's observable behaviour exactly.
+
+TransactWriteItems: moto deep-copies every table a transaction touches, once per item, so that it can roll
+back on failure. That costs O(table size) per call and makes a long replay quadratic (a 60-day replay spent
+most of its time copying the catalog). Here the rollback snapshot holds only the items the transaction
+names, restored exactly on failure: the same semantics at O(items). If moto's internals differ from what
+this expects, nothing is patched and a line on stderr says so.
+"""
+
+import copy
+import sys
+from typing import Any
+
+
+class _CopyWithoutTables:
+    """Stands in for the `copy` module inside moto.dynamodb.models: tables are not copied, all else is."""
+
+    def __init__(self, table_type: type) -> None:
+        self._table_type = table_type
+
+    def deepcopy(self, obj: Any, memo: Any = None) -> Any:
+        return obj if isinstance(obj, self._table_type) else copy.deepcopy(obj, memo)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+
+def patch_transactions() -> None:
+    try:
+        from moto.dynamodb import models
+        from moto.dynamodb.models.dynamo_type import DynamoType
+        from moto.dynamodb.models.table import Table
+
+        original = models.DynamoDBBackend.transact_write_items
+    except (ImportError, AttributeError) as error:
+        sys.stderr.write(f"moto_patches: transactions left unpatched ({error})\n")
+        return
+
+    def key_of(table: Any, op: dict) -> tuple[Any, Any] | None:
+        attrs = op.get("Key") or op.get("Item")
+        if not attrs or table.hash_key_attr not in attrs:
+            return None
+        hash_key = DynamoType(attrs[table.hash_key_attr])
+        range_key = DynamoType(attrs[table.range_key_attr]) if table.range_key_attr in attrs else None
+        return hash_key, range_key
+
+    def transact_write_items(self: Any, transact_items: list) -> None:
+        saved = []
+        for entry in transact_items:
+            _, op = next(iter(entry.items()))
+            table = self.tables.get(op.get("TableName"))
+            key = key_of(table, op) if table is not None else None
+            if key is None:
+                continue
+            hash_key, range_key = key
+            bucket = table.items.get(hash_key)
+            present = bucket is not None and (range_key is None or range_key in bucket)
+            item = (bucket[range_key] if range_key is not None else bucket) if present else None
+            saved.append((table, hash_key, range_key, copy.deepcopy(item)))
+        try:
+            return original(self, transact_items)
+        except Exception:
+            for table, hash_key, range_key, item in reversed(saved):
+                if range_key is None:
+                    if item is None:
+                        table.items.pop(hash_key, None)
+                    else:
+                        table.items[hash_key] = item
+                elif item is None:
+                    table.items.get(hash_key, {}).pop(range_key, None)
+                else:
+                    table.items[hash_key][range_key] = item
+            raise
+
+    models.copy = _CopyWithoutTables(Table)
+    models.DynamoDBBackend.transact_write_items = transact_write_items
