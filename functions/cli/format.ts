@@ -85,7 +85,9 @@ export function formatReconcile(report: ReconcileReport): string {
   for (const s of report.stuck)
     lines.push(`  ! ${s.generationId} pending for ${s.pendingMinutes} min (stuck)`);
   for (const p of report.pruned) {
-    lines.push(`  − pruned ${p.generationId}: ${[p.amiId, ...p.snapshotIds].filter(Boolean).join(' ')}`);
+    lines.push(
+      `  − pruned ${p.generationId}: ${[...(p.amiIds ?? []), ...p.snapshotIds].filter(Boolean).join(' ')}`,
+    );
   }
   for (const h of report.held) lines.push(`  ⏸ held ${h.generationId}: ${h.reason}`);
   for (const n of report.notes) lines.push(`  note ${n.generationId}: ${n.note}`);

@@ -95,8 +95,12 @@ export async function finishImages(take: Take, rule: ScheduleRule, deps: CreateD
     take.members.map(async ({ created }) => {
       const amiId = created.amiId;
       if (!amiId) return;
+      // A describe that fails must not fail the generation: the AMI exists and is recorded by its id either way.
       for (let attempt = 0; attempt < 5; attempt++) {
-        created.imageSnapshots = await images.imageSnapshots(amiId);
+        created.imageSnapshots = await images.imageSnapshots(amiId).catch((error: unknown) => {
+          deps.log.warn('AMI snapshots not listed', { amiId, attempt, error: describeError(error) });
+          return [];
+        });
         if (created.imageSnapshots.length > 0) break;
         await deps.timer?.sleep(500 * 2 ** attempt);
       }

@@ -2,7 +2,7 @@ import { type Config, copiesForSchedule, type Policy } from './config.ts';
 import type { Generation, Target } from './generation.ts';
 import { nextRunAt } from './next-run.ts';
 import type { Catalog, Clock, InstanceInfo, Inventory, VolumeInfo } from './ports.ts';
-import { interlock, type Pruner } from './prune.ts';
+import { type InterlockMemo, interlock, type Pruner } from './prune.ts';
 import { placeInLineage } from './retention.ts';
 import { type Problem, selectTargets } from './selection.ts';
 import { isExcluded, policiesOf } from './tags.ts';
@@ -55,6 +55,7 @@ export async function plan(deps: PlanDeps, options: { policy?: string; at?: stri
   const policies = deps.config.policies.filter((p) => !options.policy || p.name === options.policy);
   const result: Plan = { at, snapshot: [], copy: [], prune: [], held: [], problems: [] };
   const seen = new Set<string>();
+  const memo: InterlockMemo = { newest: new Map() };
   for (const policy of policies) {
     const selection = await selectTargets(policy, deps.inventory);
     result.problems.push(...selection.problems);
@@ -80,7 +81,7 @@ export async function plan(deps: PlanDeps, options: { policy?: string; at?: stri
         for (const copy of copiesForSchedule(policy, schedule)) {
           result.copy.push({ ...entry, region: copy.region, ...(next ? { nextRunAt: next } : {}) });
         }
-        await pushedOut(planned.target, policy, schedule.name, next ?? at, deps, result, seen);
+        await pushedOut(planned.target, policy, schedule.name, next ?? at, deps, result, seen, memo);
       }
     }
   }
@@ -88,7 +89,7 @@ export async function plan(deps: PlanDeps, options: { policy?: string; at?: stri
     if (options.policy && generation.policy !== options.policy) continue;
     if (seen.has(generation.id)) continue;
     seen.add(generation.id);
-    const hold = await interlock(generation, at, { ...deps, log: silent });
+    const hold = await interlock(generation, at, { ...deps, log: silent }, memo);
     if (hold) result.held.push({ generationId: generation.id, reason: hold });
     else result.prune.push(pruneEntry(generation, generation.expiresAt ?? at, 'expired'));
   }
@@ -105,6 +106,7 @@ async function pushedOut(
   deps: PlanDeps,
   result: Plan,
   seen: Set<string>,
+  memo: InterlockMemo,
 ) {
   const keep = policy.schedules.find((s) => s.name === schedule)?.keep;
   if (!keep?.count) return;
@@ -134,7 +136,7 @@ async function pushedOut(
     )
       continue;
     seen.add(generation.id);
-    const hold = await interlock(generation, when, { ...deps, log: silent });
+    const hold = await interlock(generation, when, { ...deps, log: silent }, memo);
     if (hold) result.held.push({ generationId: generation.id, reason: hold });
     else result.prune.push(pruneEntry(generation, expiresAt, 'pushed out by the next run'));
   }

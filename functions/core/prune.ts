@@ -32,7 +32,7 @@ export interface PruneDeps {
 }
 
 export interface PruneReport {
-  pruned: { generationId: string; snapshotIds: string[]; amiId?: string }[];
+  pruned: { generationId: string; snapshotIds: string[]; amiIds?: string[] }[];
   held: { generationId: string; reason: string }[];
   notes: { generationId: string; note: string }[];
 }
@@ -50,16 +50,20 @@ export async function prune(deps: PruneDeps, resumable: readonly Generation[] = 
   const report: PruneReport = { pruned: [], held: [], notes: [] };
   const due = await deps.catalog.expiring(now, PASS_LIMIT);
   const candidates = [...resumable, ...due.filter((g) => !resumable.some((r) => r.id === g.id))];
+  // Looked up once per pass rather than once per generation: the newest generation of each target, and the
+  // ownership tags of every candidate snapshot (checked again by EC2 itself: IAM allows only managed ones).
+  const memo: InterlockMemo = { newest: new Map() };
+  const owners = await ownershipOf(candidates, deps);
   for (const generation of candidates) {
     try {
-      const hold = generation.pruneStartedAt ? undefined : await interlock(generation, now, deps);
+      const hold = generation.pruneStartedAt ? undefined : await interlock(generation, now, deps, memo);
       if (hold) {
         report.held.push({ generationId: generation.id, reason: hold });
         if (generation.heldBecause !== hold)
           await deps.catalog.update({ ...generation, heldBecause: hold }, ['heldBecause']);
         continue;
       }
-      await deleteGeneration(generation, now, deps, report);
+      await deleteGeneration(generation, now, deps, report, owners);
     } catch (error) {
       // One generation's trouble never stops the others; it stays due (or resumable) for the next pass.
       deps.log.error('prune failed', { generationId: generation.id, error: describeError(error) });
@@ -69,11 +73,33 @@ export async function prune(deps: PruneDeps, resumable: readonly Generation[] = 
   return report;
 }
 
+/** What one pass remembers between generations, so a target's newest generation is read once. */
+export interface InterlockMemo {
+  newest: Map<string, Promise<Generation | undefined>>;
+}
+
+/** Ownership of every snapshot of these generations, by Region, in as few calls as the pruner allows. */
+async function ownershipOf(
+  generations: readonly Generation[],
+  deps: PruneDeps,
+): Promise<Map<string, Ownership>> {
+  const byRegion = new Map<string, string[]>();
+  for (const g of generations) {
+    for (const s of g.snapshots) byRegion.set(s.region, [...(byRegion.get(s.region) ?? []), s.snapshotId]);
+  }
+  const owners = new Map<string, Ownership>();
+  for (const [region, ids] of byRegion) {
+    for (const [id, owner] of await deps.pruner.snapshotOwnership(region, ids)) owners.set(id, owner);
+  }
+  return owners;
+}
+
 /** The first interlock that holds a generation back, in words; undefined when it may go. */
 export async function interlock(
   generation: Generation,
   now: string,
   deps: PruneDeps,
+  memo: InterlockMemo = { newest: new Map() },
 ): Promise<string | undefined> {
   if (generation.state === 'pending') return 'its outcome is not final yet';
   const policy = deps.config.policies.find((p) => p.name === generation.policy);
@@ -87,7 +113,7 @@ export async function interlock(
       if (!done) return `its copy to ${copy.region} has not completed`;
     }
   }
-  return newestOfTarget(generation, now, policy, deps);
+  return newestOfTarget(generation, now, policy, deps, memo);
 }
 
 /** The newest completed generation of a target is kept, unless the target is gone and the orphan rule allows. */
@@ -96,9 +122,12 @@ async function newestOfTarget(
   now: string,
   policy: Policy,
   deps: PruneDeps,
+  memo: InterlockMemo,
 ): Promise<string | undefined> {
   if (generation.state !== 'completed') return undefined;
-  const newest = await newestCompleted(generation.target.id, deps.catalog);
+  const target = generation.target.id;
+  if (!memo.newest.has(target)) memo.newest.set(target, newestCompleted(target, deps.catalog));
+  const newest = await memo.newest.get(target);
   if (newest && newest.id !== generation.id) return undefined;
   const ids = generation.target.members ?? [generation.target.id];
   if ((await deps.pruner.existingTargets(ids)).size > 0) {
@@ -124,18 +153,33 @@ async function newestCompleted(targetId: string, catalog: Catalog): Promise<Gene
   }
 }
 
-async function deleteGeneration(generation: Generation, now: string, deps: PruneDeps, report: PruneReport) {
+async function deleteGeneration(
+  generation: Generation,
+  now: string,
+  deps: PruneDeps,
+  report: PruneReport,
+  ownership: Map<string, Ownership>,
+) {
   const started = generation.pruneStartedAt ? generation : { ...generation, pruneStartedAt: now };
   if (!generation.pruneStartedAt) await deps.catalog.update(started, ['pruneStartedAt']);
   const region = generation.snapshots[0]?.region ?? deps.config.region;
 
   // Only what the catalog records, and only while EC2 still shows it as this generation's (SPEC §3).
-  const owners = await deps.pruner.snapshotOwnership(
-    region,
-    generation.snapshots.map((s) => s.snapshotId),
+  const owners = new Map(
+    generation.snapshots.flatMap((s) => {
+      const owner = ownership.get(s.snapshotId);
+      return owner ? [[s.snapshotId, owner] as const] : [];
+    }),
   );
-  const image = generation.amiId ? await deps.pruner.imageOwnership(region, generation.amiId) : undefined;
-  const refusal = refuse(generation, owners, image);
+  // Every AMI the generation made: its own, and those its snapshots back (a group has one per member).
+  const amiIds = [
+    ...new Set(
+      [generation.amiId, ...generation.snapshots.map((x) => x.amiId)].filter((id) => id !== undefined),
+    ),
+  ];
+  const images = new Map<string, Ownership | undefined>();
+  for (const amiId of amiIds) images.set(amiId, await deps.pruner.imageOwnership(region, amiId));
+  const refusal = refuse(generation, owners, images);
   if (refusal) {
     report.held.push({ generationId: generation.id, reason: refusal });
     await deps.catalog.update({ ...started, heldBecause: refusal }, ['heldBecause']);
@@ -154,11 +198,8 @@ async function deleteGeneration(generation: Generation, now: string, deps: Prune
     generation.pruneStartedAt
       ? `${what} was already gone when the interrupted prune resumed`
       : `${what} was already gone (deleted outside snapkeeper)`;
-  if (
-    generation.amiId &&
-    (!image || (await deps.pruner.deregisterImage(region, generation.amiId)) === 'gone')
-  ) {
-    note(gone(`AMI ${generation.amiId}`));
+  for (const [amiId, image] of images) {
+    if (!image || (await deps.pruner.deregisterImage(region, amiId)) === 'gone') note(gone(`AMI ${amiId}`));
   }
   for (const { snapshotId } of generation.snapshots) {
     if (!owners.has(snapshotId) || (await deps.pruner.deleteSnapshot(region, snapshotId)) === 'gone') {
@@ -177,12 +218,12 @@ async function deleteGeneration(generation: Generation, now: string, deps: Prune
   deps.log.info('generation pruned', {
     generationId: generation.id,
     snapshots: generation.snapshots.length,
-    amiId: generation.amiId,
+    amiIds,
   });
   report.pruned.push({
     generationId: generation.id,
     snapshotIds: generation.snapshots.map((s) => s.snapshotId),
-    ...(generation.amiId ? { amiId: generation.amiId } : {}),
+    ...(amiIds.length ? { amiIds } : {}),
   });
 }
 
@@ -190,19 +231,18 @@ async function deleteGeneration(generation: Generation, now: string, deps: Prune
 function refuse(
   generation: Generation,
   owners: Map<string, Ownership>,
-  image: Ownership | undefined,
+  images: Map<string, Ownership | undefined>,
 ): string | undefined {
-  const foreignAmi = generation.snapshots.find((s) => s.amiId && s.amiId !== generation.amiId);
-  if (foreignAmi) {
-    return `snapshot ${foreignAmi.snapshotId} backs AMI ${foreignAmi.amiId}, which this generation does not own; it goes only with that AMI`;
-  }
   for (const [snapshotId, owner] of owners) {
     if (!owner.managed || owner.generationId !== generation.id) {
       return `snapshot ${snapshotId} is not tagged as belonging to ${generation.id}; refusing to delete anything of it`;
     }
   }
-  if (image && (!image.managed || image.generationId !== generation.id)) {
-    return `AMI ${generation.amiId} is not tagged as belonging to ${generation.id}; refusing to delete it`;
+  // A snapshot backing an AMI goes only with that AMI: so every AMI must be this generation's to deregister.
+  for (const [amiId, image] of images) {
+    if (image && (!image.managed || image.generationId !== generation.id)) {
+      return `AMI ${amiId} is not tagged as belonging to ${generation.id}; refusing to delete it or the snapshots behind it`;
+    }
   }
   return undefined;
 }

@@ -89,15 +89,33 @@ async function advancePending(
     const pendingMinutes = Math.floor((now.getTime() - Date.parse(generation.claimedAt)) / 60_000);
     let next: Generation;
     if (generation.snapshots.length === 0) {
-      if (pendingMinutes * 60_000 < CLAIM_LEASE_MS) {
-        report.stillPending.push(generation.id); // a run holds the claim and has not recorded yet
+      // Claimed, nothing recorded: a run still at work, an AMI whose snapshots EC2 had not listed yet, or a run
+      // that died. Whatever it created carries the generation id from creation, so it is found by tag and
+      // adopted, never left behind untracked.
+      const leaseOver = pendingMinutes * 60_000 >= CLAIM_LEASE_MS;
+      const found =
+        generation.amiId || leaseOver ? await deps.snapshots.snapshotsOfGeneration(generation.id) : [];
+      if (found.length > 0) {
+        const consistency = generation.consistency === 'failed' ? 'crash' : generation.consistency;
+        const snapshots = found.map(
+          (s): SnapshotRecord => ({
+            ...s,
+            region: deps.config.region,
+            consistency,
+            ...(generation.amiId ? { amiId: generation.amiId } : {}),
+            volumeTags: {},
+          }),
+        );
+        next = { ...generation, snapshots, state: stateFromSnapshots(snapshots) };
+      } else if (!leaseOver || generation.amiId) {
+        report.stillPending.push(generation.id);
+        flagStuck(generation, pendingMinutes, deps, report);
         result.push(generation);
         continue;
+      } else {
+        const failure = 'the run that claimed this generation stopped before creating snapshots';
+        next = { ...generation, state: 'failed', consistency: 'failed', failure };
       }
-      // The run that claimed it stopped before any snapshot existed (snapshots carry the generation id, and a
-      // redelivery would have adopted them). A redelivery of the run may still retake a failed generation.
-      const failure = 'the run that claimed this generation stopped before creating snapshots';
-      next = { ...generation, state: 'failed', consistency: 'failed', failure };
     } else {
       const snapshots = generation.snapshots.map((s): SnapshotRecord => {
         if (s.state !== 'pending') return s;
@@ -134,14 +152,22 @@ async function advancePending(
       deps.log.warn('generation failed', { generationId: next.id, failure: next.failure });
     } else {
       report.stillPending.push(next.id);
-      if (pendingMinutes >= deps.config.reconcile.stuckAfterMinutes) {
-        report.stuck.push({ generationId: next.id, pendingMinutes });
-        deps.log.warn('generation stuck', { generationId: next.id, pendingMinutes });
-      }
+      flagStuck(next, pendingMinutes, deps, report);
     }
     result.push(next);
   }
   return result;
+}
+
+function flagStuck(
+  generation: Generation,
+  pendingMinutes: number,
+  deps: ReconcileDeps,
+  report: ReconcileReport,
+) {
+  if (pendingMinutes < deps.config.reconcile.stuckAfterMinutes) return;
+  report.stuck.push({ generationId: generation.id, pendingMinutes });
+  deps.log.warn('generation stuck', { generationId: generation.id, pendingMinutes });
 }
 
 /**

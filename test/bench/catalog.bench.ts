@@ -144,13 +144,6 @@ describe('catalog queries as history grows', () => {
     },
     once,
   );
-
-  const largest = volumeOf(SIZES.at(-1) as number);
-  bench(
-    `newest at or before T, ${SIZES.at(-1)} generations`,
-    async () => {
-      await queries['newest at or before T (restore)']?.(largest, SIZES.at(-1) as number);
-    },
-    { iterations: 20 },
-  );
+  // No latency figure: moto answers a Query by filtering the whole partition in Python, so its time grows
+  // with history where DynamoDB's does not. What the catalog controls, and what is measured, is items read.
 });

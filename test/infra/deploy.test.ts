@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetFunctionCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { catalogLayout } from '../../functions/adapters/catalog-layout.ts';
+import { catalogIndexes, catalogLayout } from '../../functions/adapters/catalog-layout.ts';
 import { loadConfigFile } from '../../functions/core/config.ts';
 import { CONFIG_FILE_CONTEXT } from '../../infra/define-app.ts';
 import { type Emulator, emulatorEnv, startEmulator } from '../harness/emulator.ts';
@@ -79,13 +79,13 @@ describe('cdk deploy to the local emulator', () => {
       { AttributeName: catalogLayout.partitionKey, KeyType: 'HASH' },
       { AttributeName: catalogLayout.sortKey, KeyType: 'RANGE' },
     ]);
-    expect(Table?.GlobalSecondaryIndexes?.map((index) => index.IndexName)).toEqual([
-      catalogLayout.openWorkIndex.name,
-    ]);
+    expect(Table?.GlobalSecondaryIndexes?.map((index) => index.IndexName)).toEqual(
+      catalogIndexes.map((index) => index.name),
+    );
     expect(Table?.DeletionProtectionEnabled).toBe(true);
   });
 
-  it.each(['ScheduledRunFunctionName', 'RestoreVolumeFunctionName'])(
+  it.each(['ScheduledRunFunctionName', 'RestoreVolumeFunctionName', 'ReconcileFunctionName'])(
     'creates the %s Lambda',
     async (output) => {
       const name = outputs[output];

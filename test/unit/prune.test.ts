@@ -203,7 +203,7 @@ describe('prune: AMI generations', () => {
     const report = await prunePass(world);
     expect(world.pruner.deletes).toEqual([due.amiId, ...snapshotIds(due)]);
     expect(report.pruned).toEqual([
-      { generationId: due.id, snapshotIds: snapshotIds(due), amiId: due.amiId },
+      { generationId: due.id, snapshotIds: snapshotIds(due), amiIds: [due.amiId] },
     ]);
     expect(world.pruner.images.has(due.amiId ?? '')).toBe(false);
   });

@@ -204,4 +204,25 @@ describe('reconcile: generations that do not finish', () => {
     expect(await world.catalog.openGenerations()).toEqual([]);
     expect(world.ec2.createCalls).toEqual([]);
   });
+
+  it('adopts the snapshots of a run that died before recording them, once the lease has run out', async () => {
+    const world = withInstance({ count: 2 });
+    world.clock.set(dayAt(0));
+    // The create call made the snapshots; the delivery died before writing them to the catalog.
+    world.catalog.faults.failNext('recordOutcome', { error: new Error('Lambda died') });
+    await world.run({ scheduledAt: dayAt(0) });
+    const id = generationId('daily', 'daily', dayAt(0), { kind: 'instance', id: world.web.instanceId });
+    expect((await world.catalog.get(id))?.snapshots).toEqual([]);
+    const made = world.ec2.allSnapshots().map((s) => s.snapshotId);
+
+    world.clock.advance(CLAIM_LEASE_MS);
+    world.ec2.completeAll();
+    const report = await world.reconcile();
+
+    expect(report.failed).toEqual([]);
+    expect(report.completed).toEqual([id]);
+    const generation = await world.catalog.get(id);
+    expect(generation?.snapshots.map((s) => s.snapshotId).sort()).toEqual([...made].sort());
+    expect(world.ec2.createCalls).toHaveLength(1);
+  });
 });
