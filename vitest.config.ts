@@ -13,15 +13,19 @@ import { defineConfig } from 'vitest/config';
  * Vitest runs `singleFork` projects one after another, so integration and infra never overlap either, which
  * also keeps a shared LocalStack safe.
  */
-function emulatorProject(name: string, overrides: { include: string[]; benchInclude?: string[] }) {
+function emulatorProject(
+  name: string,
+  overrides: { include: string[]; exclude?: string[]; benchInclude?: string[]; singleFork?: boolean },
+) {
   return {
     test: {
       name,
       include: overrides.include,
+      exclude: overrides.exclude ?? [],
       benchmark: { include: overrides.benchInclude ?? [] },
       globalSetup: ['test/harness/global-setup.ts'],
       setupFiles: ['test/harness/per-file.ts'],
-      poolOptions: { forks: { singleFork: true } },
+      poolOptions: { forks: { singleFork: overrides.singleFork ?? true } },
       // Real calls against the emulator, and CDK deploys in infra, are slower than unit tests.
       testTimeout: 60_000,
       hookTimeout: 120_000,
@@ -39,7 +43,13 @@ export default defineConfig({
           benchmark: { include: [] },
         },
       },
-      emulatorProject('integration', { include: ['test/integration/**/*.test.ts'] }),
+      emulatorProject('integration', {
+        include: ['test/integration/**/*.test.ts'],
+        exclude: ['test/integration/replay.test.ts'],
+      }),
+      // The 60-day replay is minutes of emulator calls: its own project and emulator, so it runs beside the
+      // other tiers on the second core instead of after them.
+      emulatorProject('replay', { include: ['test/integration/replay.test.ts'], singleFork: false }),
       emulatorProject('infra', { include: ['test/infra/**/*.test.ts'] }),
       // `npm run bench`: benchmarks get their own emulator too; they print figures and assert nothing.
       emulatorProject('bench', { include: [], benchInclude: ['test/bench/**/*.bench.ts'] }),

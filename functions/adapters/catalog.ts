@@ -368,6 +368,7 @@ const OUTCOME_FIELDS: readonly GenerationField[] = [
   'amiId',
   'freezeWindowMs',
   'failure',
+  'notes',
 ];
 
 /**

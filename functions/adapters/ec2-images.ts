@@ -3,10 +3,13 @@ import {
   DescribeImagesCommand,
   type EC2Client,
   EnableImageDeprecationCommand,
+  type Image,
+  paginateDescribeImages,
 } from '@aws-sdk/client-ec2';
 import type { SnapshotState } from '../core/generation.ts';
-import type { ImageService, ImageSnapshot } from '../core/ports.ts';
-import { ec2Call, tagList } from './ec2.ts';
+import type { GenerationImage, ImageService, ImageSnapshot } from '../core/ports.ts';
+import { TAG } from '../core/tags.ts';
+import { ec2Call, tagList, tagsOf } from './ec2.ts';
 
 const IMAGE_STATES: Record<string, SnapshotState> = {
   available: 'completed',
@@ -44,13 +47,28 @@ export class Ec2ImageService implements ImageService {
   imageSnapshots(imageId: string): Promise<ImageSnapshot[]> {
     return ec2Call('DescribeImages', async () => {
       const image = (await this.ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] }))).Images?.[0];
-      // The snapshots behind an image complete with it: the image state is theirs.
-      const state = IMAGE_STATES[image?.State ?? ''] ?? 'pending';
-      return (image?.BlockDeviceMappings ?? []).flatMap((mapping) =>
-        mapping.Ebs?.SnapshotId
-          ? [{ deviceName: mapping.DeviceName ?? '', snapshotId: mapping.Ebs.SnapshotId, state }]
-          : [],
-      );
+      return snapshotsOf(image);
+    });
+  }
+
+  imagesOfGeneration(generationId: string): Promise<GenerationImage[]> {
+    return ec2Call('DescribeImages', async () => {
+      const found: GenerationImage[] = [];
+      const input = {
+        Owners: ['self'],
+        Filters: [
+          { Name: `tag:${TAG.generation}`, Values: [generationId] },
+          { Name: `tag:${TAG.managed}`, Values: ['true'] },
+        ],
+      };
+      for await (const page of paginateDescribeImages({ client: this.ec2 }, input)) {
+        for (const image of page.Images ?? []) {
+          if (!image.ImageId) continue;
+          const instanceId = tagsOf(image.Tags)[TAG.sourceInstance];
+          found.push({ imageId: image.ImageId, ...(instanceId ? { instanceId } : {}), snapshots: snapshotsOf(image) });
+        }
+      }
+      return found;
     });
   }
 
@@ -59,4 +77,14 @@ export class Ec2ImageService implements ImageService {
       this.ec2.send(new EnableImageDeprecationCommand({ ImageId: imageId, DeprecateAt: new Date(at) })),
     );
   }
+}
+
+function snapshotsOf(image: Image | undefined): ImageSnapshot[] {
+  // The snapshots behind an image complete with it: the image state is theirs.
+  const state = IMAGE_STATES[image?.State ?? ''] ?? 'pending';
+  return (image?.BlockDeviceMappings ?? []).flatMap((mapping) =>
+    mapping.Ebs?.SnapshotId
+      ? [{ deviceName: mapping.DeviceName ?? '', snapshotId: mapping.Ebs.SnapshotId, state }]
+      : [],
+  );
 }

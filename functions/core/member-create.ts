@@ -96,13 +96,13 @@ export async function finishImages(take: Take, rule: ScheduleRule, deps: CreateD
       const amiId = created.amiId;
       if (!amiId) return;
       // A describe that fails must not fail the generation: the AMI exists and is recorded by its id either way.
-      for (let attempt = 0; attempt < 5; attempt++) {
+      // An adopted AMI may come with its snapshots already listed.
+      for (let attempt = 0; attempt < 5 && !created.imageSnapshots?.length; attempt++) {
         created.imageSnapshots = await images.imageSnapshots(amiId).catch((error: unknown) => {
           deps.log.warn('AMI snapshots not listed', { amiId, attempt, error: describeError(error) });
           return [];
         });
-        if (created.imageSnapshots.length > 0) break;
-        await deps.timer?.sleep(500 * 2 ** attempt);
+        if (created.imageSnapshots.length === 0) await deps.timer?.sleep(500 * 2 ** attempt);
       }
       if (rule.deprecateAfterDays === undefined) return;
       const at = new Date(Date.parse(take.takenAt) + rule.deprecateAfterDays * DAY_MS).toISOString();

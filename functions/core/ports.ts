@@ -119,7 +119,7 @@ export interface Catalog {
   takeOver(generation: Generation, previousClaimedAt: string): Promise<boolean>;
   /**
    * Records what a run or reconcile established about a generation: its snapshots, `takenAt`, state,
-   * consistency, AMI, freeze window and failure (cleared when absent), and indexes it by each source volume.
+   * consistency, AMI, freeze window, failure and notes (cleared when absent), and indexes it by each source volume.
    */
   recordOutcome(generation: Generation): Promise<void>;
   recordFailure(generationId: string, failure: string): Promise<void>;
@@ -178,6 +178,15 @@ export interface ImageSnapshot {
   state: SnapshotState;
 }
 
+/** An AMI found by its `snapkeeper:generation` tag: what a run that died after `CreateImage` left behind. */
+export interface GenerationImage {
+  imageId: string;
+  /** From its `snapkeeper:source-instance` tag. */
+  instanceId?: string;
+  /** The snapshots behind it, by device; empty while EC2 has not listed them yet. */
+  snapshots: ImageSnapshot[];
+}
+
 /** AMIs of instances (`Ec2ImageService`). */
 export interface ImageService {
   /** `CreateImage` with NoReboot, the image and its snapshots tagged at creation; devices listed are left out. */
@@ -190,6 +199,8 @@ export interface ImageService {
   }): Promise<string>;
   /** The snapshots behind an AMI; empty while EC2 has not listed them yet. */
   imageSnapshots(imageId: string): Promise<ImageSnapshot[]>;
+  /** AMIs of ours tagged `snapkeeper:generation=<id>`, so a redelivered run adopts an image instead of making two. */
+  imagesOfGeneration(generationId: string): Promise<GenerationImage[]>;
   /** Marks the AMI deprecated from `at` (ISO). */
   deprecate(imageId: string, at: string): Promise<void>;
 }

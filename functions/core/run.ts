@@ -1,5 +1,5 @@
 import { mapLimit } from './concurrency.ts';
-import { type Config, findSchedule } from './config.ts';
+import { type Config, findSchedule, type ScheduleRule } from './config.ts';
 import { CreateFailedError, type Take, takeConsistent } from './consistent-take.ts';
 import { describeError } from './errors.ts';
 import type { FreezeDeps } from './freeze.ts';
@@ -17,7 +17,7 @@ import type {
   Timer,
 } from './ports.ts';
 import { type PlannedTarget, type Problem, selectTargets } from './selection.ts';
-import { drift, fromTake, withSnapshots } from './take-record.ts';
+import { adoptedTake, drift, fromTake, notesOf } from './take-record.ts';
 
 /** One firing of one schedule of one policy (SPEC §2 "Run"). */
 export interface RunRequest {
@@ -97,7 +97,7 @@ export async function runSchedule(request: RunRequest, deps: RunDeps): Promise<R
   for (const problem of selection.problems) deps.log.warn('tag problem', { ...problem });
 
   const results = await mapLimit(selection.targets, deps.concurrency ?? 8, (planned) =>
-    backUpTarget(request, planned, deps),
+    backUpTarget(request, planned, selection.problems, deps),
   );
   // Drift found while snapshotting (a volume detached since planning) is reported with the tag problems.
   const problems = [...selection.problems, ...results.flatMap((r) => r.drift ?? [])];
@@ -109,6 +109,7 @@ export async function runSchedule(request: RunRequest, deps: RunDeps): Promise<R
 async function backUpTarget(
   request: RunRequest,
   planned: PlannedTarget,
+  problems: readonly Problem[],
   deps: RunDeps,
 ): Promise<TargetResult> {
   const { policy, schedule: rule } = findSchedule(deps.config, request.policy, request.schedule);
@@ -141,7 +142,7 @@ async function backUpTarget(
 
   const claim = await deps.catalog.claim(generation);
   if (!claim.claimed) {
-    const resumed = await resumeExisting(claim.existing, generation, planned, deps);
+    const resumed = await resumeExisting(claim.existing, generation, planned, rule, deps);
     if (resumed.outcome !== 'retake') return result(resumed.outcome, resumed.generation);
   }
 
@@ -161,20 +162,31 @@ async function backUpTarget(
     deps.log.error('generation failed', { generationId: id, targetId: planned.target.id, failure });
     if (error instanceof CreateFailedError && error.taken.members.length > 0) {
       const partial = { ...fromTake(generation, error.taken, deps.config.region), state: 'failed' as const };
-      const failed = { ...partial, consistency: 'failed' as const, failure };
+      const notes = notesOf(planned, problems, error.taken);
+      const failed = {
+        ...partial,
+        consistency: 'failed' as const,
+        failure,
+        ...(notes.length > 0 ? { notes } : {}),
+      };
       await deps.catalog.recordOutcome(failed);
       return result('failed', failed, { thawProblems: error.taken.thawProblems });
     }
     await deps.catalog.recordFailure(id, failure);
     return result('failed', { ...generation, state: 'failed', failure });
   }
-  const recorded = fromTake(generation, take, deps.config.region);
+  const drifted = drift(planned, take);
+  const notes = notesOf(planned, [...problems, ...drifted], take);
+  const recorded: Generation = {
+    ...fromTake(generation, take, deps.config.region),
+    ...(notes.length > 0 ? { notes } : {}),
+  };
   const snapshotIds = recorded.snapshots.map((s) => s.snapshotId);
   const extra: Partial<TargetResult> = {
     consistency: recorded.consistency,
     ...(take.freezeFailure ? { freezeFailure: take.freezeFailure } : {}),
     ...(take.thawProblems.length > 0 ? { thawProblems: take.thawProblems } : {}),
-    drift: drift(planned, take),
+    drift: drifted,
   };
   try {
     await deps.catalog.recordOutcome(recorded);
@@ -204,22 +216,32 @@ async function resumeExisting(
   existing: Generation,
   fresh: Generation,
   planned: PlannedTarget,
+  rule: ScheduleRule,
   deps: RunDeps,
 ): Promise<Resumption> {
   if (existing.snapshots.length > 0 || existing.state === 'completed') {
     return { outcome: 'existing', generation: existing };
   }
   // Claimed but never recorded: the earlier delivery is still working, died between create and record, or
-  // failed. Snapshots are tagged with the generation id at creation, so work already done is found and adopted
-  // rather than taken twice.
+  // failed. Snapshots and AMIs are tagged with the generation id at creation, so work already done is found and
+  // adopted rather than taken twice (a second CreateImage would fail anyway: the AMI name is the generation's).
   const orphans = await deps.snapshots.snapshotsOfGeneration(existing.id);
-  if (orphans.length > 0) {
+  const images = rule.ami && deps.images ? await deps.images.imagesOfGeneration(existing.id) : [];
+  if (orphans.length > 0 || images.length > 0) {
     // The create call happened shortly after the claim; the claim time is the closest record of it.
-    const adopted = withSnapshots(existing, orphans, planned, deps.config.region, existing.claimedAt);
+    const take = adoptedTake(planned, orphans, images, existing.claimedAt);
+    // The AMI's snapshots may not have been listed yet, and its deprecation never happened: finish both now.
+    await finishImages(take, rule, deps);
+    const note = 'adopted by a redelivery of the run: the delivery that took it stopped before recording it, so no freeze is known to have covered it';
+    const adopted: Generation = {
+      ...fromTake(existing, take, deps.config.region),
+      notes: [...(existing.notes ?? []), note],
+    };
     await deps.catalog.recordOutcome(adopted);
     deps.log.warn('adopted snapshots of an interrupted run', {
       generationId: existing.id,
       count: orphans.length,
+      amiIds: images.map((i) => i.imageId),
     });
     return { outcome: 'adopted', generation: adopted };
   }

@@ -1,33 +1,41 @@
 import type { Take } from './consistent-take.ts';
 import { weakest } from './freeze-report.ts';
 import { type Consistency, type Generation, type SnapshotRecord, stateFromSnapshots } from './generation.ts';
-import type { CreatedSnapshot } from './ports.ts';
+import type { CreatedSnapshot, GenerationImage } from './ports.ts';
 import type { PlannedTarget, Problem } from './selection.ts';
 import { userTags } from './tags.ts';
 
 /** How what the create calls made becomes the generation record, and what they missed. */
 
-/** A generation as its snapshots recorded after an interrupted run say it is: crash-consistent, no freeze known. */
-export function withSnapshots(
-  generation: Generation,
-  created: readonly CreatedSnapshot[],
+/**
+ * What an interrupted run left behind, found again by its `snapkeeper:generation` tags, as a take: each member's
+ * snapshots and AMI. No freeze is known to have covered it, so it is crash-consistent.
+ */
+export function adoptedTake(
   planned: PlannedTarget,
-  region: string,
+  created: readonly CreatedSnapshot[],
+  images: readonly GenerationImage[],
   takenAt: string,
-): Generation {
+): Take {
   const members = planned.members ?? [planned];
+  const lone = members.length === 1;
   const mine = (m: PlannedTarget) =>
-    created.filter((s) => m.volumes.some((v) => v.volumeId === s.volumeId) || members.length === 1);
-  const take: Take = {
+    created.filter((s) => lone || m.volumes.some((v) => v.volumeId === s.volumeId));
+  return {
     takenAt,
     thawProblems: [],
-    members: members.map((m) => ({
-      planned: m,
-      created: { snapshots: mine(m) },
-      consistency: new Map<string, Consistency>(),
-    })),
+    members: members.map((m) => {
+      const image = images.find((i) => i.instanceId === m.instance?.instanceId) ?? (lone ? images[0] : undefined);
+      return {
+        planned: m,
+        created: {
+          snapshots: mine(m),
+          ...(image ? { amiId: image.imageId, imageSnapshots: image.snapshots } : {}),
+        },
+        consistency: new Map<string, Consistency>(),
+      };
+    }),
   };
-  return fromTake(generation, take, region);
 }
 
 /** The generation a take made: each snapshot with its volume, instance, AMI and the consistency it has. */
@@ -44,7 +52,17 @@ export function fromTake(generation: Generation, take: Take, region: string): Ge
       volumeId: byDevice.get(s.deviceName) ?? `unknown:${s.deviceName}`,
       amiId: created.amiId,
     }));
-    const all: (CreatedSnapshot & { amiId?: string })[] = [...created.snapshots, ...imaged];
+    // Snapshots found by tag after a crash include the AMI's own: each is recorded once, with its AMI. On an AMI
+    // schedule the boot volume only ever goes into the image, so its snapshot backs the AMI even before EC2
+    // lists it under the image.
+    const imagedIds = new Set(imaged.map((s) => s.snapshotId));
+    const boot = created.amiId ? byDevice.get(planned.instance?.rootDeviceName ?? '') : undefined;
+    const all: (CreatedSnapshot & { amiId?: string })[] = [
+      ...created.snapshots
+        .filter((s) => !imagedIds.has(s.snapshotId))
+        .map((s) => (s.volumeId === boot ? { ...s, amiId: created.amiId } : s)),
+      ...imaged,
+    ];
     return all.map((snapshot): SnapshotRecord => {
       const volume = volumes.get(snapshot.volumeId);
       return {
@@ -105,4 +123,28 @@ export function drift(planned: PlannedTarget, take: Take): Problem[] {
       resourceId: v.volumeId,
       problem: `not in generation ${planned.target.id}: detached or deleted between planning and the snapshot`,
     }));
+}
+
+/**
+ * What an operator reading the generation later should know about how it was taken, kept on its record
+ * (`notes`) and not only in the run's report: tag problems and drift that touched its volumes (multi-attach,
+ * a detach mid-run), a freeze that failed so it was taken crash-consistent, thaws that were not confirmed.
+ */
+export function notesOf(
+  planned: PlannedTarget,
+  problems: readonly Problem[],
+  take: Pick<Take, 'freezeFailure' | 'thawProblems'>,
+): string[] {
+  const mine = new Set([
+    ...planned.volumes.map((v) => v.volumeId),
+    ...planned.excluded.map((e) => e.volumeId),
+    ...(planned.members ?? [planned]).flatMap((m) => (m.instance ? [m.instance.instanceId] : [])),
+  ]);
+  return [
+    ...problems.filter((p) => mine.has(p.resourceId)).map((p) => `${p.resourceId}: ${p.problem}`),
+    ...(take.freezeFailure
+      ? [`freeze failed; taken crash-consistent (onFailure: crash): ${take.freezeFailure}`]
+      : []),
+    ...take.thawProblems.map((p) => `thaw not confirmed: ${p}`),
+  ];
 }

@@ -489,6 +489,7 @@ export class FakeCatalog implements Catalog {
       amiId: generation.amiId,
       freezeWindowMs: generation.freezeWindowMs,
       failure: generation.failure,
+      notes: structuredClone(generation.notes),
     };
     for (const [key, value] of Object.entries(fields)) {
       if (value === undefined) delete (current as unknown as Record<string, unknown>)[key];

@@ -1,70 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { Policy } from '../../functions/core/config.ts';
 import { volumesFrozen } from '../../functions/core/freeze-report.ts';
-import type { Deadline } from '../../functions/core/ports.ts';
-import { type RunRequest, runSchedule } from '../../functions/core/run.ts';
 import { selectTargets } from '../../functions/core/selection.ts';
-import { FakeAgent, fakeDeadline, fakeTimer } from '../support/fake-agent.ts';
-import {
-  aConfig,
-  anInstance,
-  aPolicy,
-  aWorld,
-  type FleetInstance,
-  policyTag,
-  SCHEDULED_AT,
-} from '../support/fakes.ts';
-
-const report = (...volumeIds: string[]) =>
-  [
-    ...volumeIds.map((id, i) => `SNAPKEEPER_FROZEN /d${i} /dev/nvme${i + 1}n1 ${id.replace('-', '')}`),
-    'SNAPKEEPER_FREEZE_OK',
-  ].join('\n');
-
-/** The `daily` policy in filesystem mode, with a fake agent that freezes every volume it is asked to. */
-function freezing(
-  options: { onFailure?: 'crash' | 'skip'; timeoutSeconds?: number; policy?: Partial<Policy> } = {},
-) {
-  const config = aConfig({
-    policies: [
-      aPolicy({
-        consistency: {
-          mode: 'filesystem',
-          timeoutSeconds: options.timeoutSeconds ?? 10,
-          onFailure: options.onFailure ?? 'crash',
-        },
-        ...(options.policy as object),
-      }),
-    ],
-  });
-  const world = aWorld({ config });
-  const agent = new FakeAgent(world.clock);
-  const fleet = new Map<string, FleetInstance>();
-  agent.outcome = (command) => ({
-    state: 'succeeded',
-    output: command.action === 'freeze' ? report(...(fleet.get(command.instanceId)?.volumeIds ?? [])) : '',
-  });
-  const add = (...instances: FleetInstance[]) => {
-    for (const i of instances) fleet.set(i.instanceId, i);
-    world.ec2.add(...instances);
-  };
-  const run = (deadline?: Deadline, request: Partial<RunRequest> = {}) =>
-    runSchedule(
-      { policy: 'daily', schedule: 'daily', scheduledAt: SCHEDULED_AT, ...request },
-      {
-        config,
-        inventory: world.ec2,
-        snapshots: world.ec2,
-        catalog: world.catalog,
-        clock: world.clock,
-        log: world.log,
-        freezeAgent: agent,
-        timer: fakeTimer(world.clock),
-        deadline,
-      },
-    );
-  return { ...world, agent, add, run };
-}
+import { fakeDeadline } from '../support/fake-agent.ts';
+import { anInstance, aWorld, policyTag } from '../support/fakes.ts';
+import { freezeReport, freezing } from '../support/freezing.ts';
 
 describe('the freeze report', () => {
   const { instance, volumeIds } = anInstance({ volumes: 3 });
@@ -161,7 +101,7 @@ describe('thaws', () => {
     world.agent.outcome = (command) =>
       command.action === 'thaw'
         ? { state: 'failed', reason: 'Failed: fsfreeze -u: busy' }
-        : { state: 'succeeded', output: report(...web.volumeIds) };
+        : { state: 'succeeded', output: freezeReport(...web.volumeIds) };
     const [result] = (await world.run()).results;
     expect(world.agent.actions()).toEqual(['freeze', 'thaw', 'thaw']);
     expect(result?.thawProblems).toEqual([
@@ -212,6 +152,13 @@ describe('exclusions and drift', () => {
     expect(selection.problems).toEqual([
       { resourceId: shared.volumeId, problem: expect.stringMatching(/multi-attached/) },
     ]);
+    // Both generations say so on their own record, not only the run's report.
+    await world.run();
+    const notes = world.catalog.all().map((g) => g.notes);
+    expect(notes).toEqual([
+      [expect.stringMatching(new RegExp(`^${shared.volumeId}: multi-attached`))],
+      [expect.stringMatching(new RegExp(`^${shared.volumeId}: multi-attached`))],
+    ]);
   });
 
   it('reports a volume detached between planning and the snapshot, and records what was taken', async () => {
@@ -227,7 +174,9 @@ describe('exclusions and drift', () => {
     expect(run.problems).toEqual([
       { resourceId: detached, problem: expect.stringMatching(/detached or deleted between planning/) },
     ]);
-    expect(world.catalog.all()[0]?.snapshots.map((s) => s.volumeId)).not.toContain(detached);
+    const [generation] = world.catalog.all();
+    expect(generation?.snapshots.map((s) => s.volumeId)).not.toContain(detached);
+    expect(generation?.notes).toEqual([`${detached}: ${run.problems[0]?.problem}`]);
   });
 
   it('records an instance terminated mid-run as a failed generation with the reason', async () => {
