@@ -20,10 +20,10 @@ const step = (n: number, title: string) => console.log(`\n${bold(`${n}. ${title}
 /** Runs one CLI command, echoing it; returns its stdout. Progress lines go to stderr as usual. */
 async function snapkeeper(
   args: string[],
-  options: { quiet?: boolean; show?: boolean } = {},
+  options: { quiet?: boolean; show?: boolean; echo?: boolean } = {},
 ): Promise<string> {
   const argv = options.quiet ? [...args, '--quiet'] : args;
-  console.log(dim(`$ snapkeeper ${args.join(' ')}`));
+  if (options.echo !== false) console.log(dim(`$ snapkeeper ${args.join(' ')}`));
   let out = '';
   const status = await runCli(argv, {
     stdout: (text) => {
@@ -123,10 +123,33 @@ try {
     quiet: true,
   });
 
-  step(6, 'The catalog: every generation of web-1, newest first');
+  step(6, 'Retention: nine nights of the "volumes" policy (keep 7); reconcile prunes what the rule lets go');
+  console.log(dim('  (nights 13 to 20 run quietly, each followed by a reconcile pass; night 21 shown)'));
+  for (let night = 13; night <= 21; night++) {
+    const at = `2026-11-${night}T02:30:00Z`;
+    await snapkeeper(['run', '--policy', 'volumes', '--schedule', 'daily', '--at', at], {
+      quiet: true,
+      show: false,
+    });
+    await snapkeeper(['reconcile', '--at', `2026-11-${night}T02:45:00Z`], {
+      quiet: true,
+      show: night === 21,
+    });
+  }
+  const kept = JSON.parse(
+    await snapkeeper(['generations', '--volume', shared, '--json', '--limit', '50'], { show: false }),
+  ) as Generation[];
+  console.log(
+    `  ${shared}: ${kept.filter((g) => !g.deletedAt).length} generations kept, ${kept.filter((g) => g.deletedAt).length} pruned (snapshots deleted, records kept as history)`,
+  );
+
+  step(7, 'The plan: what the next run would do, what is held back and why, and what to fix in the tags');
+  await snapkeeper(['plan', '--policy', 'volumes', '--at', '2026-11-21T12:00:00Z']);
+
+  step(8, 'The catalog: every generation of web-1, newest first');
   await snapkeeper(['generations', '--instance', web.instanceId]);
 
-  step(7, "Restore web-1's data volume as it was at 03:30 into another Availability Zone");
+  step(9, "Restore web-1's data volume as it was at 03:30 into another Availability Zone");
   const dataVolume = web.dataVolumeIds[0] ?? '';
   await snapkeeper(
     ['restore', '--volume', dataVolume, '--az', 'us-east-1b', '--at', `${day}T03:30:00Z`, '--dry-run'],
@@ -156,7 +179,7 @@ try {
       .join(', ')}`,
   );
 
-  step(8, 'What happened');
+  step(10, 'What happened');
   const all = JSON.parse(
     await snapkeeper(['generations', '--json', '--limit', '1000'], { show: false }),
   ) as Generation[];
@@ -180,7 +203,9 @@ try {
     `  every freeze was thawed: ${agents.count('freeze-sent')} freezes, ${agents.count('thaw-sent')} thaws, ${agents.frozenAt(Date.now()).length} instances still frozen`,
   );
   console.log(`  1 volume restored to a point in time; the mistagged volume ${mistagged} was not backed up`);
-  console.log(dim('  not yet in this build: retention, DR copies, plan, drill, report'));
+  console.log(
+    dim('  not yet in this build: DR copies and manifests, replace-volume, restore-instance, drill, report'),
+  );
 } finally {
   await emulator.stop();
 }

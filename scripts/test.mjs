@@ -1,23 +1,50 @@
 // `npm test`: installs what is missing, then checks everything: types, lint and format, and every test tier
-// (unit, integration on the emulator, infra with a deploy to the emulator). The emulator itself is installed
-// and started by the test harness (test/harness/). Extra arguments go to vitest (e.g. `npm test -- --project unit`).
-import { spawnSync } from 'node:child_process';
+// (unit, integration on the emulator, infra with a deploy to the emulator, and the 60-day retention replay).
+// The emulator itself is installed and started by the test harness (test/harness/). Extra arguments go to
+// vitest alone (e.g. `npm test -- --project unit`).
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { ensureNodeModules, root, runBin } from './bootstrap.mjs';
 
 ensureNodeModules();
+const vitest = join(root, 'node_modules', '.bin', 'vitest');
 const vitestArgs = process.argv.slice(2);
-if (vitestArgs.length === 0) {
-  for (const [bin, args, what] of [
-    ['tsc', ['--noEmit'], 'type check'],
-    ['biome', ['check', '.'], 'lint and format check'],
-  ]) {
-    console.error(`snapkeeper: ${what}…`);
-    const result = spawnSync(join(root, 'node_modules', '.bin', bin), args, { cwd: root, stdio: 'inherit' });
-    if (result.status !== 0) {
-      console.error(`snapkeeper: ${what} failed (fix it, or run \`npm run format\` for formatting)`);
-      process.exit(result.status ?? 1);
-    }
+if (vitestArgs.length > 0) runBin('vitest', ['run', ...vitestArgs]);
+
+for (const [bin, args, what] of [
+  ['tsc', ['--noEmit'], 'type check'],
+  ['biome', ['check', '.'], 'lint and format check'],
+]) {
+  console.error(`snapkeeper: ${what}…`);
+  const result = spawnSync(join(root, 'node_modules', '.bin', bin), args, { cwd: root, stdio: 'inherit' });
+  if (result.status !== 0) {
+    console.error(`snapkeeper: ${what} failed (fix it, or run \`npm run format\` for formatting)`);
+    process.exit(result.status ?? 1);
   }
 }
-runBin('vitest', ['run', ...vitestArgs]);
+
+// The replay is minutes of calls to its own emulator, one core's worth; it runs beside the other tiers, its
+// output held back so the two do not interleave, and printed when both are done.
+console.error('snapkeeper: the 60-day replay runs in the background beside the other tiers…');
+let replayOutput = '';
+const replay = spawn(vitest, ['run', '--project', 'replay'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+replay.stdout.on('data', (chunk) => {
+  replayOutput += chunk;
+});
+replay.stderr.on('data', (chunk) => {
+  replayOutput += chunk;
+});
+const replayDone = new Promise((resolve) => replay.on('close', (code) => resolve(code ?? 1)));
+process.on('SIGINT', () => replay.kill('SIGINT'));
+process.on('SIGTERM', () => replay.kill('SIGTERM'));
+
+// Every project but the replay and the benchmarks (`npm run bench`).
+const main = spawnSync(vitest, ['run', '--project', 'unit', '--project', 'integration', '--project', 'infra'], {
+  cwd: root,
+  stdio: 'inherit',
+});
+const replayStatus = await replayDone;
+process.stdout.write(`\n${replayOutput}`);
+const failed = [main.status !== 0 && 'unit, integration and infra', replayStatus !== 0 && 'replay'].filter(Boolean);
+if (failed.length > 0) console.error(`snapkeeper: tests failed in: ${failed.join('; ')}`);
+process.exit(failed.length > 0 ? 1 : 0);

@@ -2,14 +2,13 @@ import { DescribeImagesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AwsClients } from '../../functions/adapters/clients.ts';
 import { ensureSandbox } from '../../functions/adapters/sandbox-setup.ts';
-import { catalogFor, runDeps } from '../../functions/adapters/wiring.ts';
-import { consoleLog } from '../../functions/cli/console-log.ts';
+import { catalogFor } from '../../functions/adapters/wiring.ts';
 import { parseConfig } from '../../functions/core/config.ts';
 import { runSchedule } from '../../functions/core/run.ts';
 import { createScheduledRunHandler } from '../../functions/handlers/scheduled-run.ts';
-import { EmulatorWorkarounds } from '../harness/emulator-workarounds.ts';
-import { type Faults, faults as newFaults } from '../harness/faults.ts';
-import { type AgentBehaviour, SimulatedAgents } from '../harness/ssm-faults.ts';
+import type { Faults } from '../harness/faults.ts';
+import type { AgentBehaviour } from '../harness/ssm-faults.ts';
+import { agentWorld, positions } from '../support/agent-world.ts';
 import { anInstance, type SeededInstance } from '../support/fleet.ts';
 import { lambdaContext } from '../support/lambda-context.ts';
 
@@ -45,32 +44,15 @@ const config = parseConfig({
     },
   ],
 });
-const log = consoleLog(() => {});
 const ec2 = new EC2Client({ region: 'us-east-1' });
 const catalog = catalogFor(config, new AwsClients());
 const AT = '2026-11-20T03:00:00.000Z';
 
 /** A world whose agents behave as told per instance, with every call recorded by the fault seam. */
 function world(behaviour: (instanceId: string) => AgentBehaviour, setup?: (faults: Faults) => void) {
-  const faults = newFaults({ seed: 3 });
-  const agents = new SimulatedAgents(behaviour);
-  for (const rule of agents.rules()) faults.use(rule);
-  const workarounds = new EmulatorWorkarounds(faults);
-  setup?.(faults);
-  const clients = new AwsClients({
-    middleware: [workarounds.pluggable(), faults.pluggable()],
-    maxAttempts: 2,
-  });
-  const deps = runDeps({ config, clients, log });
-  const run = (name: string) => runSchedule({ policy: name, schedule: 'daily', scheduledAt: AT }, deps);
-  return { faults, agents, workarounds, deps, run };
+  const built = agentWorld(config, behaviour, setup);
+  return { ...built, run: (name: string) => built.run(name, AT) };
 }
-
-/** Positions of calls in the order the fault seam saw them. */
-const positions = (faults: Faults, action: string, verb?: string) =>
-  faults.calls.flatMap((c, i) =>
-    c.action === action && (!verb || JSON.stringify(c.input.Parameters ?? {}).includes(verb)) ? [i] : [],
-  );
 
 const tagged = (name: string, extra: Record<string, string> = {}, dataVolumes = 1) =>
   anInstance(ec2, { tags: { 'snapkeeper:policy': name, ...extra }, dataVolumes });
