@@ -27,7 +27,10 @@ for (const [bin, args, what] of [
 // output held back so the two do not interleave, and printed when both are done.
 console.error('snapkeeper: the 60-day replay runs in the background beside the other tiers…');
 let replayOutput = '';
-const replay = spawn(vitest, ['run', '--project', 'replay'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+const replay = spawn(vitest, ['run', '--project', 'replay'], {
+  cwd: root,
+  stdio: ['ignore', 'pipe', 'pipe'],
+});
 replay.stdout.on('data', (chunk) => {
   replayOutput += chunk;
 });
@@ -39,12 +42,18 @@ process.on('SIGINT', () => replay.kill('SIGINT'));
 process.on('SIGTERM', () => replay.kill('SIGTERM'));
 
 // Every project but the replay and the benchmarks (`npm run bench`).
-const main = spawnSync(vitest, ['run', '--project', 'unit', '--project', 'integration', '--project', 'infra'], {
-  cwd: root,
-  stdio: 'inherit',
-});
+const main = spawnSync(
+  vitest,
+  ['run', '--project', 'unit', '--project', 'integration', '--project', 'infra'],
+  {
+    cwd: root,
+    stdio: 'inherit',
+  },
+);
 const replayStatus = await replayDone;
 process.stdout.write(`\n${replayOutput}`);
-const failed = [main.status !== 0 && 'unit, integration and infra', replayStatus !== 0 && 'replay'].filter(Boolean);
+const failed = [main.status !== 0 && 'unit, integration and infra', replayStatus !== 0 && 'replay'].filter(
+  Boolean,
+);
 if (failed.length > 0) console.error(`snapkeeper: tests failed in: ${failed.join('; ')}`);
 process.exit(failed.length > 0 ? 1 : 0);

@@ -65,7 +65,11 @@ export class Ec2ImageService implements ImageService {
         for (const image of page.Images ?? []) {
           if (!image.ImageId) continue;
           const instanceId = tagsOf(image.Tags)[TAG.sourceInstance];
-          found.push({ imageId: image.ImageId, ...(instanceId ? { instanceId } : {}), snapshots: snapshotsOf(image) });
+          found.push({
+            imageId: image.ImageId,
+            ...(instanceId ? { instanceId } : {}),
+            snapshots: snapshotsOf(image),
+          });
         }
       }
       return found;

@@ -232,7 +232,8 @@ async function resumeExisting(
     const take = adoptedTake(planned, orphans, images, existing.claimedAt);
     // The AMI's snapshots may not have been listed yet, and its deprecation never happened: finish both now.
     await finishImages(take, rule, deps);
-    const note = 'adopted by a redelivery of the run: the delivery that took it stopped before recording it, so no freeze is known to have covered it';
+    const note =
+      'adopted by a redelivery of the run: the delivery that took it stopped before recording it, so no freeze is known to have covered it';
     const adopted: Generation = {
       ...fromTake(existing, take, deps.config.region),
       notes: [...(existing.notes ?? []), note],

@@ -25,7 +25,8 @@ export function adoptedTake(
     takenAt,
     thawProblems: [],
     members: members.map((m) => {
-      const image = images.find((i) => i.instanceId === m.instance?.instanceId) ?? (lone ? images[0] : undefined);
+      const image =
+        images.find((i) => i.instanceId === m.instance?.instanceId) ?? (lone ? images[0] : undefined);
       return {
         planned: m,
         created: {

@@ -63,7 +63,8 @@ async function runOne(
     (faults) => {
       // The emulator takes an instance's platform from its AMI, and the harness loads none of AWS's Windows
       // AMIs; the fault seam reports the instance as Windows, as DescribeInstances does on AWS.
-      if (options.windows) faults.transform('DescribeInstances', (output) => asWindows(output, instance.instanceId));
+      if (options.windows)
+        faults.transform('DescribeInstances', (output) => asWindows(output, instance.instanceId));
       options.setup?.(faults);
     },
   );
@@ -94,7 +95,11 @@ describe('script mode', () => {
     expect(result).toMatchObject({ outcome: 'created', consistency: 'application' });
     expect(commands(faults)).toEqual([
       { DocumentName: DOCUMENT, InstanceIds: [instance.instanceId], Parameters: { command: ['pre-script'] } },
-      { DocumentName: DOCUMENT, InstanceIds: [instance.instanceId], Parameters: { command: ['post-script'] } },
+      {
+        DocumentName: DOCUMENT,
+        InstanceIds: [instance.instanceId],
+        Parameters: { command: ['post-script'] },
+      },
     ]);
     const [pre] = positions(faults, 'SendCommand', 'pre-script');
     const [create] = positions(faults, 'CreateSnapshots');
@@ -115,7 +120,9 @@ describe('script mode', () => {
     expect(result).toMatchObject({ outcome: 'created', consistency: 'crash' });
     expect(result?.freezeFailure).toMatch(/freeze failed on i-/);
     const [post] = positions(faults, 'SendCommand', 'post-script');
-    expect(positions(faults, 'CreateSnapshots').every((c) => c > (post ?? Number.POSITIVE_INFINITY))).toBe(true);
+    expect(positions(faults, 'CreateSnapshots').every((c) => c > (post ?? Number.POSITIVE_INFINITY))).toBe(
+      true,
+    );
     expect(agents.count('thaw-sent', instance.instanceId)).toBe(1);
     expect(generation).toMatchObject({ state: 'pending', consistency: 'crash' });
     expect(generation?.notes).toEqual([expect.stringMatching(/^freeze failed; taken crash-consistent/)]);
@@ -161,7 +168,11 @@ describe('Windows (VSS)', () => {
         InstanceIds: [instance.instanceId],
         Parameters: { Action: ['Freeze'] },
       },
-      { DocumentName: WINDOWS_VSS_DOCUMENT, InstanceIds: [instance.instanceId], Parameters: { Action: ['Thaw'] } },
+      {
+        DocumentName: WINDOWS_VSS_DOCUMENT,
+        InstanceIds: [instance.instanceId],
+        Parameters: { Action: ['Thaw'] },
+      },
     ]);
     const [freeze] = positions(faults, 'SendCommand', 'Freeze');
     const [create] = positions(faults, 'CreateSnapshots');
