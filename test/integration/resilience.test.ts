@@ -89,6 +89,34 @@ describe('snapshots that stay pending', () => {
   });
 });
 
+describe('a snapshot that EC2 reports in error', () => {
+  it('fails its generation with the snapshot named, and the next pass leaves it alone', async () => {
+    await aVolume(ec2, { tags: { 'snapkeeper:policy': 'nightly' } });
+    const broken = new Set<string>();
+    const faults = newFaults()
+      .pendingSnapshots({ forCalls: 0 })
+      .transform('DescribeSnapshots', (output) => ({
+        ...output,
+        Snapshots: ((output.Snapshots ?? []) as { SnapshotId?: string; State?: string }[]).map((s) =>
+          broken.has(s.SnapshotId ?? '') ? { ...s, State: 'error' } : s,
+        ),
+      }));
+    const clients = new AwsClients({ middleware: [faults.pluggable()] });
+    const report = await run('2026-11-23T01:00:00.000Z', clients);
+    const [created] = report.results;
+    for (const id of created?.snapshotIds ?? []) broken.add(id);
+
+    const pass = await reconcile(reconcileDeps({ config, clients, log }));
+    expect(pass.failed).toContainEqual({
+      generationId: created?.generationId,
+      failure: `snapshots in error or missing: ${created?.snapshotIds.join(', ')}`,
+    });
+    const generation = await catalogFor(config, clients).get(created?.generationId ?? '');
+    expect(generation).toMatchObject({ state: 'failed', consistency: 'failed' });
+    expect((await reconcile(reconcileDeps({ config, clients, log }))).failed).toEqual([]);
+  });
+});
+
 describe('EC2 throttling', () => {
   it('slows a run down but fails no target', async () => {
     for (let i = 0; i < 6; i++) await aVolume(ec2, { tags: { 'snapkeeper:policy': 'nightly' } });
