@@ -3,13 +3,12 @@ import {
   DeregisterImageCommand,
   DescribeImagesCommand,
   paginateDescribeInstances,
-  paginateDescribeSnapshots,
   paginateDescribeVolumes,
 } from '@aws-sdk/client-ec2';
 import type { Ownership, Pruner } from '../core/prune.ts';
 import { TAG } from '../core/tags.ts';
 import type { AwsClients } from './clients.ts';
-import { ec2Call, tagsOf } from './ec2.ts';
+import { describeSnapshotsById, ec2Call, tagsOf } from './ec2.ts';
 
 const FILTER_VALUES_MAX = 200;
 const GONE = new Set([
@@ -31,19 +30,8 @@ export class Ec2Pruner implements Pruner {
   ) {}
 
   async snapshotOwnership(region: string, snapshotIds: readonly string[]): Promise<Map<string, Ownership>> {
-    const owners = new Map<string, Ownership>();
-    for (let i = 0; i < snapshotIds.length; i += FILTER_VALUES_MAX) {
-      const input = {
-        OwnerIds: ['self'],
-        Filters: [{ Name: 'snapshot-id', Values: snapshotIds.slice(i, i + FILTER_VALUES_MAX) }],
-      };
-      await ec2Call('DescribeSnapshots', async () => {
-        for await (const page of paginateDescribeSnapshots({ client: this.clients.ec2(region) }, input)) {
-          for (const s of page.Snapshots ?? []) owners.set(s.SnapshotId ?? '', ownership(tagsOf(s.Tags)));
-        }
-      });
-    }
-    return owners;
+    const found = await describeSnapshotsById(this.clients.ec2(region), snapshotIds);
+    return new Map(found.map((s) => [s.SnapshotId ?? '', ownership(tagsOf(s.Tags))]));
   }
 
   async imageOwnership(region: string, imageId: string): Promise<Ownership | undefined> {

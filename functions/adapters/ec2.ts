@@ -42,6 +42,28 @@ function policyFilter(policy: string): Filter {
   return { Name: `tag:${TAG.policy}`, Values: [`*${policy}*`] };
 }
 
+/**
+ * Our snapshots with these ids, in batches. A filter, not SnapshotIds: one snapshot deleted by hand must not
+ * fail the lookup of all the others; it is simply absent from the result.
+ */
+export async function describeSnapshotsById(
+  ec2: EC2Client,
+  snapshotIds: readonly string[],
+): Promise<Snapshot[]> {
+  const found: Snapshot[] = [];
+  for (let i = 0; i < snapshotIds.length; i += FILTER_VALUES_MAX) {
+    const input = {
+      OwnerIds: ['self'],
+      Filters: [{ Name: 'snapshot-id', Values: snapshotIds.slice(i, i + FILTER_VALUES_MAX) }],
+    };
+    await ec2Call('DescribeSnapshots', async () => {
+      for await (const page of paginateDescribeSnapshots({ client: ec2 }, input))
+        found.push(...(page.Snapshots ?? []));
+    });
+  }
+  return found;
+}
+
 /** Runs an SDK call and turns its failure into an `AwsOperationError` that names the operation. */
 export async function ec2Call<T>(operation: string, call: () => Promise<T>): Promise<T> {
   try {
@@ -179,21 +201,8 @@ export class Ec2SnapshotService implements SnapshotService {
   }
 
   async snapshotStates(snapshotIds: readonly string[]): Promise<Map<string, SnapshotState>> {
-    const states = new Map<string, SnapshotState>();
-    // A filter, not SnapshotIds: one snapshot deleted by hand must not fail the lookup of all the others.
-    for (let i = 0; i < snapshotIds.length; i += FILTER_VALUES_MAX) {
-      const input = {
-        OwnerIds: ['self'],
-        Filters: [{ Name: 'snapshot-id', Values: snapshotIds.slice(i, i + FILTER_VALUES_MAX) }],
-      };
-      await ec2Call('DescribeSnapshots', async () => {
-        for await (const page of paginateDescribeSnapshots({ client: this.ec2 }, input)) {
-          for (const snapshot of page.Snapshots ?? [])
-            states.set(snapshot.SnapshotId ?? '', created(snapshot).state);
-        }
-      });
-    }
-    return states;
+    const found = await describeSnapshotsById(this.ec2, snapshotIds);
+    return new Map(found.map((snapshot) => [snapshot.SnapshotId ?? '', created(snapshot).state]));
   }
 
   snapshotsOfGeneration(generationId: string): Promise<CreatedSnapshot[]> {

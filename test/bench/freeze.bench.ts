@@ -6,6 +6,7 @@ import { systemClock, systemTimer } from '../../functions/adapters/wiring.ts';
 import { takeConsistent } from '../../functions/core/consistent-take.ts';
 import type { InstanceInfo, Log } from '../../functions/core/ports.ts';
 import type { PlannedTarget } from '../../functions/core/selection.ts';
+import { mulberry32 } from '../harness/fault-primitives.ts';
 import { faults as newFaults } from '../harness/faults.ts';
 import { SimulatedAgents } from '../harness/ssm-faults.ts';
 
@@ -22,7 +23,7 @@ const faults = newFaults({ seed: 42 });
 // The agent takes 100-400 ms to run the freeze; SSM's API answers in 20-80 ms.
 const agents = new SimulatedAgents(
   () => ({ runMs: { minMs: 100, maxMs: 400 }, frozenVolumes: [] }),
-  mulberry(7),
+  mulberry32(7),
 );
 let commands = 0;
 faults
@@ -51,17 +52,6 @@ faults.respond('CreateSnapshots', (input) => ({
 function instanceInformation(input: Record<string, unknown>) {
   const ids = ((input.Filters as { Values: string[] }[])[0]?.Values ?? []) as string[];
   return { InstanceInformationList: ids.map((InstanceId) => ({ InstanceId, PingStatus: 'Online' })) };
-}
-
-function mulberry(seed: number) {
-  let state = seed;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const clients = new AwsClients({ middleware: [faults.pluggable()], maxAttempts: 1 });
