@@ -74,8 +74,8 @@ export class AwsClients {
     return client;
   }
 
+  /** The document client shares its inner client's stack, so `dynamo` adds middleware to the inner one only. */
   private withMiddleware<T extends SdkClient>(client: T): T {
-    // The document client shares its inner client's stack, so middleware goes on the inner one only.
     for (const pluggable of this.options.middleware ?? []) client.middlewareStack.use(pluggable);
     return client;
   }
