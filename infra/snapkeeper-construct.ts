@@ -8,6 +8,7 @@ import { createCatalogTable } from './catalog-table.ts';
 import { grantConsistency, suppressConsistencyFindings } from './consistency-permissions.ts';
 import { FreezeDocuments } from './freeze-documents.ts';
 import { SnapkeeperFunction } from './functions.ts';
+import { grantManifestWrites } from './manifests.ts';
 import { ec2ArnsAsNagSeesThem, grantRestoreVolume, grantScheduledRun } from './permissions.ts';
 import { Reconcile } from './reconcile.ts';
 import { PolicySchedules } from './schedules.ts';
@@ -76,6 +77,7 @@ export class SnapKeeper extends Construct {
       copyRegions,
     });
     this.reconcileFunction = reconcile.function.function;
+    grantManifestWrites(config, [scheduledRun.role, reconcile.function.role]);
 
     suppressJustifiedFindings(scheduledRun, restoreVolume, copyRegions);
   }

@@ -1,6 +1,7 @@
 import type { Config } from '../core/config.ts';
+import { ManifestingCatalog } from '../core/manifests.ts';
 import type { PlanDeps } from '../core/plan.ts';
-import type { Clock, Log, Timer } from '../core/ports.ts';
+import type { Catalog, Clock, Log, Timer } from '../core/ports.ts';
 import type { ReconcileDeps } from '../core/reconcile.ts';
 import type { RestoreDeps } from '../core/restore.ts';
 import type { RunDeps } from '../core/run.ts';
@@ -10,6 +11,7 @@ import { Ec2Inventory, Ec2SnapshotService } from './ec2.ts';
 import { Ec2ImageService } from './ec2-images.ts';
 import { Ec2Pruner } from './ec2-pruner.ts';
 import { Ec2VolumeService } from './ec2-volumes.ts';
+import { S3ManifestStore } from './manifests.ts';
 import { SsmFreezeAgent } from './ssm.ts';
 
 /** What the handlers and the CLI share to build the core's dependencies: one place that wires adapters. */
@@ -49,13 +51,27 @@ export function catalogFor(config: Config, clients: AwsClients): DynamoCatalog {
   return new DynamoCatalog(clients.dynamo(config.region), config.catalog.table);
 }
 
+/** The manifest bucket of the config, or undefined when the config names none. */
+export function manifestStoreFor(config: Config, clients: AwsClients): S3ManifestStore | undefined {
+  return (
+    config.manifests && new S3ManifestStore(clients.s3(config.manifests.region), config.manifests.bucket)
+  );
+}
+
+/** The catalog that runs and reconcile write through: it also writes manifests when the config names a bucket. */
+function writingCatalog(config: Config, clients: AwsClients, log: Log): Catalog {
+  const catalog = catalogFor(config, clients);
+  const manifests = manifestStoreFor(config, clients);
+  return manifests ? new ManifestingCatalog(catalog, manifests, log) : catalog;
+}
+
 export function runDeps({ config, clients = new AwsClients(), clock = systemClock, log }: Wiring): RunDeps {
   const ec2 = clients.ec2(config.region);
   return {
     config,
     inventory: new Ec2Inventory(ec2),
     snapshots: new Ec2SnapshotService(ec2),
-    catalog: catalogFor(config, clients),
+    catalog: writingCatalog(config, clients, log),
     clock,
     log,
     freezeAgent: new SsmFreezeAgent(clients.ssm(config.region)),
@@ -86,7 +102,7 @@ export function reconcileDeps({
 }: Wiring): ReconcileDeps {
   return {
     config,
-    catalog: catalogFor(config, clients),
+    catalog: writingCatalog(config, clients, log),
     snapshots: new Ec2SnapshotService(clients.ec2(config.region)),
     pruner: new Ec2Pruner(clients, config.region),
     clock,

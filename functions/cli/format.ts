@@ -1,5 +1,6 @@
 import type { SetupStep } from '../adapters/sandbox-setup.ts';
 import type { Generation } from '../core/generation.ts';
+import type { RebuildReport } from '../core/manifests.ts';
 import type { Plan } from '../core/plan.ts';
 import type { ReconcileReport } from '../core/reconcile.ts';
 import type { RestoreVolumeResult } from '../core/restore.ts';
@@ -118,4 +119,12 @@ export function formatPlan(plan: Plan): string {
   lines.push('', `Problems (${plan.problems.length}):`);
   for (const p of plan.problems) lines.push(`  ! ${p.resourceId}: ${p.problem}`);
   return lines.join('\n');
+}
+
+export function formatRebuild(report: RebuildReport): string {
+  const verb = report.dryRun ? 'would import' : 'imported';
+  return [
+    `${report.manifests} manifests; ${report.present} generations already in the catalog (kept); ${verb} ${report.imported.length}${report.dryRun ? ' (dry run: nothing written)' : ''}`,
+    ...report.imported.map((id) => `  + ${id}`),
+  ].join('\n');
 }

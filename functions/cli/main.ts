@@ -3,6 +3,7 @@ import { AwsClients } from '../adapters/clients.ts';
 import { ensureSandbox } from '../adapters/sandbox-setup.ts';
 import {
   catalogFor,
+  manifestStoreFor,
   planDeps,
   reconcileDeps,
   restoreDeps,
@@ -12,6 +13,7 @@ import {
 import { type Config, ConfigError, findSchedule, loadConfigFile } from '../core/config.ts';
 import { describeError, InputError } from '../core/errors.ts';
 import type { Generation } from '../core/generation.ts';
+import { ManifestCatalog, type ManifestStore, rebuildCatalog } from '../core/manifests.ts';
 import { plan } from '../core/plan.ts';
 import type { Clock } from '../core/ports.ts';
 import { reconcile } from '../core/reconcile.ts';
@@ -22,6 +24,7 @@ import {
   formatGenerations,
   formatInit,
   formatPlan,
+  formatRebuild,
   formatReconcile,
   formatRestore,
   formatRun,
@@ -72,6 +75,30 @@ function checkPolicy(config: Config, name: string | undefined): void {
       `no policy named "${name}" in the config; policies: ${config.policies.map((p) => p.name).join(', ')}`,
     );
   }
+}
+
+/** The config's manifest bucket, for the commands that work from manifests. */
+function manifestsOf(config: Config, clients: AwsClients): ManifestStore {
+  const store = manifestStoreFor(config, clients);
+  if (!store) {
+    throw new InputError(
+      'the config has no "manifests" key, so there are no manifests to read; add "manifests": { "bucket": …, "region": … } to it',
+    );
+  }
+  return store;
+}
+
+/**
+ * Whether `generations` reads the manifests: with --from-manifests, or with --region naming the manifest
+ * Region (the primary Region reads the catalog; any other Region has nothing to read).
+ */
+function readsManifests(config: Config, options: { fromManifests: boolean; region?: string }): boolean {
+  if (options.fromManifests || !options.region || options.region === config.region)
+    return options.fromManifests;
+  if (options.region === config.manifests?.region) return true;
+  throw new InputError(
+    `--region ${options.region}: generations are listed from the catalog in ${config.region}${config.manifests ? ` or from the manifests in ${config.manifests.region}` : ' (the config has no "manifests" key)'}`,
+  );
 }
 
 /** A clock that starts at `at` and runs at real speed: how `--at` replays a schedule on a simulated clock. */
@@ -174,29 +201,43 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('--instance <id>', 'generations of this instance')
     .option('-p, --policy <name>', 'generations of this policy')
     .option('--limit <n>', 'at most this many', positiveInt, 50)
+    .option('--from-manifests', 'read the manifests in the manifest Region, not the catalog', false)
+    .option(
+      '--region <region>',
+      'the primary Region reads the catalog; the manifest Region reads the manifests',
+    )
     .action(
-      act<CommonOptions & { volume?: string; instance?: string; policy?: string; limit: number }>(
-        async (config, options, clients) => {
-          const filters = [options.volume, options.instance].filter(Boolean).length;
-          if (filters > 1) throw new InputError('give at most one of --volume and --instance');
-          const catalog = catalogFor(config, clients);
-          const query = { limit: options.limit };
-          let generations: Generation[];
-          if (options.volume) generations = await catalog.byVolume(options.volume, query);
-          else if (options.instance) generations = await catalog.byTarget(options.instance, query);
-          else {
-            const policies = options.policy ? [options.policy] : config.policies.map((p) => p.name);
-            checkPolicy(config, options.policy);
-            const lists = await Promise.all(policies.map((p) => catalog.byPolicy(p, query)));
-            generations = lists
-              .flat()
-              .sort((a, b) => b.scheduledAt.localeCompare(a.scheduledAt))
-              .slice(0, options.limit);
-          }
-          if (options.policy) generations = generations.filter((g) => g.policy === options.policy);
-          return [generations, formatGenerations(generations)];
-        },
-      ),
+      act<
+        CommonOptions & {
+          volume?: string;
+          instance?: string;
+          policy?: string;
+          limit: number;
+          fromManifests: boolean;
+          region?: string;
+        }
+      >(async (config, options, clients) => {
+        const filters = [options.volume, options.instance].filter(Boolean).length;
+        if (filters > 1) throw new InputError('give at most one of --volume and --instance');
+        const catalog = readsManifests(config, options)
+          ? new ManifestCatalog(manifestsOf(config, clients), log(options))
+          : catalogFor(config, clients);
+        const query = { limit: options.limit };
+        let generations: Generation[];
+        if (options.volume) generations = await catalog.byVolume(options.volume, query);
+        else if (options.instance) generations = await catalog.byTarget(options.instance, query);
+        else {
+          const policies = options.policy ? [options.policy] : config.policies.map((p) => p.name);
+          checkPolicy(config, options.policy);
+          const lists = await Promise.all(policies.map((p) => catalog.byPolicy(p, query)));
+          generations = lists
+            .flat()
+            .sort((a, b) => b.scheduledAt.localeCompare(a.scheduledAt))
+            .slice(0, options.limit);
+        }
+        if (options.policy) generations = generations.filter((g) => g.policy === options.policy);
+        return [generations, formatGenerations(generations)];
+      }),
     );
 
   command('restore', 'restore-volume runbook: a new volume from a generation, waited until available')
@@ -221,6 +262,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('--kms-key-id <key>', 'encrypt the new volume with this KMS key')
     .option('--idempotency-token <token>', 'a retry with the same token returns the same volume')
     .option('--dry-run', 'resolve everything, create nothing', false)
+    .option(
+      '--from-manifests',
+      'find the generation in the manifests (the catalog is unreachable); the audit entry goes to the log',
+      false,
+    )
     .action(
       act<
         CommonOptions & {
@@ -235,6 +281,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
           kmsKeyId?: string;
           idempotencyToken?: string;
           dryRun: boolean;
+          fromManifests: boolean;
         }
       >(async (config, options, clients) => {
         if (!options.volume && !options.generation) {
@@ -242,6 +289,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
             'give --volume <id> (its newest generation at or before --at) or --generation <id>',
           );
         }
+        const actor = `cli:${process.env.USER ?? 'unknown'}`;
         const result = await restoreVolume(
           {
             volumeId: options.volume,
@@ -256,9 +304,33 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
             idempotencyToken: options.idempotencyToken,
             dryRun: options.dryRun,
           },
-          restoreDeps({ config, clients, log: log(options) }, `cli:${process.env.USER ?? 'unknown'}`),
+          options.fromManifests
+            ? {
+                ...restoreDeps({ config, clients, log: log(options) }, actor),
+                catalog: new ManifestCatalog(manifestsOf(config, clients), log(options)),
+              }
+            : restoreDeps({ config, clients, log: log(options) }, actor),
         );
         return [result, formatRestore(result)];
+      }),
+    );
+
+  command(
+    'rebuild-catalog',
+    'recreate catalog records from the manifests (run init first); records the catalog holds are kept',
+  )
+    .option('--dry-run', 'count what would be imported, write nothing', false)
+    .action(
+      act<CommonOptions & { dryRun: boolean }>(async (config, options, clients) => {
+        const report = await rebuildCatalog(
+          {
+            manifests: manifestsOf(config, clients),
+            catalog: catalogFor(config, clients),
+            log: log(options),
+          },
+          { dryRun: options.dryRun },
+        );
+        return [report, formatRebuild(report)];
       }),
     );
 

@@ -212,6 +212,25 @@ describe.each(cases)('the stack synthesized from $name', ({ file }) => {
     }
   });
 
+  it('lets only the run and reconcile write manifests, encrypted, into the config bucket', () => {
+    const writes = policyStatements(synthesized.template).filter((s) =>
+      actionsOf(s).some((action) => action.startsWith('s3:')),
+    );
+    // The run's role and the reconcile function's role, one statement each.
+    expect(writes.map((s) => s.policy)).toEqual(
+      config.manifests
+        ? [expect.stringMatching(/ScheduledRunRole/), expect.stringMatching(/ReconcileFunctionRole/)]
+        : [],
+    );
+    for (const statement of writes) {
+      expect(actionsOf(statement)).toEqual(['s3:PutObject']);
+      expect(JSON.stringify(statement.Resource)).toContain(`:s3:::${config.manifests?.bucket}/*`);
+      expect(statement.Condition).toEqual({
+        StringEquals: { 's3:x-amz-server-side-encryption': 'AES256' },
+      });
+    }
+  });
+
   it('hands every Lambda the configuration, which parses back to the same configuration', () => {
     const functions = Object.values(synthesized.template.findResources('AWS::Lambda::Function'));
     expect(functions).toHaveLength(3);
