@@ -204,7 +204,7 @@ try {
   );
   console.log(`  1 volume restored to a point in time; the mistagged volume ${mistagged} was not backed up`);
   console.log(
-    dim('  not yet in this build: DR copies and manifests, replace-volume, restore-instance, drill, report'),
+    dim('  not yet in this build: cross-Region copies, replace-volume, restore-instance, drill, report'),
   );
 } finally {
   await emulator.stop();
