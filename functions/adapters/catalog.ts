@@ -83,23 +83,23 @@ export class DynamoCatalog implements Catalog {
 
   async takeOver(generation: Generation, previousClaimedAt: string): Promise<boolean> {
     try {
+      const update = this.updateItem({ ...generation, state: 'pending', failure: undefined }, [
+        'claimedAt',
+        'state',
+        'consistency',
+        'failure',
+      ]);
       await this.db.send(
         new UpdateCommand({
-          TableName: this.table,
-          Key: generationKey(generation.id),
-          UpdateExpression:
-            'SET claimedAt = :now, #state = :pending, #consistency = :consistency, openPk = :open, openSk = :openSk REMOVE failure',
+          ...update,
           ConditionExpression:
-            'claimedAt = :previous AND #state IN (:pending, :failed) AND size(snapshots) = :zero',
+            'claimedAt = :previous AND #state IN (:wasPending, :wasFailed) AND size(snapshots) = :zero',
           ExpressionAttributeNames: NAMES,
           ExpressionAttributeValues: {
-            ':now': generation.claimedAt,
+            ...update.ExpressionAttributeValues,
             ':previous': previousClaimedAt,
-            ':pending': 'pending',
-            ':failed': 'failed',
-            ':consistency': generation.consistency,
-            ':open': 'OPEN',
-            ':openSk': `${generation.scheduledAt}#${generation.id}`,
+            ':wasPending': 'pending',
+            ':wasFailed': 'failed',
             ':zero': 0,
           },
         }),

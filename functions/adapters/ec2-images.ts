@@ -9,7 +9,7 @@ import {
 import type { SnapshotState } from '../core/generation.ts';
 import type { GenerationImage, ImageService, ImageSnapshot } from '../core/ports.ts';
 import { TAG } from '../core/tags.ts';
-import { ec2Call, tagList, tagsOf } from './ec2.ts';
+import { ec2Call, generationFilters, tagList, tagsOf } from './ec2.ts';
 
 const IMAGE_STATES: Record<string, SnapshotState> = {
   available: 'completed',
@@ -54,13 +54,7 @@ export class Ec2ImageService implements ImageService {
   imagesOfGeneration(generationId: string): Promise<GenerationImage[]> {
     return ec2Call('DescribeImages', async () => {
       const found: GenerationImage[] = [];
-      const input = {
-        Owners: ['self'],
-        Filters: [
-          { Name: `tag:${TAG.generation}`, Values: [generationId] },
-          { Name: `tag:${TAG.managed}`, Values: ['true'] },
-        ],
-      };
+      const input = { Owners: ['self'], Filters: generationFilters(generationId) };
       for await (const page of paginateDescribeImages({ client: this.ec2 }, input)) {
         for (const image of page.Images ?? []) {
           if (!image.ImageId) continue;

@@ -3,14 +3,12 @@ import {
   DeregisterImageCommand,
   DescribeImagesCommand,
   paginateDescribeInstances,
-  paginateDescribeVolumes,
 } from '@aws-sdk/client-ec2';
 import type { Ownership, Pruner } from '../core/prune.ts';
 import { TAG } from '../core/tags.ts';
 import type { AwsClients } from './clients.ts';
-import { describeSnapshotsById, ec2Call, tagsOf } from './ec2.ts';
+import { describeSnapshotsById, Ec2Inventory, ec2Call, FILTER_VALUES_MAX, tagsOf } from './ec2.ts';
 
-const FILTER_VALUES_MAX = 200;
 const GONE = new Set([
   'InvalidSnapshot.NotFound',
   'InvalidAMIID.NotFound',
@@ -76,14 +74,7 @@ export class Ec2Pruner implements Pruner {
         }
       });
     }
-    for (let i = 0; i < volumes.length; i += FILTER_VALUES_MAX) {
-      const Filters = [{ Name: 'volume-id', Values: volumes.slice(i, i + FILTER_VALUES_MAX) }];
-      await ec2Call('DescribeVolumes', async () => {
-        for await (const page of paginateDescribeVolumes({ client: ec2 }, { Filters })) {
-          for (const v of page.Volumes ?? []) found.add(v.VolumeId ?? '');
-        }
-      });
-    }
+    for (const volume of await new Ec2Inventory(ec2).volumes(volumes)) found.add(volume.volumeId);
     return found;
   }
 

@@ -24,7 +24,7 @@ import type {
 import { TAG } from '../core/tags.ts';
 
 /** EC2 accepts at most 200 values in one filter. */
-const FILTER_VALUES_MAX = 200;
+export const FILTER_VALUES_MAX = 200;
 
 export function tagsOf(tags: readonly Tag[] | undefined): Tags {
   return Object.fromEntries((tags ?? []).map((t) => [t.Key ?? '', t.Value ?? '']));
@@ -62,6 +62,14 @@ export async function describeSnapshotsById(
     });
   }
   return found;
+}
+
+/** Filters for what one generation created: tagged at creation with its id, and as ours. */
+export function generationFilters(generationId: string): Filter[] {
+  return [
+    { Name: `tag:${TAG.generation}`, Values: [generationId] },
+    { Name: `tag:${TAG.managed}`, Values: ['true'] },
+  ];
 }
 
 /** Runs an SDK call and turns its failure into an `AwsOperationError` that names the operation. */
@@ -208,13 +216,7 @@ export class Ec2SnapshotService implements SnapshotService {
   snapshotsOfGeneration(generationId: string): Promise<CreatedSnapshot[]> {
     return ec2Call('DescribeSnapshots', async () => {
       const found: CreatedSnapshot[] = [];
-      const input = {
-        OwnerIds: ['self'],
-        Filters: [
-          { Name: `tag:${TAG.generation}`, Values: [generationId] },
-          { Name: `tag:${TAG.managed}`, Values: ['true'] },
-        ],
-      };
+      const input = { OwnerIds: ['self'], Filters: generationFilters(generationId) };
       for await (const page of paginateDescribeSnapshots({ client: this.ec2 }, input)) {
         found.push(...(page.Snapshots ?? []).map(created));
       }
