@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { type Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { type Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -28,10 +28,19 @@ export function handlerEnvironment(config: Config): HandlerEnv {
   };
 }
 
+/**
+ * What a value known only at deploy time (a token, such as a queue URL) is counted as: more than the longest SQS
+ * queue URL (about 140 bytes), because the token's own text says nothing about the value's length.
+ */
+const DEPLOY_TIME_VALUE_BYTES = 200;
+
 /** Fails synth, naming the culprit, when an environment would be rejected by Lambda at deploy time. */
 export function assertEnvironmentFits(environment: Record<string, string>, functionName: string): void {
   const bytes = Object.entries(environment).reduce(
-    (total, [key, value]) => total + Buffer.byteLength(key) + Buffer.byteLength(value),
+    (total, [key, value]) =>
+      total +
+      Buffer.byteLength(key) +
+      (Token.isUnresolved(value) ? DEPLOY_TIME_VALUE_BYTES : Buffer.byteLength(value)),
     0,
   );
   if (bytes > LAMBDA_ENVIRONMENT_LIMIT_BYTES) {
@@ -65,11 +74,15 @@ export class SnapkeeperFunction extends Construct {
   readonly function: NodejsFunction;
   readonly role: Role;
   readonly logGroup: LogGroup;
+  private readonly environment: Record<string, string>;
+  private readonly handlerName: string;
 
   constructor(scope: Construct, id: string, props: SnapkeeperFunctionProps) {
     super(scope, id);
+    this.handlerName = props.handler;
     const environment = { ...handlerEnvironment(props.config), NODE_OPTIONS };
     assertEnvironmentFits(environment, props.handler);
+    this.environment = environment;
 
     this.logGroup = new LogGroup(this, 'Logs', {
       retention: RetentionDays.THREE_MONTHS,
@@ -99,7 +112,7 @@ export class SnapkeeperFunction extends Construct {
       timeout: props.timeout,
       role: this.role,
       logGroup: this.logGroup,
-      environment,
+      environment: { ...environment },
       bundling: {
         format: OutputFormat.ESM,
         target: 'node22',
@@ -114,5 +127,15 @@ export class SnapkeeperFunction extends Construct {
           "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
       },
     });
+  }
+
+  /**
+   * Adds a variable beyond those every function gets (a queue's URL, known once the queue exists), checking the
+   * 4 KB limit again with it.
+   */
+  addEnvironment(key: keyof HandlerEnv, value: string): void {
+    this.environment[key] = value;
+    assertEnvironmentFits(this.environment, this.handlerName);
+    this.function.addEnvironment(key, value);
   }
 }

@@ -27,7 +27,11 @@ export function ec2ArnsAsNagSeesThem(region = '<AWS::Region>') {
   return ec2Arns(region, '<AWS::Partition>', '<AWS::AccountId>');
 }
 
-const MANAGED_REQUEST_TAG = { StringEquals: { [`aws:RequestTag/${TAG.managed}`]: 'true' } };
+/** The request creates the resource tagged `snapkeeper:managed=true` (TagSpecifications). */
+export const MANAGED_REQUEST_TAG = { StringEquals: { [`aws:RequestTag/${TAG.managed}`]: 'true' } };
+
+/** The resource already carries `snapkeeper:managed=true`. */
+export const MANAGED_RESOURCE_TAG = { StringEquals: { [`ec2:ResourceTag/${TAG.managed}`]: 'true' } };
 
 /** The table and its named indexes, and nothing else: no `index/*` wildcard. */
 export function catalogArns(table: ITable): string[] {
@@ -35,6 +39,12 @@ export function catalogArns(table: ITable): string[] {
 }
 
 export const CATALOG_READ = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'];
+
+/**
+ * Writing records in place: Put and Update, also inside TransactWriteItems. No DeleteItem and no BatchWriteItem
+ * (which can delete): nothing erases a record.
+ */
+export const CATALOG_WRITE = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem'];
 
 /**
  * What a scheduled run may do: find its targets, snapshot them with tags applied at creation, and record
@@ -78,13 +88,9 @@ export function grantScheduledRun(grantee: IGrantable, table: ITable): void {
       conditions: { StringEquals: { 'ec2:CreateAction': ['CreateSnapshot', 'CreateSnapshots'] } },
     }),
   );
-  // Runs claim, record and complete generations (Put and Update, also inside TransactWriteItems). No DeleteItem
-  // and no BatchWriteItem (which can delete): a run never erases a record.
+  // Runs claim, record and complete generations; a run never erases a record.
   principal.addToPrincipalPolicy(
-    new PolicyStatement({
-      actions: [...CATALOG_READ, 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem'],
-      resources: catalogArns(table),
-    }),
+    new PolicyStatement({ actions: [...CATALOG_READ, ...CATALOG_WRITE], resources: catalogArns(table) }),
   );
 }
 
@@ -119,7 +125,7 @@ export function grantRestoreVolume(grantee: IGrantable, table: ITable, drRegions
     new PolicyStatement({
       actions: ['ec2:CreateVolume'],
       resources: regions.map((arns) => arns.snapshot),
-      conditions: { StringEquals: { [`ec2:ResourceTag/${TAG.managed}`]: 'true' } },
+      conditions: MANAGED_RESOURCE_TAG,
     }),
   );
   // Tags only through CreateVolume's TagSpecifications, never on an existing volume.

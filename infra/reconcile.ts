@@ -5,9 +5,14 @@ import { CfnSchedule } from 'aws-cdk-lib/aws-scheduler';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import type { Config } from '../functions/core/config.ts';
-import { TAG } from '../functions/core/tags.ts';
 import { SnapkeeperFunction } from './functions.ts';
-import { CATALOG_READ, catalogArns, ec2Arns, ec2ArnsAsNagSeesThem } from './permissions.ts';
+import {
+  CATALOG_READ,
+  catalogArns,
+  ec2Arns,
+  ec2ArnsAsNagSeesThem,
+  MANAGED_RESOURCE_TAG,
+} from './permissions.ts';
 
 export interface ReconcileProps {
   readonly config: Config;
@@ -17,8 +22,6 @@ export interface ReconcileProps {
   /** How often reconcile runs. Default: every 15 minutes. */
   readonly every?: Duration;
 }
-
-const MANAGED_RESOURCE = { StringEquals: { [`ec2:ResourceTag/${TAG.managed}`]: 'true' } };
 
 /**
  * The reconcile Lambda and its schedule: advances pending generations, applies retention and prunes behind the
@@ -60,14 +63,14 @@ export class Reconcile extends Construct {
       new PolicyStatement({
         actions: ['ec2:DeleteSnapshot'],
         resources: snapshots,
-        conditions: MANAGED_RESOURCE,
+        conditions: MANAGED_RESOURCE_TAG,
       }),
     );
     principal.addToPolicy(
       new PolicyStatement({
         actions: ['ec2:DeregisterImage'],
         resources: images,
-        conditions: MANAGED_RESOURCE,
+        conditions: MANAGED_RESOURCE_TAG,
       }),
     );
     // The catalog: read, and update generations in place. No DeleteItem: records are history.

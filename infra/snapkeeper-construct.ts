@@ -6,6 +6,7 @@ import { Construct } from 'constructs';
 import type { Config } from '../functions/core/config.ts';
 import { createCatalogTable } from './catalog-table.ts';
 import { grantConsistency, suppressConsistencyFindings } from './consistency-permissions.ts';
+import { Copies } from './copies.ts';
 import { FreezeDocuments } from './freeze-documents.ts';
 import { SnapkeeperFunction } from './functions.ts';
 import { grantManifestWrites } from './manifests.ts';
@@ -23,8 +24,9 @@ export interface SnapKeeperProps {
 }
 
 /**
- * snapkeeper in one construct: the DynamoDB catalog, the scheduled-run and restore-volume Lambdas, and one
- * EventBridge Scheduler schedule per policy schedule, with IAM scoped by the `snapkeeper:managed` tag.
+ * snapkeeper in one construct: the DynamoDB catalog, the scheduled-run, reconcile and restore-volume Lambdas, one
+ * EventBridge Scheduler schedule per policy schedule and, when a policy copies to DR Regions, the copy queue and
+ * its worker; with IAM scoped by the `snapkeeper:managed` tag.
  */
 export class SnapKeeper extends Construct {
   /** The catalog of generations; retained when the stack is deleted. */
@@ -35,12 +37,17 @@ export class SnapKeeper extends Construct {
   readonly restoreVolumeFunction: NodejsFunction;
   /** Advances pending generations, applies retention and prunes; on its own schedule. */
   readonly reconcileFunction: NodejsFunction;
+  /** The copy queue, its dead-letter queue, alarm and worker; only when a policy has `copies`. */
+  readonly copies?: Copies;
 
   constructor(scope: Construct, id: string, props: SnapKeeperProps) {
     super(scope, id);
     const { config } = props;
     const copyRegions = drRegions(config);
     this.table = createCatalogTable(this, config.catalog.table);
+    if (copyRegions.length > 0) {
+      this.copies = new Copies(this, 'Copies', { config, table: this.table, copyRegions });
+    }
 
     const scheduledRun = new SnapkeeperFunction(this, 'ScheduledRun', {
       handler: 'scheduled-run',
@@ -77,7 +84,15 @@ export class SnapKeeper extends Construct {
       copyRegions,
     });
     this.reconcileFunction = reconcile.function.function;
-    grantManifestWrites(config, [scheduledRun.role, reconcile.function.role]);
+    // Runs queue the copies of the generations they complete; reconcile queues those still owed one.
+    this.copies?.grantEnqueue(scheduledRun);
+    this.copies?.grantEnqueue(reconcile.function);
+    // The worker records copies through the same manifest-writing catalog, so a DR restore finds them.
+    grantManifestWrites(config, [
+      scheduledRun.role,
+      reconcile.function.role,
+      ...(this.copies ? [this.copies.worker.role] : []),
+    ]);
 
     suppressJustifiedFindings(scheduledRun, restoreVolume, copyRegions);
   }

@@ -24,5 +24,12 @@ export class SnapkeeperStack extends Stack {
     new CfnOutput(this, 'RestoreVolumeFunctionName', {
       value: this.snapkeeper.restoreVolumeFunction.functionName,
     });
+    const { copies } = this.snapkeeper;
+    if (copies) {
+      // Where copies wait, and where failed ones land (`aws sqs start-message-move-task` redrives them).
+      new CfnOutput(this, 'CopyQueueUrl', { value: copies.queue.queueUrl });
+      new CfnOutput(this, 'CopyDeadLetterQueueUrl', { value: copies.deadLetterQueue.queueUrl });
+      new CfnOutput(this, 'CopyWorkerFunctionName', { value: copies.worker.function.functionName });
+    }
   }
 }

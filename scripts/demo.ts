@@ -59,7 +59,7 @@ try {
     ),
   );
 
-  step(1, 'Create the catalog table and manifest bucket (the CDK stack does this in AWS)');
+  step(1, 'Create the catalog table, manifest bucket and copy queue (the CDK stack does this in AWS)');
   await snapkeeper(['init']);
 
   step(2, 'A small fleet, opted in by tags');
@@ -131,6 +131,11 @@ try {
       quiet: true,
       show: false,
     });
+    // The copy worker (a Lambda fed by the SQS copy queue in AWS) copies each night to us-west-2.
+    await snapkeeper(['copy', '--at', `2026-11-${night}T02:35:00Z`, '--max-delay', '0'], {
+      quiet: true,
+      show: night === 21,
+    });
     await snapkeeper(['reconcile', '--at', `2026-11-${night}T02:45:00Z`], {
       quiet: true,
       show: night === 21,
@@ -143,13 +148,26 @@ try {
     `  ${shared}: ${kept.filter((g) => !g.deletedAt).length} generations kept, ${kept.filter((g) => g.deletedAt).length} pruned (snapshots deleted, records kept as history)`,
   );
 
-  step(7, 'The plan: what the next run would do, what is held back and why, and what to fix in the tags');
+  step(7, 'Disaster recovery: each night copied to us-west-2, kept there under its own rule (keep 3)');
+  console.log(
+    dim('  (at most copyQueue.maxInFlight copies in flight per Region; the rest wait in the queue)'),
+  );
+  await snapkeeper(['generations', '--volume', shared, '--limit', '4']);
+  const inDr = kept.filter((g) => g.copies.some((c) => c.region === 'us-west-2' && !c.deletedAt)).length;
+  console.log(
+    `  ${shared}: ${inDr} copies kept in us-west-2 while ${kept.filter((g) => !g.deletedAt).length} generations stay in us-east-1`,
+  );
+  await snapkeeper(['restore', '--volume', shared, '--az', 'us-west-2a', '--region', 'us-west-2'], {
+    quiet: true,
+  });
+
+  step(8, 'The plan: what the next run would do, what is held back and why, and what to fix in the tags');
   await snapkeeper(['plan', '--policy', 'volumes', '--at', '2026-11-21T12:00:00Z']);
 
-  step(8, 'The catalog: every generation of web-1, newest first');
+  step(9, 'The catalog: every generation of web-1, newest first');
   await snapkeeper(['generations', '--instance', web.instanceId]);
 
-  step(9, "Restore web-1's data volume as it was at 03:30 into another Availability Zone");
+  step(10, "Restore web-1's data volume as it was at 03:30 into another Availability Zone");
   const dataVolume = web.dataVolumeIds[0] ?? '';
   await snapkeeper(
     ['restore', '--volume', dataVolume, '--az', 'us-east-1b', '--at', `${day}T03:30:00Z`, '--dry-run'],
@@ -179,7 +197,7 @@ try {
       .join(', ')}`,
   );
 
-  step(10, 'What happened');
+  step(11, 'What happened');
   const all = JSON.parse(
     await snapkeeper(['generations', '--json', '--limit', '1000'], { show: false }),
   ) as Generation[];
@@ -203,9 +221,7 @@ try {
     `  every freeze was thawed: ${agents.count('freeze-sent')} freezes, ${agents.count('thaw-sent')} thaws, ${agents.frozenAt(Date.now()).length} instances still frozen`,
   );
   console.log(`  1 volume restored to a point in time; the mistagged volume ${mistagged} was not backed up`);
-  console.log(
-    dim('  not yet in this build: cross-Region copies, replace-volume, restore-instance, drill, report'),
-  );
+  console.log(dim('  not yet in this build: replace-volume, restore-instance, drill, report'));
 } finally {
   await emulator.stop();
 }

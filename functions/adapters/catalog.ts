@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
   BatchGetCommand,
   type BatchGetCommandOutput,
@@ -14,30 +13,50 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { AwsOperationError } from '../core/errors.ts';
-import { type Generation, type GenerationField, hasOpenWork } from '../core/generation.ts';
+import {
+  type CopyRecord,
+  type Generation,
+  type GenerationField,
+  hasOpenWork,
+  nextExpiry,
+} from '../core/generation.ts';
 import type { AuditEntry, Catalog, ClaimResult, GenerationQuery } from '../core/ports.ts';
 import { catalogLayout } from './catalog-layout.ts';
+import {
+  fieldsWrite,
+  type GenerationWrite,
+  isConditionFailure,
+  revisionUpdate,
+  writeOptimistically,
+} from './catalog-writes.ts';
 
 /**
  * The generation catalog in one DynamoDB table. This file is the only code that knows its keys.
  *
  * | item | pk | sk | written |
  * |---|---|---|---|
- * | generation (the one record of truth) | `GEN#<id>` | `GEN` | claim, then updated in place |
+ * | generation (the one record of truth) | `GEN#<id>` | `GEN` | claim, then updated in place, each write conditioned on `revision` |
  * | pointer by target | `TARGET#<instance or volume id>` | `<scheduledAt>#<id>` | with the claim |
  * | pointer by policy | `POLICY#<policy>` | `<scheduledAt>#<id>` | with the claim |
  * | pointer by lineage | `LINEAGE#<target id>#<policy>#<schedule>` | `<scheduledAt>#<id>` | with the claim |
  * | pointer by source volume | `VOLUME#<volume id>` | `<scheduledAt>#<id>` | with the snapshots |
  * | audit entry | `AUDIT#<yyyy-mm-dd>` | `<at>#<uuid>` | by runbooks |
+ * | copy slots of a destination Region | `SLOTS#<region>` | `SLOTS` | by copy workers (`copy-slots.ts`) |
  *
  * Pointers never change after they are written, so a listing is one Query over a pointer partition, newest
  * first, then one BatchGet of the generation records: no scans, and the items read per query depend on the
  * page asked for, not on the length of the history. Every pointer sorts by `scheduledAt`, which is part of the
- * run's identity, so two deliveries of one run that both record it write the same pointer, never two. ISO-8601 times from `toISOString()` have a fixed width,
- * so they sort as strings. While a generation still has work to do (`hasOpenWork`) it carries `openPk`/`openSk`,
- * which puts it in the sparse `open-work` index that reconcile reads; while it has an expiry and is not deleted
- * it carries `expiryPk`/`expirySk`, which puts it in the sparse `expiry` index that pruning reads. Both are
- * derived from the generation on every write, never set on their own.
+ * run's identity, so two deliveries of one run that both record it write the same pointer, never two.
+ * ISO-8601 times from `toISOString()` have a fixed width, so they sort as strings.
+ *
+ * Runs, reconcile and copy workers write one generation record concurrently, each some of its fields. The
+ * claim writes it without a `revision` (revision 0); every later write sets `revision` one higher and is
+ * conditioned on the revision its writer read, and a writer that lost reads the record again and writes its
+ * fields onto it (`catalog-writes.ts`). While a generation still has work to do (`hasOpenWork`, its copies
+ * included) it carries `openPk`/`openSk`, which puts it in the sparse `open-work` index that reconcile reads;
+ * while it or a copy of it has an expiry and is not deleted (`nextExpiry`) it carries `expiryPk`/`expirySk`
+ * (`<soonest expiry>#<id>`), which puts it in the sparse `expiry` index that pruning reads. Both are derived
+ * from the whole record as each write leaves it, never set on their own, so no writer leaves stale index keys.
  */
 export class DynamoCatalog implements Catalog {
   constructor(
@@ -59,7 +78,8 @@ export class DynamoCatalog implements Catalog {
             {
               Put: {
                 TableName: this.table,
-                Item: this.generationItem(generation),
+                // Revision 0, so the claimant's copy of the record is current for its first write.
+                Item: this.generationItem({ ...generation, revision: undefined }),
                 ConditionExpression: 'attribute_not_exists(pk)',
               },
             },
@@ -82,33 +102,34 @@ export class DynamoCatalog implements Catalog {
   }
 
   async takeOver(generation: Generation, previousClaimedAt: string): Promise<boolean> {
-    try {
-      const update = this.updateItem({ ...generation, state: 'pending', failure: undefined }, [
-        'claimedAt',
-        'state',
-        'consistency',
-        'failure',
-      ]);
-      await this.db.send(
-        new UpdateCommand({
-          ...update,
-          ConditionExpression:
-            'claimedAt = :previous AND #state IN (:wasPending, :wasFailed) AND size(snapshots) = :zero',
-          ExpressionAttributeNames: NAMES,
-          ExpressionAttributeValues: {
-            ...update.ExpressionAttributeValues,
-            ':previous': previousClaimedAt,
-            ':wasPending': 'pending',
-            ':wasFailed': 'failed',
-            ':zero': 0,
-          },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw catalogError('take over generation', error);
-    }
+    return this.write<boolean>({
+      id: generation.id,
+      operation: 'take over generation',
+      missing: () => false,
+      step: (current) => {
+        const takeable =
+          current.claimedAt === previousClaimedAt &&
+          ['pending', 'failed'].includes(current.state) &&
+          current.snapshots.length === 0;
+        if (!takeable) return { result: false };
+        const { claimedAt, consistency } = generation;
+        const write = { ...current, claimedAt, consistency, state: 'pending' as const, failure: undefined };
+        return { write, fields: ['claimedAt', 'state', 'consistency', 'failure'] };
+      },
+      // Checked on the record read too; here it holds against a writer between that read and this write.
+      condition: {
+        expression:
+          '#claimedAt = :previous AND #state IN (:wasPending, :wasFailed) AND size(#snapshots) = :zero',
+        names: { '#claimedAt': 'claimedAt', '#state': 'state', '#snapshots': 'snapshots' },
+        values: {
+          ':previous': previousClaimedAt,
+          ':wasPending': 'pending',
+          ':wasFailed': 'failed',
+          ':zero': 0,
+        },
+      },
+      written: () => true,
+    });
   }
 
   async recordOutcome(generation: Generation): Promise<void> {
@@ -122,23 +143,37 @@ export class DynamoCatalog implements Catalog {
         },
       },
     }));
-    try {
-      await this.db.send(
-        new TransactWriteCommand({
-          TransactItems: [{ Update: this.updateItem(generation, OUTCOME_FIELDS) }, ...pointers],
-        }),
-      );
-    } catch (error) {
-      throw catalogError('record outcome', error);
-    }
+    await this.write({
+      ...fieldsWrite('record outcome', generation, OUTCOME_FIELDS),
+      send: (update) =>
+        this.db.send(new TransactWriteCommand({ TransactItems: [{ Update: update }, ...pointers] })),
+    });
   }
 
   async update(generation: Generation, fields: readonly GenerationField[]): Promise<void> {
-    try {
-      await this.db.send(new UpdateCommand(this.updateItem(generation, fields)));
-    } catch (error) {
-      throw catalogError(`update ${fields.join(', ')}`, error);
-    }
+    await this.write(fieldsWrite(`update ${fields.join(', ')}`, generation, fields));
+  }
+
+  async updateCopy(
+    generationId: string,
+    region: string,
+    change: (current: CopyRecord | undefined, generation: Generation) => CopyRecord | undefined,
+  ): Promise<Generation | undefined> {
+    // No deletedAt condition: a DR copy lives on under its own retention after the primary is deleted.
+    return this.write<Generation | undefined>({
+      id: generationId,
+      operation: `update copy to ${region}`,
+      missing: () => undefined,
+      step: (current) => {
+        const index = current.copies.findIndex((c) => c.region === region);
+        const copy = index < 0 ? undefined : current.copies[index];
+        const changed = change(structuredClone(copy), structuredClone(current));
+        if (!changed) return { result: current };
+        const copies = index < 0 ? [...current.copies, changed] : current.copies.with(index, changed);
+        return { write: { ...current, copies }, fields: ['copies'] };
+      },
+      written: (next) => next,
+    });
   }
 
   async expiring(atOrBefore: string, limit = 500): Promise<Generation[]> {
@@ -156,49 +191,85 @@ export class DynamoCatalog implements Catalog {
     return this.listPointers(lineageKey(targetId, policy, schedule), query);
   }
 
-  /**
-   * One generation's update: the named fields (set when defined, removed when not) and both sparse index keys,
-   * derived from the whole generation. A deleted generation is history and is never written again.
-   */
-  private updateItem(generation: Generation, fields: readonly GenerationField[]) {
-    const values: Record<string, unknown> = {};
-    for (const field of fields) values[RESERVED.has(field) ? `#${field}` : field] = generation[field];
-    Object.assign(values, indexKeys(generation));
-    const expression = updateExpression(values);
-    return {
-      TableName: this.table,
-      Key: generationKey(generation.id),
-      ...expression,
-      ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(deletedAt)',
-    };
-  }
-
   async recordFailure(generationId: string, failure: string): Promise<void> {
-    try {
-      await this.db.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: generationKey(generationId),
-          // It stays in the open-work index: retention still has to place it in its lineage.
-          UpdateExpression: 'SET #state = :failed, failure = :failure, #consistency = :failed',
-          ConditionExpression: 'attribute_exists(pk)',
-          ExpressionAttributeNames: NAMES,
-          ExpressionAttributeValues: { ':failed': 'failed', ':failure': failure },
-        }),
-      );
-    } catch (error) {
-      throw catalogError('record failure', error);
-    }
+    await this.write({
+      id: generationId,
+      operation: 'record failure',
+      missing: () => {
+        throw new AwsOperationError('catalog: record failure', `no generation ${generationId}`);
+      },
+      // It stays in the open-work index: retention still has to place it in its lineage.
+      step: (current) => ({
+        write: { ...current, state: 'failed', consistency: 'failed', failure },
+        fields: ['state', 'consistency', 'failure'],
+      }),
+      written: () => undefined,
+    });
   }
 
-  async get(generationId: string): Promise<Generation | undefined> {
+  get(generationId: string): Promise<Generation | undefined> {
+    return this.read(generationId, false);
+  }
+
+  /** Writers read strongly consistent: a stale read would only lose its conditional write and read again. */
+  private async read(generationId: string, consistent = true): Promise<Generation | undefined> {
     try {
       const response = await this.db.send(
-        new GetCommand({ TableName: this.table, Key: generationKey(generationId) }),
+        new GetCommand({
+          TableName: this.table,
+          Key: generationKey(generationId),
+          ConsistentRead: consistent,
+        }),
       );
       return response.Item ? toGeneration(response.Item) : undefined;
     } catch (error) {
       throw catalogError('read generation', error);
+    }
+  }
+
+  /**
+   * One optimistic write of a generation record (`writeOptimistically`): the fields a step changed and both
+   * index keys, derived from the whole record as written, conditioned on the record existing, on the revision
+   * the step built on, and on `condition`. Sent as one UpdateItem unless `send` puts it in a transaction.
+   */
+  private async write<T>(write: GenerationWrite<T>): Promise<T> {
+    const id = write.base?.id ?? write.id ?? '';
+    const key = generationKey(id);
+    try {
+      return await writeOptimistically<T>({
+        ...write,
+        read: () => this.read(id),
+        send: async (current, next, fields) => {
+          const attributes: Record<string, unknown> = {};
+          for (const field of fields) attributes[field] = next[field];
+          Object.assign(attributes, indexKeys(next));
+          const update = {
+            TableName: this.table,
+            Key: key,
+            ...revisionUpdate(
+              attributes,
+              { expected: current.revision, next: next.revision ?? 0 },
+              {
+                expression: ['attribute_exists(#pk)', write.condition?.expression]
+                  .filter(Boolean)
+                  .join(' AND '),
+                names: { '#pk': catalogLayout.partitionKey, ...write.condition?.names },
+                values: write.condition?.values,
+              },
+            ),
+          };
+          try {
+            await (write.send ? write.send(update) : this.db.send(new UpdateCommand(update)));
+            return true;
+          } catch (error) {
+            if (isConditionFailure(error)) return false;
+            throw error;
+          }
+        },
+      });
+    } catch (error) {
+      if (error instanceof AwsOperationError) throw error;
+      throw catalogError(write.operation, error);
     }
   }
 
@@ -355,10 +426,6 @@ export class DynamoCatalog implements Catalog {
   }
 }
 
-/** Generation fields that are DynamoDB reserved words, written through `#name` placeholders. */
-const RESERVED = new Set<string>(['state', 'consistency']);
-const NAMES = { '#state': 'state', '#consistency': 'consistency' };
-
 /** What a run or reconcile establishes about a generation (`recordOutcome`). */
 const OUTCOME_FIELDS: readonly GenerationField[] = [
   'snapshots',
@@ -372,55 +439,24 @@ const OUTCOME_FIELDS: readonly GenerationField[] = [
 ];
 
 /**
- * The sparse index keys a generation carries, derived from it on every write: in open-work while it has work
- * to do, in expiry while it has an expiry and is not deleted; undefined (removed) otherwise.
+ * The sparse index keys a generation carries, derived from the whole record on every write: in open-work
+ * while it or a copy has work to do, in expiry, by its soonest expiry, while it or a copy has an expiry and is
+ * not deleted; undefined (removed) otherwise.
  */
 function indexKeys(generation: Generation): Record<string, string | undefined> {
   const { openWorkIndex, expiryIndex } = catalogLayout;
   const open = hasOpenWork(generation);
-  const expiring = generation.expiresAt !== undefined && !generation.deletedAt;
+  const expiry = nextExpiry(generation);
   return {
     [openWorkIndex.partitionKey]: open ? 'OPEN' : undefined,
     [openWorkIndex.sortKey]: open ? `${generation.scheduledAt}#${generation.id}` : undefined,
-    [expiryIndex.partitionKey]: expiring ? 'EXPIRY' : undefined,
-    [expiryIndex.sortKey]: expiring ? `${generation.expiresAt}#${generation.id}` : undefined,
+    [expiryIndex.partitionKey]: expiry ? 'EXPIRY' : undefined,
+    [expiryIndex.sortKey]: expiry ? `${expiry}#${generation.id}` : undefined,
   };
 }
 
 function lineageKey(targetId: string, policy: string, schedule: string): string {
   return `LINEAGE#${targetId}#${policy}#${schedule}`;
-}
-
-/**
- * `SET` for every defined value and `REMOVE` for every undefined one, so a record never keeps a stale field
- * (a failure that no longer applies, an open-work key of a finished generation). Keys starting with `#` are
- * reserved words, named through `NAMES`.
- */
-export function updateExpression(fields: Record<string, unknown>) {
-  const sets: string[] = [];
-  const removes: string[] = [];
-  const values: Record<string, unknown> = {};
-  const names: Record<string, string> = {};
-  for (const [field, value] of Object.entries(fields)) {
-    if (field.startsWith('#')) names[field] = NAMES[field as keyof typeof NAMES];
-    if (value === undefined) {
-      removes.push(field);
-    } else {
-      const placeholder = `:${field.replace('#', '')}`;
-      sets.push(`${field} = ${placeholder}`);
-      values[placeholder] = value;
-    }
-  }
-  return {
-    UpdateExpression: [
-      sets.length ? `SET ${sets.join(', ')}` : '',
-      removes.length ? `REMOVE ${removes.join(', ')}` : '',
-    ]
-      .filter(Boolean)
-      .join(' '),
-    ...(Object.keys(names).length ? { ExpressionAttributeNames: names } : {}),
-    ...(Object.keys(values).length ? { ExpressionAttributeValues: values } : {}),
-  };
 }
 
 function generationKey(id: string): Record<string, string> {
@@ -438,13 +474,6 @@ function toGeneration(item: Record<string, unknown>): Generation {
     ...generation
   } = item;
   return generation as unknown as Generation;
-}
-
-function isConditionFailure(error: unknown): boolean {
-  if (error instanceof TransactionCanceledException) {
-    return (error.CancellationReasons ?? []).some((reason) => reason.Code === 'ConditionalCheckFailed');
-  }
-  return error instanceof Error && error.name === 'ConditionalCheckFailedException';
 }
 
 function catalogError(operation: string, error: unknown): AwsOperationError {

@@ -11,8 +11,15 @@ import {
   PutBucketEncryptionCommand,
   PutPublicAccessBlockCommand,
 } from '@aws-sdk/client-s3';
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  GetQueueUrlCommand,
+  QueueDoesNotExist,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
 import type { Config } from '../core/config.ts';
-import { AwsOperationError } from '../core/errors.ts';
+import { AwsOperationError, NotFoundError } from '../core/errors.ts';
 import { catalogIndexes, catalogLayout } from './catalog-layout.ts';
 import type { AwsClients } from './clients.ts';
 
@@ -25,14 +32,78 @@ export interface SetupStep {
 }
 
 /**
- * Creates the catalog table and the manifest bucket where they are missing, with the layout the CDK stack
- * gives them in AWS. For a local sandbox; in an account the stack owns both.
+ * Creates the catalog table, the copy queue with its dead-letter queue, and the manifest bucket where they are
+ * missing, with the layout the CDK stack gives them in AWS. For a local sandbox; in an account the stack owns
+ * them.
  */
 export async function ensureSandbox(config: Config, clients: AwsClients): Promise<SetupStep[]> {
-  const steps = [await ensureCatalogTable(config, clients)];
+  const steps = [await ensureCatalogTable(config, clients), ...(await ensureCopyQueues(config, clients))];
   if (config.manifests)
     steps.push(await ensureBucket(config.manifests.bucket, config.manifests.region, clients));
   return steps;
+}
+
+/** The URL of the copy queue `name`; a `NotFoundError` saying how to create it when it does not exist. */
+export async function copyQueueUrl(sqs: SQSClient, name: string): Promise<string> {
+  try {
+    const { QueueUrl } = await sqs.send(new GetQueueUrlCommand({ QueueName: name }));
+    if (QueueUrl) return QueueUrl;
+  } catch (error) {
+    if (!(error instanceof QueueDoesNotExist)) throw setupError('GetQueueUrl', error);
+  }
+  throw new NotFoundError(
+    `the copy queue ${name} does not exist; create it with snapkeeper init (or deploy the stack)`,
+  );
+}
+
+/** A message that fails this many receives goes to the dead-letter queue, where an operator looks at it. */
+const MAX_RECEIVE_COUNT = 5;
+
+async function ensureCopyQueues(config: Config, clients: AwsClients): Promise<SetupStep[]> {
+  const sqs = clients.sqs(config.region);
+  const name = config.copyQueue.name;
+  const deadLetters = await ensureQueue(sqs, config.region, 'copy dead-letter queue', `${name}-dlq`, {
+    MessageRetentionPeriod: String(14 * 24 * 3600),
+  });
+  let deadLetterArn: string | undefined;
+  try {
+    const response = await sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: deadLetters.url, AttributeNames: ['QueueArn'] }),
+    );
+    deadLetterArn = response.Attributes?.QueueArn;
+  } catch (error) {
+    throw setupError('GetQueueAttributes', error);
+  }
+  const queue = await ensureQueue(sqs, config.region, 'copy queue', name, {
+    RedrivePolicy: JSON.stringify({ deadLetterTargetArn: deadLetterArn, maxReceiveCount: MAX_RECEIVE_COUNT }),
+  });
+  return [deadLetters.step, queue.step];
+}
+
+async function ensureQueue(
+  sqs: SQSClient,
+  region: string,
+  resource: string,
+  name: string,
+  attributes: Record<string, string>,
+): Promise<{ url: string; step: SetupStep }> {
+  const step = { resource, name, region };
+  try {
+    return { url: await copyQueueUrl(sqs, name), step: { ...step, action: 'exists' } };
+  } catch (error) {
+    if (!(error instanceof NotFoundError)) throw error;
+  }
+  try {
+    const { QueueUrl } = await sqs.send(
+      new CreateQueueCommand({
+        QueueName: name,
+        Attributes: { SqsManagedSseEnabled: 'true', ...attributes },
+      }),
+    );
+    return { url: QueueUrl ?? '', step: { ...step, action: 'created' } };
+  } catch (error) {
+    throw setupError('CreateQueue', error);
+  }
 }
 
 async function ensureCatalogTable(config: Config, clients: AwsClients): Promise<SetupStep> {

@@ -1,13 +1,18 @@
 import type { Config } from '../core/config.ts';
+import type { CopyDeps } from '../core/copy.ts';
+import { InputError } from '../core/errors.ts';
 import { ManifestingCatalog } from '../core/manifests.ts';
 import type { PlanDeps } from '../core/plan.ts';
-import type { Catalog, Clock, Log, Timer } from '../core/ports.ts';
+import type { Catalog, Clock, CopyQueue, Log, Timer } from '../core/ports.ts';
 import type { ReconcileDeps } from '../core/reconcile.ts';
 import type { RestoreDeps } from '../core/restore.ts';
 import type { RunDeps } from '../core/run.ts';
 import { DynamoCatalog } from './catalog.ts';
 import { AwsClients } from './clients.ts';
+import { SqsCopyQueue } from './copy-queue.ts';
+import { DynamoCopySlots } from './copy-slots.ts';
 import { Ec2Inventory, Ec2SnapshotService } from './ec2.ts';
+import { Ec2CopyService } from './ec2-copies.ts';
 import { Ec2ImageService } from './ec2-images.ts';
 import { Ec2Pruner } from './ec2-pruner.ts';
 import { Ec2VolumeService } from './ec2-volumes.ts';
@@ -20,6 +25,41 @@ export interface Wiring {
   clients?: AwsClients;
   clock?: Clock;
   log: Log;
+  /** The SQS copy queue, where completed generations' DR copies are queued. */
+  copyQueueUrl?: string;
+}
+
+/** What the copy worker needs: the core's copy ports plus the queue it sends waiting messages back to. */
+export type CopyWorkerDeps = Omit<CopyDeps, 'holder'> & { copyQueue: CopyQueue };
+
+/** The copy queue, when there is one. A config that copies anywhere without one is refused at once. */
+function copyQueueFor(config: Config, clients: AwsClients, url: string | undefined): CopyQueue | undefined {
+  if (url) return new SqsCopyQueue(clients.sqs(config.region), url);
+  if (config.policies.some((p) => p.copies.length > 0)) {
+    throw new InputError(
+      'the config copies generations to other Regions but no copy queue is known: set SNAPKEEPER_COPY_QUEUE_URL (the stack does), or run `snapkeeper init` to create the queue',
+    );
+  }
+  return undefined;
+}
+
+export function copyWorkerDeps(
+  { config, clients = new AwsClients(), clock = systemClock, log }: Wiring,
+  copyQueueUrl: string | undefined,
+): CopyWorkerDeps {
+  const copyQueue = copyQueueFor(config, clients, copyQueueUrl);
+  if (!copyQueue) {
+    throw new InputError('the copy worker needs the copy queue: set SNAPKEEPER_COPY_QUEUE_URL');
+  }
+  return {
+    config,
+    catalog: writingCatalog(config, clients, log),
+    copies: new Ec2CopyService(clients),
+    slots: new DynamoCopySlots(clients.dynamo(config.region), config.catalog.table),
+    clock,
+    log,
+    copyQueue,
+  };
 }
 
 export const systemClock: Clock = { now: () => new Date() };
@@ -65,9 +105,17 @@ function writingCatalog(config: Config, clients: AwsClients, log: Log): Catalog 
   return manifests ? new ManifestingCatalog(catalog, manifests, log) : catalog;
 }
 
-export function runDeps({ config, clients = new AwsClients(), clock = systemClock, log }: Wiring): RunDeps {
+export function runDeps({
+  config,
+  clients = new AwsClients(),
+  clock = systemClock,
+  log,
+  copyQueueUrl,
+}: Wiring): RunDeps {
   const ec2 = clients.ec2(config.region);
+  const copyQueue = copyQueueFor(config, clients, copyQueueUrl);
   return {
+    ...(copyQueue ? { copyQueue } : {}),
     config,
     inventory: new Ec2Inventory(ec2),
     snapshots: new Ec2SnapshotService(ec2),
@@ -99,8 +147,12 @@ export function reconcileDeps({
   clients = new AwsClients(),
   clock = systemClock,
   log,
+  copyQueueUrl,
 }: Wiring): ReconcileDeps {
+  const copyQueue = copyQueueFor(config, clients, copyQueueUrl);
   return {
+    ...(copyQueue ? { copyQueue } : {}),
+    slots: new DynamoCopySlots(clients.dynamo(config.region), config.catalog.table),
     config,
     catalog: writingCatalog(config, clients, log),
     snapshots: new Ec2SnapshotService(clients.ec2(config.region)),

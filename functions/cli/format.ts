@@ -1,3 +1,4 @@
+import type { PumpReport } from '../adapters/copy-pump.ts';
 import type { SetupStep } from '../adapters/sandbox-setup.ts';
 import type { Generation } from '../core/generation.ts';
 import type { RebuildReport } from '../core/manifests.ts';
@@ -33,7 +34,7 @@ export function shortTime(iso: string | undefined): string {
 export function formatGenerations(generations: readonly Generation[]): string {
   if (generations.length === 0) return 'No generations match.';
   return table(
-    ['GENERATION', 'POLICY/SCHEDULE', 'TARGET', 'TAKEN', 'STATE', 'CONSISTENCY', 'SNAPSHOTS'],
+    ['GENERATION', 'POLICY/SCHEDULE', 'TARGET', 'TAKEN', 'STATE', 'CONSISTENCY', 'COPIES', 'SNAPSHOTS'],
     generations.map((g) => [
       g.id,
       `${g.policy}/${g.schedule}`,
@@ -41,10 +42,18 @@ export function formatGenerations(generations: readonly Generation[]): string {
       shortTime(g.takenAt ?? g.scheduledAt),
       g.deletedAt ? 'deleted' : g.state,
       CONSISTENCY_MARK[g.consistency],
+      g.copies.map(copyCell).join(' ') || '—',
       g.snapshots.map((s) => `${s.volumeId}→${s.snapshotId}`).join(' ') ||
         (g.failure ? `(${g.failure})` : '—'),
     ]),
   );
+}
+
+/** `us-west-2 completed (lag 12m)`: where a generation's DR copy stands. */
+function copyCell(copy: Generation['copies'][number]): string {
+  if (copy.deletedAt) return `${copy.region}:deleted`;
+  const lag = copy.lagSeconds === undefined ? '' : ` (lag ${Math.round(copy.lagSeconds / 60)}m)`;
+  return `${copy.region}:${copy.state}${lag}`;
 }
 
 export function formatRun(report: RunReport): string {
@@ -85,12 +94,19 @@ export function formatReconcile(report: ReconcileReport): string {
   for (const f of report.failed) lines.push(`  ✗ ${f.generationId}: ${f.failure}`);
   for (const s of report.stuck)
     lines.push(`  ! ${s.generationId} pending for ${s.pendingMinutes} min (stuck)`);
+  if (report.copiesQueued.length)
+    lines.push(`  queued DR copies of ${report.copiesQueued.length} generations`);
+  for (const e of report.copyExpiries)
+    lines.push(`  copy of ${e.generationId} in ${e.region} expires ${e.expiresAt}`);
   for (const p of report.pruned) {
     lines.push(
-      `  − pruned ${p.generationId}: ${[...(p.amiIds ?? []), ...p.snapshotIds].filter(Boolean).join(' ')}`,
+      `  − pruned ${p.generationId}${p.region ? ` (copy in ${p.region})` : ''}: ${[...(p.amiIds ?? []), ...p.snapshotIds].filter(Boolean).join(' ')}`,
     );
   }
-  for (const h of report.held) lines.push(`  ⏸ held ${h.generationId}: ${h.reason}`);
+  for (const h of report.held)
+    lines.push(`  ⏸ held ${h.generationId}${h.region ? ` (copy in ${h.region})` : ''}: ${h.reason}`);
+  for (const f of report.slotsFreed)
+    lines.push(`  freed copy slot ${f.key} in ${f.region} (its worker stopped)`);
   for (const n of report.notes) lines.push(`  note ${n.generationId}: ${n.note}`);
   return lines.join('\n');
 }
@@ -127,4 +143,20 @@ export function formatRebuild(report: RebuildReport): string {
     `${report.manifests} manifests; ${report.present} generations already in the catalog (kept); ${verb} ${report.imported.length}${report.dryRun ? ' (dry run: nothing written)' : ''}`,
     ...report.imported.map((id) => `  + ${id}`),
   ].join('\n');
+}
+
+export function formatCopy(report: PumpReport): string {
+  const done = report.steps.filter((s) => s.outcome === 'done');
+  const waiting = report.steps.filter((s) => s.outcome === 'wait');
+  const lines = [
+    `Copy queue: ${report.steps.length} steps in ${report.rounds} rounds; ${done.length} copies final, ${waiting.length} waits, ${report.failed.length} failed steps`,
+  ];
+  for (const s of done)
+    if (s.state)
+      lines.push(`  ${s.state === 'completed' ? '✓' : '✗'} ${s.generationId} → ${s.region}: ${s.state}`);
+  const reasons = new Map<string, number>();
+  for (const s of waiting) if (s.outcome === 'wait') reasons.set(s.reason, (reasons.get(s.reason) ?? 0) + 1);
+  for (const [reason, n] of reasons) lines.push(`  … ${n} waiting: ${reason}`);
+  for (const f of report.failed) lines.push(`  ✗ message ${f.id}: ${f.error}`);
+  return lines.join('\n');
 }

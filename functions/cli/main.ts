@@ -1,8 +1,10 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { AwsClients } from '../adapters/clients.ts';
-import { ensureSandbox } from '../adapters/sandbox-setup.ts';
+import { pumpCopyQueue } from '../adapters/copy-pump.ts';
+import { copyQueueUrl, ensureSandbox } from '../adapters/sandbox-setup.ts';
 import {
   catalogFor,
+  copyWorkerDeps,
   manifestStoreFor,
   planDeps,
   reconcileDeps,
@@ -21,6 +23,7 @@ import { restoreVolume } from '../core/restore.ts';
 import { runSchedule } from '../core/run.ts';
 import { consoleLog } from './console-log.ts';
 import {
+  formatCopy,
   formatGenerations,
   formatInit,
   formatPlan,
@@ -62,6 +65,12 @@ function isoTime(value: string): string {
   return time.toISOString();
 }
 
+function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a whole number, 0 or more');
+  return n;
+}
+
 function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number of 1 or more');
@@ -99,6 +108,12 @@ function readsManifests(config: Config, options: { fromManifests: boolean; regio
   throw new InputError(
     `--region ${options.region}: generations are listed from the catalog in ${config.region}${config.manifests ? ` or from the manifests in ${config.manifests.region}` : ' (the config has no "manifests" key)'}`,
   );
+}
+
+/** The copy queue's URL when the config copies anywhere; the queue must exist (`init` creates it locally). */
+async function queueUrlOf(config: Config, clients: AwsClients): Promise<string | undefined> {
+  if (!config.policies.some((p) => p.copies.length > 0)) return undefined;
+  return copyQueueUrl(clients.sqs(config.region), config.copyQueue.name);
 }
 
 /** A clock that starts at `at` and runs at real speed: how `--at` replays a schedule on a simulated clock. */
@@ -176,7 +191,13 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
           const scheduledAt = options.at ?? new Date().toISOString();
           const report = await runSchedule(
             { policy: options.policy, schedule: options.schedule, scheduledAt },
-            runDeps({ config, clients, clock: clockFrom(options.at), log: log(options) }),
+            runDeps({
+              config,
+              clients,
+              clock: clockFrom(options.at),
+              log: log(options),
+              copyQueueUrl: await queueUrlOf(config, clients),
+            }),
           );
           const text = formatRun(report);
           if (report.results.some((r) => r.outcome === 'failed')) throw new PartialFailure(report, text);
@@ -185,15 +206,56 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       ),
     );
 
-  command('reconcile', 'advance pending generations from the real snapshot states')
+  command(
+    'reconcile',
+    'advance pending generations, queue missing DR copies, apply retention in every Region, and prune',
+  )
     .option('--at <time>', 'the simulated time of this pass (ISO-8601); default now', isoTime)
     .action(
       act<CommonOptions & { at?: string }>(async (config, options, clients) => {
         const report = await reconcile(
-          reconcileDeps({ config, clients, clock: clockFrom(options.at), log: log(options) }),
+          reconcileDeps({
+            config,
+            clients,
+            clock: clockFrom(options.at),
+            log: log(options),
+            copyQueueUrl: await queueUrlOf(config, clients),
+          }),
         );
         return [report, formatReconcile(report)];
       }),
+    );
+
+  command(
+    'copy',
+    'work the DR copy queue as the copy-worker Lambda does: start copies the Regions have slots for, record finished ones',
+  )
+    .option('--at <time>', 'the simulated time of this pass (ISO-8601); default now', isoTime)
+    .option(
+      '--max-delay <seconds>',
+      'cap how long a waiting copy is delayed in the queue; 0 retries it in this command at once (the sandbox)',
+      nonNegativeInt,
+      900,
+    )
+    .option('--rounds <n>', 'receive rounds at most (10 messages each)', positiveInt, 50)
+    .action(
+      act<CommonOptions & { at?: string; maxDelay: number; rounds: number }>(
+        async (config, options, clients) => {
+          const url = await queueUrlOf(config, clients);
+          if (!url) throw new InputError('no policy in the config has copies; there is nothing to copy');
+          const deps = copyWorkerDeps(
+            { config, clients, clock: clockFrom(options.at), log: log(options) },
+            url,
+          );
+          const report = await pumpCopyQueue(clients.sqs(config.region), url, deps, {
+            maxDelaySeconds: options.maxDelay,
+            maxRounds: options.rounds,
+          });
+          const text = formatCopy(report);
+          if (report.failed.length > 0) throw new PartialFailure(report, text);
+          return [report, text];
+        },
+      ),
     );
 
   command('generations', 'list generations, newest first')

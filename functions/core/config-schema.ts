@@ -280,6 +280,41 @@ export const ConfigSchema = z
       })
       .optional()
       .describe('Where generation manifests are written, so backups can be found without the catalog.'),
+    copyQueue: z
+      .strictObject({
+        name: z
+          .string()
+          .regex(/^[a-zA-Z0-9_-]{1,75}$/, {
+            error:
+              'SQS queue names are 1-75 letters, digits, "_" and "-" (the dead-letter queue adds "-dlq"); e.g. "snapkeeper-copies"',
+          })
+          .default('snapkeeper-copies')
+          .describe(
+            'Name of the SQS queue DR copies wait in (in the config region); its dead-letter queue is <name>-dlq. Default snapkeeper-copies.',
+          ),
+        maxInFlight: z
+          .int({ error: 'maxInFlight must be a whole number of copies' })
+          .min(1, { error: 'maxInFlight must be at least 1' })
+          .max(100, {
+            error: 'maxInFlight is at most 100; EBS allows 20 concurrent copies per Region unless raised',
+          })
+          .default(20)
+          .describe(
+            'Snapshot copies in flight at once per destination Region. Default 20, the EBS quota; raise it only with the quota.',
+          ),
+        maxInFlightByRegion: z
+          .record(
+            region,
+            z
+              .int({ error: 'a Region limit must be a whole number of copies' })
+              .min(1, { error: 'a Region limit must be at least 1' })
+              .max(100, { error: 'a Region limit is at most 100' }),
+          )
+          .default({})
+          .describe('Per destination Region overrides of maxInFlight, e.g. { "eu-west-1": 10 }.'),
+      })
+      .prefault({})
+      .describe('The queue DR copies wait in, and how many may be in flight per destination Region.'),
     reconcile: z
       .strictObject({
         stuckAfterMinutes: z

@@ -108,6 +108,11 @@ export function findSchedule(
   return { policy: found, schedule: rule };
 }
 
+/** How many snapshot copies may be in flight at once into this Region. */
+export function copyLimit(config: Config, region: string): number {
+  return config.copyQueue.maxInFlightByRegion[region] ?? config.copyQueue.maxInFlight;
+}
+
 /** The copies a generation of this schedule gets, each with its retention resolved (default: the schedule's). */
 export function copiesForSchedule(
   policy: Policy,

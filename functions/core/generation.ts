@@ -38,10 +38,60 @@ export interface SnapshotRecord {
   volumeTags: Record<string, string>;
 }
 
+/**
+ * Where one DR copy stands. `queued`: waiting in the copy queue for its turn and a slot; `pending`: copies started,
+ * EC2 still copying; `completed`: every copy usable in the Region; `failed`: a copy EC2 refused for good (never a
+ * quota: quotas wait), with the reason in `failure`.
+ */
+export type CopyState = 'queued' | 'pending' | 'completed' | 'failed';
+
+/** The copy of one source snapshot in a DR Region. */
+export interface CopiedSnapshot {
+  sourceSnapshotId: string;
+  volumeId: string;
+  /** Absent until the copy was started. */
+  snapshotId?: string;
+  /** `waiting`: not started yet (no slot, or an older copy of the target still running). */
+  state: 'waiting' | SnapshotState;
+  /** The AMI this snapshot backs: its copy comes with the AMI's copy (`CopyImage`), never by `CopySnapshot`. */
+  viaImage?: string;
+  /** The device it images in that AMI, to find its copy behind the AMI's copy. */
+  deviceName?: string;
+}
+
+/** The AMI copy of an AMI generation in a DR Region. */
+export interface CopiedImage {
+  sourceImageId: string;
+  imageId?: string;
+  state: 'waiting' | 'pending' | 'available' | 'failed';
+}
+
+/**
+ * One generation's copy to one DR Region, with its own state, lag and retention: a copy outlives or precedes
+ * the primary snapshots under its own keep rule.
+ */
 export interface CopyRecord {
   region: string;
-  state: 'pending' | 'completed' | 'failed';
+  state: CopyState;
+  /** The copies' snapshot ids in the Region, in the order of `snapshots` (SPEC §7's `snapshotIds`). */
   snapshotIds: string[];
+  snapshots: CopiedSnapshot[];
+  /** The AMI copies: one per AMI of the generation (a group generation has one per member). */
+  images: CopiedImage[];
+  kmsKeyId?: string;
+  /** When the copy was queued, when its first copy started, and when the last one completed. */
+  queuedAt: string;
+  startedAt?: string;
+  completedAt?: string;
+  /** Copy lag: from the point in time the generation holds (`takenAt`) to the copy being usable, in seconds. */
+  lagSeconds?: number;
+  failure?: string;
+  expiresAt?: string;
+  retentionAppliedAt?: string;
+  pruneStartedAt?: string;
+  deletedAt?: string;
+  heldBecause?: string;
+  notes?: string[];
 }
 
 /** One point-in-time backup of one target from one run (SPEC §2). Times are ISO-8601 strings. */
@@ -75,6 +125,8 @@ export interface Generation {
   notes?: string[];
   /** Why the generation failed, in words an operator can act on. */
   failure?: string;
+  /** Bumped by every catalog write: concurrent writers (runs, reconcile, copy workers) never overwrite each other. */
+  revision?: number;
 }
 
 /** Fields of a generation, as the catalog's `update` takes them. */
@@ -82,15 +134,37 @@ export type GenerationField = Exclude<keyof Generation, 'id'>;
 
 /**
  * Whether reconcile still has something to do with a generation: advance it while pending, apply retention
- * once its outcome is final, and finish a prune that began. This is what puts it in the open-work index.
+ * once its outcome is final, and finish a prune that began; the same for each DR copy once it is final. A copy
+ * still queued or copying is the copy queue's work, not reconcile's. This is what puts it in the open-work index.
  */
 export function hasOpenWork(generation: Generation): boolean {
-  if (generation.deletedAt) return false;
-  return (
-    generation.state === 'pending' ||
-    !generation.retentionAppliedAt ||
-    generation.pruneStartedAt !== undefined
-  );
+  const primary =
+    !generation.deletedAt &&
+    (generation.state === 'pending' ||
+      !generation.retentionAppliedAt ||
+      generation.pruneStartedAt !== undefined);
+  return primary || generation.copies.some(copyHasOpenWork);
+}
+
+export function copyHasOpenWork(copy: CopyRecord): boolean {
+  if (copy.deletedAt) return false;
+  return (isFinalCopy(copy) && !copy.retentionAppliedAt) || copy.pruneStartedAt !== undefined;
+}
+
+export function isFinalCopy(copy: CopyRecord): boolean {
+  return copy.state === 'completed' || copy.state === 'failed';
+}
+
+/**
+ * The soonest expiry still to act on, the primary's or a copy's: what orders the generation in the expiry index.
+ * Undefined when nothing of it has an expiry left.
+ */
+export function nextExpiry(generation: Generation): string | undefined {
+  const expiries = [
+    generation.deletedAt ? undefined : generation.expiresAt,
+    ...generation.copies.map((c) => (c.deletedAt ? undefined : c.expiresAt)),
+  ].filter((at): at is string => at !== undefined);
+  return expiries.sort()[0];
 }
 
 /**

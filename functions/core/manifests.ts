@@ -1,5 +1,5 @@
 import { describeError } from './errors.ts';
-import type { Generation, GenerationField } from './generation.ts';
+import { type CopyRecord, type Generation, type GenerationField, isFinalCopy } from './generation.ts';
 import type { AuditEntry, Catalog, ClaimResult, GenerationQuery, Log } from './ports.ts';
 
 /**
@@ -29,8 +29,10 @@ export interface ManifestStore {
  * becomes final (`recordOutcome` completed or failed, `recordFailure`); when reconcile applies retention to it,
  * which every finished generation gets exactly once, so a manifest whose first write failed is written again
  * there; when retention gives it an expiry, so a catalog rebuilt from manifests still prunes it; and when
- * pruning deletes it, so a manifest never names deleted snapshots without saying so. This is the one place
- * manifests are written; run, reconcile and prune do not know about them.
+ * pruning deletes it, so a manifest never names deleted snapshots without saying so. The same for each DR
+ * copy (`updateCopy`): when it becomes final, gets its retention or expiry, or is deleted, so a manifest names
+ * the copies usable in every Region. This is the one place manifests are written; run, reconcile, prune and
+ * the copy worker do not know about them.
  *
  * A manifest write never fails the catalog call: the catalog is the record of truth and its write already
  * succeeded. A failed manifest is logged and written again at the generation's next such change.
@@ -67,6 +69,27 @@ export class ManifestingCatalog implements Catalog {
       await this.writeManifest(generation.id, 'deleted');
     else if (fields.includes('retentionAppliedAt')) await this.writeManifest(generation.id, 'retention');
     else if (fields.includes('expiresAt')) await this.writeManifest(generation.id, 'expiry');
+  }
+
+  /**
+   * A copy's manifest-worthy changes are the primary's: it becomes final (with its snapshot ids), gets its
+   * retention or expiry, or is deleted. Steps in between (queued, copying) leave the manifest as it is.
+   */
+  async updateCopy(
+    generationId: string,
+    region: string,
+    change: (current: CopyRecord | undefined, generation: Generation) => CopyRecord | undefined,
+  ): Promise<Generation | undefined> {
+    let before: CopyRecord | undefined;
+    let after: CopyRecord | undefined;
+    const written = await this.inner.updateCopy(generationId, region, (current, generation) => {
+      before = current;
+      after = change(current, generation);
+      return after;
+    });
+    const reason = written && after && copyManifestReason(before, after);
+    if (written && reason) await this.writeManifest(written, reason);
+    return written;
   }
 
   expiring(atOrBefore: string, limit?: number): Promise<Generation[]> {
@@ -106,10 +129,15 @@ export class ManifestingCatalog implements Catalog {
     return this.inner.audit(entry);
   }
 
-  /** The manifest is the record as the catalog now holds it, read back, not the caller's copy of it. */
-  private async writeManifest(generationId: string, reason: 'outcome' | 'retention' | 'expiry' | 'deleted') {
+  /**
+   * The manifest is the record as the catalog now holds it, read back (or as the catalog wrote it), not the
+   * caller's copy of it.
+   */
+  private async writeManifest(generationOrId: string | Generation, reason: ManifestReason) {
+    const generationId = typeof generationOrId === 'string' ? generationOrId : generationOrId.id;
     try {
-      const generation = await this.inner.get(generationId);
+      const generation =
+        typeof generationOrId === 'string' ? await this.inner.get(generationId) : generationOrId;
       if (!generation) throw new Error(`generation ${generationId} is not in the catalog`);
       await this.manifests.write(generation);
       this.log.debug('manifest written', { generationId, reason });
@@ -125,6 +153,17 @@ export class ManifestingCatalog implements Catalog {
       });
     }
   }
+}
+
+type ManifestReason = 'outcome' | 'retention' | 'expiry' | 'deleted' | 'copy';
+
+/** Why a copy's change is worth a manifest, or undefined when it is not (see `ManifestingCatalog.updateCopy`). */
+function copyManifestReason(before: CopyRecord | undefined, after: CopyRecord): ManifestReason | undefined {
+  if (after.deletedAt && !before?.deletedAt) return 'deleted';
+  if (after.retentionAppliedAt !== before?.retentionAppliedAt) return 'retention';
+  if (after.expiresAt !== before?.expiresAt) return 'expiry';
+  if (isFinalCopy(after) && after.state !== before?.state) return 'copy';
+  return undefined;
 }
 
 /** A write to the catalog while it is read from manifests: the DR read path never writes. */
@@ -156,6 +195,9 @@ export class ManifestCatalog implements Catalog {
   }
   async update(): Promise<void> {
     return this.readOnly('update');
+  }
+  async updateCopy(): Promise<Generation | undefined> {
+    return this.readOnly('updateCopy');
   }
   async expiring(): Promise<Generation[]> {
     return this.readOnly('expiring');

@@ -1,4 +1,5 @@
 import { type Config, copiesForSchedule, type Policy } from './config.ts';
+import { dueCopies, pruneCopy } from './copy-lifecycle.ts';
 import { describeError } from './errors.ts';
 import type { Generation } from './generation.ts';
 import type { Catalog, Clock, Log } from './ports.ts';
@@ -31,9 +32,10 @@ export interface PruneDeps {
   log: Log;
 }
 
+/** What a pass did. Entries with a `region` are about that DR copy of the generation, not its primary snapshots. */
 export interface PruneReport {
-  pruned: { generationId: string; snapshotIds: string[]; amiIds?: string[] }[];
-  held: { generationId: string; reason: string }[];
+  pruned: { generationId: string; region?: string; snapshotIds: string[]; amiIds?: string[] }[];
+  held: { generationId: string; region?: string; reason: string }[];
   notes: { generationId: string; note: string }[];
 }
 
@@ -56,14 +58,10 @@ export async function prune(deps: PruneDeps, resumable: readonly Generation[] = 
   const owners = await ownershipOf(candidates, deps);
   for (const generation of candidates) {
     try {
-      const hold = generation.pruneStartedAt ? undefined : await interlock(generation, now, deps, memo);
-      if (hold) {
-        report.held.push({ generationId: generation.id, reason: hold });
-        if (generation.heldBecause !== hold)
-          await deps.catalog.update({ ...generation, heldBecause: hold }, ['heldBecause']);
-        continue;
-      }
-      await deleteGeneration(generation, now, deps, report, owners);
+      if (primaryDue(generation, now)) await prunePrimary(generation, now, deps, report, owners, memo);
+      // Each DR copy has its own expiry and goes on its own, in its Region.
+      for (const copy of dueCopies(generation, now))
+        await pruneCopy(generation, copy, now, deps, report, memo);
     } catch (error) {
       // One generation's trouble never stops the others; it stays due (or resumable) for the next pass.
       deps.log.error('prune failed', { generationId: generation.id, error: describeError(error) });
@@ -73,7 +71,32 @@ export async function prune(deps: PruneDeps, resumable: readonly Generation[] = 
   return report;
 }
 
-/** What one pass remembers between generations, so a target's newest generation is read once. */
+/** Whether the primary snapshots are due: expired, or a prune of them began. */
+function primaryDue(generation: Generation, now: string): boolean {
+  if (generation.deletedAt) return false;
+  return (
+    generation.pruneStartedAt !== undefined ||
+    (generation.expiresAt !== undefined && generation.expiresAt <= now)
+  );
+}
+
+async function prunePrimary(
+  generation: Generation,
+  now: string,
+  deps: PruneDeps,
+  report: PruneReport,
+  owners: Map<string, Ownership>,
+  memo: InterlockMemo,
+) {
+  const hold = generation.pruneStartedAt ? undefined : await interlock(generation, now, deps, memo);
+  if (!hold) return deleteGeneration(generation, now, deps, report, owners);
+  report.held.push({ generationId: generation.id, reason: hold });
+  if (generation.heldBecause !== hold)
+    await deps.catalog.update({ ...generation, heldBecause: hold }, ['heldBecause']);
+}
+
+/** What one pass remembers between generations, so a target's newest generation (primary, or copied to a
+ * Region) is read once. */
 export interface InterlockMemo {
   newest: Map<string, Promise<Generation | undefined>>;
 }
@@ -85,6 +108,7 @@ async function ownershipOf(
 ): Promise<Map<string, Ownership>> {
   const byRegion = new Map<string, string[]>();
   for (const g of generations) {
+    if (g.deletedAt) continue;
     for (const s of g.snapshots) byRegion.set(s.region, [...(byRegion.get(s.region) ?? []), s.snapshotId]);
   }
   const owners = new Map<string, Ownership>();
@@ -109,8 +133,11 @@ export async function interlock(
   }
   if (generation.state === 'completed') {
     for (const copy of copiesForSchedule(policy, schedule)) {
-      const done = generation.copies.some((c) => c.region === copy.region && c.state === 'completed');
-      if (!done) return `its copy to ${copy.region} has not completed`;
+      const record = generation.copies.find((c) => c.region === copy.region);
+      if (record?.state === 'failed') {
+        return `its copy to ${copy.region} failed (${record.failure ?? 'no reason recorded'}); the source is kept until a copy completes there`;
+      }
+      if (record?.state !== 'completed') return `its copy to ${copy.region} has not completed`;
     }
   }
   return newestOfTarget(generation, now, policy, deps, memo);
@@ -129,17 +156,31 @@ async function newestOfTarget(
   if (!memo.newest.has(target)) memo.newest.set(target, newestCompleted(target, deps.catalog));
   const newest = await memo.newest.get(target);
   if (newest && newest.id !== generation.id) return undefined;
+  return orphanHold(generation, now, policy, deps);
+}
+
+/**
+ * The newest completed generation of a target (or its newest completed copy in a Region: `what` is
+ * `copy in <region>`) is kept while the target exists; once it is gone, the orphan rule decides.
+ */
+export async function orphanHold(
+  generation: Generation,
+  now: string,
+  policy: Policy,
+  deps: PruneDeps,
+  what = 'generation',
+): Promise<string | undefined> {
   const ids = generation.target.members ?? [generation.target.id];
   if ((await deps.pruner.existingTargets(ids)).size > 0) {
-    return `it is the newest completed generation of ${generation.target.id}`;
+    return `it is the newest completed ${what} of ${generation.target.id}`;
   }
   const days = policy.orphans.keepNewestDays;
   if (days === undefined) {
-    return `${generation.target.id} no longer exists and this is its newest generation; the orphan rule keeps it (set orphans.keepNewestDays to let it go)`;
+    return `${generation.target.id} no longer exists and this is its newest ${what}; the orphan rule keeps it (set orphans.keepNewestDays to let it go)`;
   }
   const taken = Date.parse(generation.takenAt ?? generation.scheduledAt);
   if (Date.parse(now) - taken < days * DAY_MS) {
-    return `${generation.target.id} no longer exists; the orphan rule keeps its newest generation for ${days} days`;
+    return `${generation.target.id} no longer exists; the orphan rule keeps its newest ${what} for ${days} days`;
   }
   return undefined;
 }

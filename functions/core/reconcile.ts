@@ -1,7 +1,10 @@
 import type { Config } from './config.ts';
+import { SLOT_STALE_MS } from './copy.ts';
+import { applyCopyRetention, type CopyExpiry, sweepSlots } from './copy-lifecycle.ts';
+import { copyRulesOf, queueCopies } from './copy-queue.ts';
 import { describeError } from './errors.ts';
-import { type Generation, type SnapshotRecord, stateFromSnapshots } from './generation.ts';
-import type { Catalog, Clock, Log, SnapshotService } from './ports.ts';
+import { type Generation, isFinalCopy, type SnapshotRecord, stateFromSnapshots } from './generation.ts';
+import type { Catalog, Clock, CopyQueue, CopySlots, Log, SnapshotService } from './ports.ts';
 import { type PruneReport, type Pruner, prune } from './prune.ts';
 import { placeInLineage } from './retention.ts';
 import { CLAIM_LEASE_MS } from './run.ts';
@@ -13,6 +16,10 @@ export interface ReconcileDeps {
   pruner: Pruner;
   clock: Clock;
   log: Log;
+  /** Where completed generations' DR copies are queued; needed when the config copies anywhere. */
+  copyQueue?: CopyQueue;
+  /** The copy slots, to free those whose worker died. */
+  slots?: CopySlots;
 }
 
 export interface ReconcileReport extends PruneReport {
@@ -24,6 +31,12 @@ export interface ReconcileReport extends PruneReport {
   stuck: { generationId: string; pendingMinutes: number }[];
   /** Generations that retention placed in their lineage in this pass, with the expiries it set. */
   expiries: { generationId: string; expiresAt: string }[];
+  /** Generations whose DR copies this pass queued (a run that stopped before queueing them). */
+  copiesQueued: string[];
+  /** DR copies that retention placed in their Region's lineage in this pass. */
+  copyExpiries: CopyExpiry[];
+  /** Copy slots freed because the worker that took them died. */
+  slotsFreed: { region: string; key: string }[];
 }
 
 /**
@@ -40,6 +53,9 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
     stillPending: [],
     stuck: [],
     expiries: [],
+    copiesQueued: [],
+    copyExpiries: [],
+    slotsFreed: [],
     pruned: [],
     held: [],
     notes: [],
@@ -48,7 +64,10 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   // Finished generations of one lineage are placed together: one read of the lineage per pass, not per member.
   const lineages = new Map<string, Generation[]>();
   for (const generation of advanced) {
-    if (generation.state === 'pending' || generation.retentionAppliedAt || generation.deletedAt) continue;
+    if (generation.state === 'pending') continue;
+    const primary = !generation.retentionAppliedAt && !generation.deletedAt;
+    if (primary && !(await queued(generation, deps, report))) continue;
+    if (!primary && !generation.copies.some((c) => isFinalCopy(c) && !c.retentionAppliedAt)) continue;
     const key = JSON.stringify([generation.target.id, generation.policy, generation.schedule]);
     lineages.set(key, [...(lineages.get(key) ?? []), generation]);
   }
@@ -69,7 +88,24 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   report.pruned.push(...pruned.pruned);
   report.held.push(...pruned.held);
   report.notes.push(...pruned.notes);
+  if (deps.slots) report.slotsFreed = await sweepSlots({ ...deps, slots: deps.slots }, SLOT_STALE_MS);
   return report;
+}
+
+/**
+ * A completed generation's DR copies must be queued before retention places it: placing it takes it out of the
+ * open-work index, and with it out of reconcile's sight. So one whose copies could not be queued waits a pass.
+ */
+async function queued(
+  generation: Generation,
+  deps: ReconcileDeps,
+  report: ReconcileReport,
+): Promise<boolean> {
+  const before = generation.copies.length;
+  if (!(await queueCopies(deps, generation))) return false;
+  const after = (await deps.catalog.get(generation.id))?.copies.length ?? before;
+  if (after > before) report.copiesQueued.push(generation.id);
+  return true;
 }
 
 async function advancePending(
@@ -180,7 +216,12 @@ async function applyRetention(finished: Generation[], deps: ReconcileDeps, repor
   const keep = deps.config.policies
     .find((p) => p.name === first.policy)
     ?.schedules.find((s) => s.name === first.schedule)?.keep;
-  const lineage = keep ? await lineageFor(finished, keep.count ?? 0, deps.catalog) : [];
+  const counts = [keep?.count ?? 0, ...copyRulesOf(deps.config, first).map((r) => r.keep.count ?? 0)];
+  const lineage = await lineageFor(finished, Math.max(...counts), deps.catalog);
+  report.copyExpiries.push(...(await applyCopyRetention(finished, lineage, deps)));
+  const primary = finished.filter((g) => !g.retentionAppliedAt && !g.deletedAt);
+  if (primary.length === 0) return;
+  finished = primary;
   const expiries = keep ? placeInLineage(lineage, keep) : new Map<string, string | undefined>();
   const placing = new Set(finished.map((g) => g.id));
   for (const member of lineage) {

@@ -84,7 +84,7 @@ export async function restoreVolume(input: unknown, deps: RestoreDeps): Promise<
   }
 
   const at = request.at ? new Date(request.at).toISOString() : deps.clock.now().toISOString();
-  const generation = await chooseGeneration(request, at, deps.catalog);
+  const generation = await chooseGeneration(request, at, region, deps);
   const snapshot = pickSnapshot(generation, request.volumeId);
   const sourceSnapshotId = snapshotIn(region, generation, snapshot, deps.config.region);
   const base = {
@@ -133,37 +133,56 @@ export async function restoreVolume(input: unknown, deps: RestoreDeps): Promise<
   return result;
 }
 
+/**
+ * Whether a generation can be restored in `region`: in the primary Region its own snapshots, elsewhere its
+ * completed DR copy there; neither once deleted (a copy and the primary are pruned on their own).
+ */
+export function restorableIn(generation: Generation, region: string, primary: string): boolean {
+  if (region === primary) return generation.state === 'completed' && !generation.deletedAt;
+  return generation.copies.some((c) => c.region === region && c.state === 'completed' && !c.deletedAt);
+}
+
 async function chooseGeneration(
   request: z.output<typeof RestoreVolumeRequestSchema>,
   at: string,
-  catalog: Catalog,
+  region: string,
+  deps: RestoreDeps,
 ): Promise<Generation> {
+  const { catalog } = deps;
+  const primary = deps.config.region;
   if (request.generationId) {
     const generation = await catalog.get(request.generationId);
     if (!generation) throw new NotFoundError(`generation ${request.generationId} is not in the catalog`);
-    if (generation.state !== 'completed' || generation.deletedAt) {
+    if (region === primary && (generation.state !== 'completed' || generation.deletedAt)) {
       throw new InputError(
         `generation ${generation.id} is ${generation.deletedAt ? 'deleted' : generation.state}; only a completed generation can be restored`,
+      );
+    }
+    if (!restorableIn(generation, region, primary)) {
+      const copy = generation.copies.find((c) => c.region === region);
+      const where = [
+        primary,
+        ...generation.copies.filter((c) => restorableIn(generation, c.region, primary)).map((c) => c.region),
+      ];
+      throw new NotFoundError(
+        `generation ${generation.id} has no ${copy?.deletedAt ? 'undeleted' : 'completed'} copy in ${region}${copy ? ` (its copy there is ${copy.deletedAt ? 'deleted' : copy.state})` : ''}; restorable in: ${where.join(', ')}`,
       );
     }
     return generation;
   }
   const volumeId = request.volumeId as string;
-  // Newest first; skip generations that are not restorable. Pages stay small because the newest completed
-  // generation is almost always among the first few.
   // Newest first, a small page at a time: the newest restorable generation is almost always among the first
   // few, so what is read does not grow with the length of the history. The index orders by scheduledAt; a
   // generation is taken at or after it is scheduled, so takenAt decides.
   for (let limit = 8; ; limit *= 4) {
     const page = await catalog.byVolume(volumeId, { atOrBefore: at, limit });
-    const found = page.find(
-      (g) => g.state === 'completed' && !g.deletedAt && (g.takenAt ?? g.scheduledAt) <= at,
-    );
+    const found = page.find((g) => restorableIn(g, region, primary) && (g.takenAt ?? g.scheduledAt) <= at);
     if (found) return found;
     if (page.length < limit) break;
   }
+  const inRegion = region === primary ? '' : ` with a completed copy in ${region}`;
   throw new NotFoundError(
-    `no completed generation of ${volumeId} taken at or before ${at}; list them with: snapkeeper generations --volume ${volumeId}`,
+    `no completed generation of ${volumeId}${inRegion} taken at or before ${at}; list them with: snapkeeper generations --volume ${volumeId}`,
   );
 }
 
@@ -191,13 +210,11 @@ function snapshotIn(
   primary: string,
 ): string {
   if (region === primary) return snapshot.snapshotId;
-  const copy = generation.copies.find((c) => c.region === region && c.state === 'completed');
-  const index = generation.snapshots.indexOf(snapshot);
-  const copied = copy?.snapshotIds[index];
+  const copy = generation.copies.find((c) => c.region === region && c.state === 'completed' && !c.deletedAt);
+  const copied = copy?.snapshots.find((s) => s.sourceSnapshotId === snapshot.snapshotId)?.snapshotId;
   if (!copied) {
-    const regions = generation.copies.filter((c) => c.state === 'completed').map((c) => c.region);
     throw new NotFoundError(
-      `generation ${generation.id} has no completed copy in ${region}; restorable in: ${[primary, ...regions].join(', ')}`,
+      `generation ${generation.id} has no completed copy of ${snapshot.snapshotId} (${snapshot.volumeId}) in ${region}`,
     );
   }
   return copied;

@@ -1,6 +1,7 @@
 import { mapLimit } from './concurrency.ts';
 import { type Config, findSchedule, type ScheduleRule } from './config.ts';
 import { CreateFailedError, type Take, takeConsistent } from './consistent-take.ts';
+import { queueCopies } from './copy-queue.ts';
 import { describeError } from './errors.ts';
 import type { FreezeDeps } from './freeze.ts';
 import { type Consistency, type Generation, generationId } from './generation.ts';
@@ -8,6 +9,7 @@ import { finishImages, memberCreator } from './member-create.ts';
 import type {
   Catalog,
   Clock,
+  CopyQueue,
   Deadline,
   FreezeAgent,
   ImageService,
@@ -44,6 +46,8 @@ export interface RunDeps {
   timer?: Timer;
   /** The invocation's remaining time (a Lambda's); unlimited when absent. */
   deadline?: Deadline;
+  /** Where a completed generation's DR copies are queued; needed when the config copies anywhere. */
+  copyQueue?: CopyQueue;
 }
 
 export type TargetOutcome =
@@ -204,6 +208,8 @@ async function backUpTarget(
     freezeWindowMs: recorded.freezeWindowMs,
     snapshotIds,
   });
+  // Queued now for the shortest copy lag; if this fails, reconcile queues them.
+  await queueCopies(deps, recorded);
   return result('created', recorded, extra);
 }
 
@@ -239,6 +245,7 @@ async function resumeExisting(
       notes: [...(existing.notes ?? []), note],
     };
     await deps.catalog.recordOutcome(adopted);
+    await queueCopies(deps, adopted);
     deps.log.warn('adopted snapshots of an interrupted run', {
       generationId: existing.id,
       count: orphans.length,

@@ -12,6 +12,9 @@ export const TAG = {
   sourceVolume: 'snapkeeper:source-volume',
   sourceInstance: 'snapkeeper:source-instance',
   restoredFrom: 'snapkeeper:restored-from',
+  sourceSnapshot: 'snapkeeper:source-snapshot',
+  sourceImage: 'snapkeeper:source-image',
+  sourceRegion: 'snapkeeper:source-region',
 } as const;
 
 /** AWS allows 50 tags on a resource. */

@@ -7,9 +7,16 @@ import { z } from 'zod';
 export const HandlerEnvSchema = z.object({
   /** The whole snapkeeper configuration as JSON, validated at synth time and again at cold start. */
   SNAPKEEPER_CONFIG: z.string().min(2),
+  /** The SQS copy queue, for the Lambdas that queue DR copies (scheduled run, reconcile, copy worker). */
+  SNAPKEEPER_COPY_QUEUE_URL: z.string().url().optional(),
   /** Powertools logger service name. */
   POWERTOOLS_SERVICE_NAME: z.string().default('snapkeeper'),
   POWERTOOLS_LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
 });
 
 export type HandlerEnv = z.input<typeof HandlerEnvSchema>;
+
+/** The copy queue's URL from the environment; undefined when the stack copies nowhere. */
+export function copyQueueUrl(): string | undefined {
+  return HandlerEnvSchema.parse(process.env).SNAPKEEPER_COPY_QUEUE_URL;
+}

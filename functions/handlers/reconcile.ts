@@ -3,6 +3,7 @@ import middy from '@middy/core';
 import { z } from 'zod';
 import { reconcileDeps } from '../adapters/wiring.ts';
 import { type ReconcileDeps, type ReconcileReport, reconcile } from '../core/reconcile.ts';
+import { copyQueueUrl } from './env.ts';
 import { lambdaConfig, lambdaLog, logger, parseEvent } from './lambda.ts';
 
 /** The reconcile schedule sends an empty object; anything else is a mistake worth failing on. */
@@ -43,6 +44,6 @@ export function createReconcileHandler(deps: () => ReconcileDeps) {
 let deps: ReconcileDeps | undefined;
 
 export const handler = createReconcileHandler(() => {
-  deps ??= reconcileDeps({ config: lambdaConfig(), log: lambdaLog });
+  deps ??= reconcileDeps({ config: lambdaConfig(), log: lambdaLog, copyQueueUrl: copyQueueUrl() });
   return deps;
 });

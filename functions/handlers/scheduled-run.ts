@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { runDeps } from '../adapters/wiring.ts';
 import type { RunDeps, RunReport } from '../core/run.ts';
 import { runSchedule } from '../core/run.ts';
+import { copyQueueUrl } from './env.ts';
 import { lambdaConfig, lambdaLog, logger, parseEvent } from './lambda.ts';
 
 /** What each EventBridge Scheduler schedule sends: `scheduledAt` is `<aws.scheduler.scheduled-time>`. */
@@ -45,6 +46,6 @@ export function createScheduledRunHandler(deps: () => RunDeps) {
 let deps: RunDeps | undefined;
 
 export const handler = createScheduledRunHandler(() => {
-  deps ??= runDeps({ config: lambdaConfig(), log: lambdaLog });
+  deps ??= runDeps({ config: lambdaConfig(), log: lambdaLog, copyQueueUrl: copyQueueUrl() });
   return deps;
 });

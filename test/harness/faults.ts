@@ -6,6 +6,8 @@ import type {
   HandlerExecutionContext,
   Pluggable,
 } from '@smithy/types';
+import { SMITHY_CONTEXT_KEY } from '@smithy/types';
+import { CopyLimit, type CopyLimitOptions } from './copy-faults.ts';
 import {
   actionName,
   type Clock,
@@ -40,6 +42,8 @@ export interface CallContext {
   readonly service: string;
   readonly input: Shape;
   readonly now: number;
+  /** The Region the client signs for, which is the Region the call acts in (as AWS and the emulator read it). */
+  readonly region?: string;
 }
 
 /** What a rule's `before` may decide: wait, fail the call, or answer it without the emulator. */
@@ -171,6 +175,16 @@ export class Faults {
     return this;
   }
 
+  /**
+   * EBS's concurrent-copy quota per destination Region: copies stay in flight (`pending`) for `durationMs` or
+   * until released, and a copy started while `limit` are in flight fails with `ResourceLimitExceeded`.
+   */
+  copyLimit(opts: CopyLimitOptions): CopyLimit {
+    const limit = new CopyLimit(opts, this.clock, () => this.calls);
+    for (const rule of limit.rules()) this.use(rule);
+    return limit;
+  }
+
   /** Calls seen for an action, optionally only those with one outcome. */
   count(action: string, outcome?: FaultCall['outcome']): number {
     return this.calls.filter((c) => c.action === action && (!outcome || c.outcome === outcome)).length;
@@ -198,7 +212,13 @@ export class Faults {
     const action = actionName(context.commandName);
     const service = serviceName(context.clientName);
     return async (args: FinalizeHandlerArguments<object>): Promise<FinalizeHandlerOutput<object>> => {
-      const call: CallContext = { action, service, input: args.input as Shape, now: this.clock.now() };
+      const call: CallContext = {
+        action,
+        service,
+        input: args.input as Shape,
+        now: this.clock.now(),
+        region: signingRegion(context),
+      };
       const active = this.rules.filter(
         ({ rule }) => rule.actions.includes(action) || rule.actions.includes('*'),
       );
@@ -245,6 +265,16 @@ export class Faults {
 /** `new Faults(options)`, for call sites that read better as a function. */
 export function faults(options?: FaultsOptions): Faults {
   return new Faults(options);
+}
+
+/**
+ * The Region a client signs its request for, which is the Region the call acts in. The SDK chooses it in the
+ * serialize step, so middleware reads it there or later (the fault layer sits in the finalize step).
+ */
+export function signingRegion(context: HandlerExecutionContext): string | undefined {
+  const region =
+    context[SMITHY_CONTEXT_KEY]?.selectedHttpAuthScheme?.httpAuthOption.signingProperties?.region;
+  return typeof region === 'string' ? region : undefined;
 }
 
 function list(actions: Actions): readonly string[] {

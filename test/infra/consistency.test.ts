@@ -67,7 +67,9 @@ describe('the freeze document and the permissions of freezes and AMIs', () => {
     const tagging = statements.filter(
       (s) => actionsOf(s).includes('ec2:CreateTags') && resourcesOf(s).some((r) => r.includes('image/*')),
     );
+    // The run's, inside CreateImage; and the copy worker's, inside the copies it makes in the DR Regions.
     expect(tagging.map((s) => s.Condition)).toEqual([
+      { StringEquals: { 'ec2:CreateAction': ['CopySnapshot', 'CopyImage'] } },
       { StringEquals: { 'ec2:CreateAction': 'CreateImage' } },
     ]);
   });

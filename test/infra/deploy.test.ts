@@ -1,12 +1,16 @@
 // Deploys the real app to the local emulator with the CDK CLI, as an operator would, and checks that what the
 // stack promises exists. The emulator creates resources but runs nothing: behaviour is tested elsewhere.
+// moto's CloudFormation silently skips what it does not model: Scheduler schedules, queue policies (the enforceSSL
+// denies) and CloudWatch alarms (the copy dead-letter alarm). test/infra/stack.test.ts and copies.test.ts check those
+// in the template instead.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { GetFunctionCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { GetFunctionCommand, LambdaClient, ListEventSourceMappingsCommand } from '@aws-sdk/client-lambda';
+import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { catalogIndexes, catalogLayout } from '../../functions/adapters/catalog-layout.ts';
 import { loadConfigFile } from '../../functions/core/config.ts';
@@ -98,4 +102,40 @@ describe('cdk deploy to the local emulator', () => {
       );
     },
   );
+
+  it('creates the copy queue with its dead-letter queue, and feeds the copy worker from it', async () => {
+    const config = await loadConfigFile(repoConfigFile);
+    const sqs = new SQSClient({ region: config.region, endpoint: emulator.endpoint, maxAttempts: 1 });
+    const attributes = async (url: string | undefined) =>
+      (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['All'] })))
+        .Attributes ?? {};
+    const queue = await attributes(outputs.CopyQueueUrl);
+    const deadLetters = await attributes(outputs.CopyDeadLetterQueueUrl);
+    expect(queue.QueueArn).toMatch(new RegExp(`:${config.copyQueue.name}$`));
+    expect(deadLetters.QueueArn).toMatch(new RegExp(`:${config.copyQueue.name}-dlq$`));
+    expect(JSON.parse(queue.RedrivePolicy ?? '{}')).toMatchObject({
+      deadLetterTargetArn: deadLetters.QueueArn,
+      maxReceiveCount: 5,
+    });
+    for (const each of [queue, deadLetters]) expect(each.SqsManagedSseEnabled).toBe('true');
+
+    const lambda = new LambdaClient({ region: config.region, endpoint: emulator.endpoint, maxAttempts: 1 });
+    const { EventSourceMappings } = await lambda.send(
+      new ListEventSourceMappingsCommand({ FunctionName: outputs.CopyWorkerFunctionName }),
+    );
+    expect(EventSourceMappings).toEqual([
+      expect.objectContaining({
+        EventSourceArn: queue.QueueArn,
+        BatchSize: 10,
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+        ScalingConfig: { MaximumConcurrency: 2 },
+      }),
+    ]);
+    for (const output of ['ScheduledRunFunctionName', 'ReconcileFunctionName', 'CopyWorkerFunctionName']) {
+      const fn = await lambda.send(new GetFunctionCommand({ FunctionName: outputs[output] }));
+      expect(fn.Configuration?.Environment?.Variables?.SNAPKEEPER_COPY_QUEUE_URL, output).toBe(
+        outputs.CopyQueueUrl,
+      );
+    }
+  });
 });

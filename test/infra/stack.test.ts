@@ -212,14 +212,19 @@ describe.each(cases)('the stack synthesized from $name', ({ file }) => {
     }
   });
 
-  it('lets only the run and reconcile write manifests, encrypted, into the config bucket', () => {
+  it('lets only the run, reconcile and the copy worker write manifests, encrypted, into the config bucket', () => {
     const writes = policyStatements(synthesized.template).filter((s) =>
       actionsOf(s).some((action) => action.startsWith('s3:')),
     );
-    // The run's role and the reconcile function's role, one statement each.
+    // The run's role, the reconcile function's role and, with copies, the copy worker's: one statement each.
+    const copies = config.policies.some((policy) => policy.copies.length > 0);
     expect(writes.map((s) => s.policy)).toEqual(
       config.manifests
-        ? [expect.stringMatching(/ScheduledRunRole/), expect.stringMatching(/ReconcileFunctionRole/)]
+        ? [
+            ...(copies ? [expect.stringMatching(/CopiesWorkerRole/)] : []),
+            expect.stringMatching(/ScheduledRunRole/),
+            expect.stringMatching(/ReconcileFunctionRole/),
+          ]
         : [],
     );
     for (const statement of writes) {
@@ -233,7 +238,9 @@ describe.each(cases)('the stack synthesized from $name', ({ file }) => {
 
   it('hands every Lambda the configuration, which parses back to the same configuration', () => {
     const functions = Object.values(synthesized.template.findResources('AWS::Lambda::Function'));
-    expect(functions).toHaveLength(3);
+    // Run, reconcile, restore-volume and, when a policy copies, the copy worker.
+    const copies = config.policies.some((policy) => policy.copies.length > 0);
+    expect(functions).toHaveLength(copies ? 4 : 3);
     const { $schema: _, ...withoutSchema } = config;
     for (const fn of functions) {
       expect(fn.Properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'] });

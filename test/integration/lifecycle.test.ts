@@ -8,7 +8,7 @@ import {
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AwsClients } from '../../functions/adapters/clients.ts';
 import { tagList } from '../../functions/adapters/ec2.ts';
-import { ensureSandbox } from '../../functions/adapters/sandbox-setup.ts';
+import { copyQueueUrl, ensureSandbox } from '../../functions/adapters/sandbox-setup.ts';
 import { catalogFor, reconcileDeps, runDeps } from '../../functions/adapters/wiring.ts';
 import { consoleLog } from '../../functions/cli/console-log.ts';
 import { parseConfig } from '../../functions/core/config.ts';
@@ -55,9 +55,11 @@ const at = (iso: string) => ({ now: () => new Date(iso) });
 async function night(policy: string, n: number, pass = new AwsClients({ maxAttempts: 2 })) {
   const report = await runSchedule(
     { policy, schedule: 'nightly', scheduledAt: day(n) },
-    runDeps({ config, clients, clock: at(day(n)), log }),
+    runDeps({ copyQueueUrl: queueUrl, config, clients, clock: at(day(n)), log }),
   );
-  const reconciled = await reconcile(reconcileDeps({ config, clients: pass, clock: at(day(n, 2)), log }));
+  const reconciled = await reconcile(
+    reconcileDeps({ copyQueueUrl: queueUrl, config, clients: pass, clock: at(day(n, 2)), log }),
+  );
   return { report, reconciled };
 }
 
@@ -70,8 +72,11 @@ async function snapshotExists(snapshotId: string): Promise<boolean> {
 
 const lineageOf = (volumeId: string) => catalog.byVolume(volumeId);
 
+let queueUrl: string;
+
 beforeAll(async () => {
   await ensureSandbox(config, clients);
+  queueUrl = await copyQueueUrl(clients.sqs(config.region), config.copyQueue.name);
 });
 
 describe('retention by count', () => {
@@ -164,19 +169,24 @@ describe('orphans', () => {
     expect(older?.deletedAt).toBeDefined();
     // The newest always stays while the volume exists, even expired by hand.
     await catalog.update({ ...(newest as Generation), expiresAt: day(2, 3) }, ['expiresAt']);
-    expect((await reconcile(reconcileDeps({ config, clients, clock: at(day(9)), log }))).held).toContainEqual(
-      {
-        generationId: newest?.id,
-        reason: `it is the newest completed generation of ${volumeId}`,
-      },
-    );
+    expect(
+      (await reconcile(reconcileDeps({ copyQueueUrl: queueUrl, config, clients, clock: at(day(9)), log })))
+        .held,
+    ).toContainEqual({
+      generationId: newest?.id,
+      reason: `it is the newest completed generation of ${volumeId}`,
+    });
 
     await ec2.send(new DeleteVolumeCommand({ VolumeId: volumeId }));
-    const early = await reconcile(reconcileDeps({ config, clients, clock: at(day(4)), log }));
+    const early = await reconcile(
+      reconcileDeps({ copyQueueUrl: queueUrl, config, clients, clock: at(day(4)), log }),
+    );
     expect(early.held.find((h) => h.generationId === newest?.id)?.reason).toMatch(
       /orphan rule keeps its newest generation for 3 days/,
     );
-    const late = await reconcile(reconcileDeps({ config, clients, clock: at(day(6)), log }));
+    const late = await reconcile(
+      reconcileDeps({ copyQueueUrl: queueUrl, config, clients, clock: at(day(6)), log }),
+    );
     expect(late.pruned.map((p) => p.generationId)).toContain(newest?.id);
   });
 });
@@ -200,6 +210,7 @@ describe('an interrupted prune', () => {
     const watch = newFaults();
     await reconcile(
       reconcileDeps({
+        copyQueueUrl: queueUrl,
         config,
         clients: new AwsClients({ middleware: [watch.pluggable()] }),
         clock: at(day(21, 3)),

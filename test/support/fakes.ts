@@ -1,10 +1,12 @@
 import type { z } from 'zod';
 import { type Config, type ConfigSchema, parseConfig } from '../../functions/core/config.ts';
 import {
+  type CopyRecord,
   type Generation,
   type GenerationField,
   generationId,
   hasOpenWork,
+  nextExpiry,
   type SnapshotState,
   type Target,
 } from '../../functions/core/generation.ts';
@@ -387,6 +389,7 @@ type CatalogRequests = {
   recordOutcome: Generation;
   recordFailure: { generationId: string; failure: string };
   update: Generation;
+  updateCopy: { generationId: string; region: string };
   get: string;
   audit: AuditEntry;
 };
@@ -425,19 +428,46 @@ export class FakeCatalog implements Catalog {
     if (current.deletedAt)
       throw new Error(`catalog: update: ConditionalCheckFailedException: ${generation.id} is deleted`);
     for (const field of fields) {
+      if (field === 'revision') continue;
       const value = structuredClone(generation[field]);
       if (value === undefined) delete (current as unknown as Record<string, unknown>)[field];
       else Object.assign(current, { [field]: value });
     }
+    this.bumpRevision(current);
   }
 
+  /** As the adapter's: `change` sees the copy as held now; a deleted primary does not stop it. */
+  async updateCopy(
+    generationId: string,
+    region: string,
+    change: (current: CopyRecord | undefined, generation: Generation) => CopyRecord | undefined,
+  ): Promise<Generation | undefined> {
+    await this.faults.before('updateCopy', { generationId, region });
+    const current = this.records.get(generationId);
+    if (!current) return undefined;
+    const index = current.copies.findIndex((c) => c.region === region);
+    const changed = change(structuredClone(current.copies[index]), structuredClone(current));
+    if (changed) {
+      if (index < 0) current.copies.push(structuredClone(changed));
+      else current.copies[index] = structuredClone(changed);
+      this.bumpRevision(current);
+    }
+    return structuredClone(current);
+  }
+
+  /** As the adapter's expiry index: by the soonest expiry of the primary or any copy (`nextExpiry`). */
   async expiring(atOrBefore: string, limit = 500): Promise<Generation[]> {
     await Promise.resolve();
+    const until = `${atOrBefore}#\uffff`;
     return [...this.records.values()]
-      .filter((g) => g.expiresAt !== undefined && !g.deletedAt && g.expiresAt <= atOrBefore)
-      .sort((a, b) => `${a.expiresAt}#${a.id}`.localeCompare(`${b.expiresAt}#${b.id}`))
+      .flatMap((g) => {
+        const expiry = nextExpiry(g);
+        return expiry ? [{ g, sk: `${expiry}#${g.id}` }] : [];
+      })
+      .filter(({ sk }) => sk <= until)
+      .sort((a, b) => (a.sk < b.sk ? -1 : a.sk > b.sk ? 1 : 0))
       .slice(0, limit)
-      .map((g) => structuredClone(g));
+      .map(({ g }) => structuredClone(g));
   }
 
   lineage(
@@ -457,7 +487,9 @@ export class FakeCatalog implements Catalog {
     await this.faults.before('claim', generation);
     const existing = this.records.get(generation.id);
     if (existing) return { claimed: false, existing: structuredClone(existing) };
-    this.seed(generation);
+    // As the adapter: a claim is revision 0 (no `revision`).
+    const { revision: _none, ...claimed } = generation;
+    this.seed(claimed);
     await this.faults.after('claim', generation);
     return { claimed: true };
   }
@@ -473,6 +505,7 @@ export class FakeCatalog implements Catalog {
       claimedAt: generation.claimedAt,
       state: 'pending',
       consistency: generation.consistency,
+      revision: (current.revision ?? 0) + 1,
     });
     return true;
   }
@@ -495,16 +528,15 @@ export class FakeCatalog implements Catalog {
       if (value === undefined) delete (current as unknown as Record<string, unknown>)[key];
       else Object.assign(current, { [key]: value });
     }
+    this.bumpRevision(current);
     this.pointVolumes(generation);
   }
 
   async recordFailure(generationId: string, failure: string): Promise<void> {
     await this.faults.before('recordFailure', { generationId, failure });
-    Object.assign(this.required(generationId, 'record failure'), {
-      state: 'failed',
-      failure,
-      consistency: 'failed',
-    });
+    const current = this.required(generationId, 'record failure');
+    Object.assign(current, { state: 'failed', failure, consistency: 'failed' });
+    this.bumpRevision(current);
   }
 
   async get(generationId: string): Promise<Generation | undefined> {
@@ -563,6 +595,11 @@ export class FakeCatalog implements Catalog {
     for (const volumeId of new Set(generation.snapshots.map((s) => s.volumeId))) {
       this.point(`VOLUME#${volumeId}`, generation.scheduledAt, generation.id);
     }
+  }
+
+  /** Every write bumps the record's revision, as `DynamoCatalog`'s optimistic writes do. */
+  private bumpRevision(generation: Generation): void {
+    generation.revision = (generation.revision ?? 0) + 1;
   }
 
   private required(id: string, operation: string): Generation {

@@ -1,8 +1,16 @@
 import type { Config } from '../../functions/core/config.ts';
-import type { Generation, SnapshotRecord, Target } from '../../functions/core/generation.ts';
+import type {
+  CopiedImage,
+  CopiedSnapshot,
+  CopyRecord,
+  CopyState,
+  Generation,
+  SnapshotRecord,
+  Target,
+} from '../../functions/core/generation.ts';
 import type { Tags } from '../../functions/core/ports.ts';
 import { type PruneReport, prune } from '../../functions/core/prune.ts';
-import { reconcile } from '../../functions/core/reconcile.ts';
+import { type ReconcileDeps, reconcile } from '../../functions/core/reconcile.ts';
 import { TAG } from '../../functions/core/tags.ts';
 import { aGeneration, anId, type aWorld } from './fakes.ts';
 
@@ -58,8 +66,8 @@ export function aGenerationOn(
 }
 
 /**
- * Records generations in the catalog and makes their snapshots (and AMIs) exist in EC2, tagged as ours unless
- * `tags` says otherwise (per snapshot id or AMI id).
+ * Records generations in the catalog and makes their snapshots (and AMIs), and those of their DR copies, exist in
+ * EC2, tagged as ours unless `tags` says otherwise (per snapshot id or AMI id).
  */
 export function store(
   world: World,
@@ -81,7 +89,35 @@ export function store(
     if (generation.amiId && !options.missing?.includes(generation.amiId)) {
       world.pruner.images.set(generation.amiId, options.tags?.[generation.amiId] ?? ourTags(generation));
     }
+    // DR copies too: `FakePruner` does not tell Regions apart, so their ids share the one fake EC2.
+    for (const copy of generation.copies) {
+      if (copy.deletedAt) continue;
+      for (const s of copy.snapshots) {
+        if (!s.snapshotId || options.missing?.includes(s.snapshotId)) continue;
+        world.ec2.snapshots.set(s.snapshotId, {
+          snapshotId: s.snapshotId,
+          volumeId: s.volumeId,
+          state: s.state === 'error' ? 'error' : s.state === 'completed' ? 'completed' : 'pending',
+          tags: options.tags?.[s.snapshotId] ?? copyTagsOf(generation, s.sourceSnapshotId, s.volumeId),
+          description: `snapkeeper ${generation.id} copy of ${s.sourceSnapshotId}`,
+        });
+      }
+      for (const image of copy.images) {
+        if (!image.imageId || options.missing?.includes(image.imageId)) continue;
+        world.pruner.images.set(image.imageId, options.tags?.[image.imageId] ?? ourTags(generation));
+      }
+    }
   }
+}
+
+/** The tags a copy worker writes on a DR copy of one of a generation's snapshots. */
+export function copyTagsOf(generation: Generation, sourceSnapshotId: string, volumeId: string): Tags {
+  return {
+    ...ourTags(generation),
+    [TAG.sourceSnapshot]: sourceSnapshotId,
+    [TAG.sourceVolume]: volumeId,
+    [TAG.sourceRegion]: 'us-east-1',
+  };
 }
 
 /** A snapshot of EC2 as a test can compare it: ids, states and tags. */
@@ -92,6 +128,67 @@ export function ec2Contents(world: World) {
       .map((s) => structuredClone(s))
       .sort((a, b) => a.snapshotId.localeCompare(b.snapshotId)),
     images: [...world.pruner.images.entries()].sort(([a], [b]) => a.localeCompare(b)),
+  };
+}
+
+/**
+ * A generation's copy to `region` in `state`, consistent with the generation: each of its snapshots maps, by
+ * index, to `snapshotIds[i]` (made up when not given, for a copy that has started), and each of its AMIs to an
+ * image copy. Queued at `takenAt`, started then, completed ten minutes later (`lagSeconds` 600); a final copy
+ * has retention applied, like `aGenerationOn`. `extra` overrides any field.
+ */
+export function aCopy(
+  generation: Generation,
+  region: string,
+  state: CopyState,
+  snapshotIds?: readonly (string | undefined)[],
+  extra: Partial<CopyRecord> = {},
+): CopyRecord {
+  const queuedAt = generation.takenAt ?? generation.scheduledAt;
+  const completedAt = new Date(Date.parse(queuedAt) + 600_000).toISOString();
+  const started = state !== 'queued';
+  const ids = snapshotIds ?? (started ? generation.snapshots.map(() => anId('snap')) : []);
+  const snapshotState = (
+    { queued: 'waiting', pending: 'pending', completed: 'completed', failed: 'error' } as const
+  )[state];
+  const snapshots = generation.snapshots.map((s, i): CopiedSnapshot => {
+    const snapshotId = ids[i];
+    return {
+      sourceSnapshotId: s.snapshotId,
+      volumeId: s.volumeId,
+      ...(snapshotId ? { snapshotId } : {}),
+      state: snapshotState,
+      ...(s.amiId ? { viaImage: s.amiId, ...(s.deviceName ? { deviceName: s.deviceName } : {}) } : {}),
+    };
+  });
+  const amiIds = [
+    ...new Set(
+      [generation.amiId, ...generation.snapshots.map((s) => s.amiId)].filter((id) => id !== undefined),
+    ),
+  ];
+  const imageState = (
+    { queued: 'waiting', pending: 'pending', completed: 'available', failed: 'failed' } as const
+  )[state];
+  const images = amiIds.map(
+    (sourceImageId): CopiedImage => ({
+      sourceImageId,
+      ...(started ? { imageId: anId('snap').replace('snap-', 'ami-') } : {}),
+      state: imageState,
+    }),
+  );
+  const final = state === 'completed' || state === 'failed';
+  return {
+    region,
+    state,
+    snapshotIds: snapshots.flatMap((s) => (s.snapshotId ? [s.snapshotId] : [])),
+    snapshots,
+    images,
+    queuedAt,
+    ...(started ? { startedAt: queuedAt } : {}),
+    ...(state === 'completed' ? { completedAt, lagSeconds: 600 } : {}),
+    ...(state === 'failed' ? { failure: `EC2 refused to copy to ${region}: the source is unusable` } : {}),
+    ...(final ? { retentionAppliedAt: state === 'completed' ? completedAt : queuedAt } : {}),
+    ...extra,
   };
 }
 
@@ -106,8 +203,11 @@ export function prunePass(world: World, config: Config = world.config): Promise<
   });
 }
 
-/** One reconcile pass over the world's fakes, under another config than the world's own. */
-export function reconcileUnder(world: World, config: Config) {
+/**
+ * One reconcile pass over the world's fakes, under another config than the world's own; `extra` adds or replaces
+ * dependencies (the copy queue and slots, another pruner).
+ */
+export function reconcileUnder(world: World, config: Config, extra: Partial<ReconcileDeps> = {}) {
   return reconcile({
     config,
     catalog: world.catalog,
@@ -115,6 +215,7 @@ export function reconcileUnder(world: World, config: Config) {
     pruner: world.pruner,
     clock: world.clock,
     log: world.log,
+    ...extra,
   });
 }
 

@@ -4,7 +4,7 @@ import { plan, tagProblems } from '../../functions/core/plan.ts';
 import type { InstanceInfo, VolumeInfo } from '../../functions/core/ports.ts';
 import { TAG } from '../../functions/core/tags.ts';
 import { aConfig, anInstance, aPolicy, aVolume, aWorld, policyTag } from '../support/fakes.ts';
-import { aGenerationOn, ec2Contents, store, type World } from '../support/lifecycle-builders.ts';
+import { aCopy, aGenerationOn, ec2Contents, store, type World } from '../support/lifecycle-builders.ts';
 
 const NOW = '2026-11-21T12:00:00.000Z'; // a Saturday
 const EXPIRED = '2026-11-20T00:00:00.000Z';
@@ -47,13 +47,16 @@ function plannedWorld() {
   const expired = aGenerationOn(17, { target, volumeId: web.bootVolumeId, expiresAt: EXPIRED });
   const pushedOut = aGenerationOn(18, { target, volumeId: web.bootVolumeId });
   const newest = aGenerationOn(19, { target, volumeId: web.bootVolumeId });
-  const weekly = aGenerationOn(14, {
+  const weeklyTaken = aGenerationOn(14, {
     target,
     volumeId: web.bootVolumeId,
     schedule: 'weekly',
     expiresAt: EXPIRED,
-    copies: [{ region: 'us-west-2', state: 'pending', snapshotIds: ['snap-0000000000000copy'] }],
   });
+  const weekly = {
+    ...weeklyTaken,
+    copies: [aCopy(weeklyTaken, 'us-west-2', 'pending', ['snap-0000000000000copy'])],
+  };
   const onlyOne = aGenerationOn(15, {
     volumeId: standalone.volumeId,
     policy: 'vols',

@@ -3,6 +3,7 @@ import type { Generation } from '../../functions/core/generation.ts';
 import { TAG } from '../../functions/core/tags.ts';
 import { aConfig, anId, anInstance, aPolicy, aVolume, aWorld } from '../support/fakes.ts';
 import {
+  aCopy,
   aGenerationOn,
   dayAt,
   ec2Contents,
@@ -154,16 +155,15 @@ describe('prune: DR copies', () => {
   });
 
   it.each([
-    ['no copy yet', []],
-    ['its copy still pending', [{ region: 'us-west-2', state: 'pending' as const, snapshotIds: ['snap-x'] }]],
-    ['its copy failed', [{ region: 'us-west-2', state: 'failed' as const, snapshotIds: [] }]],
-    [
-      'only a copy to another Region',
-      [{ region: 'eu-west-1', state: 'completed' as const, snapshotIds: [] }],
-    ],
-  ])('holds a completed generation with %s', async (_, copies) => {
+    ['no copy yet', () => []],
+    ['its copy still queued', (g: Generation) => [aCopy(g, 'us-west-2', 'queued')]],
+    ['its copy still pending', (g: Generation) => [aCopy(g, 'us-west-2', 'pending', ['snap-x'])]],
+    ['its copy failed', (g: Generation) => [aCopy(g, 'us-west-2', 'failed', [])]],
+    ['only a copy to another Region', (g: Generation) => [aCopy(g, 'eu-west-1', 'completed')]],
+  ])('holds a completed generation with %s', async (_, copiesOf) => {
     const world = withVolume(config);
-    const due = aGenerationOn(10, { volumeId: world.volumeId, expiresAt: EXPIRED, copies });
+    const taken = aGenerationOn(10, { volumeId: world.volumeId, expiresAt: EXPIRED });
+    const due = { ...taken, copies: copiesOf(taken) };
     store(world, [due, world.newest]);
     const report = await prunePass(world);
     expect(report.held).toEqual([{ generationId: due.id, reason: expect.stringContaining('us-west-2') }]);
@@ -173,15 +173,14 @@ describe('prune: DR copies', () => {
 
   it('lets it go once its copy has completed', async () => {
     const world = withVolume(config);
-    const copies = [{ region: 'us-west-2', state: 'pending' as const, snapshotIds: ['snap-x'] }];
-    const due = aGenerationOn(10, { volumeId: world.volumeId, expiresAt: EXPIRED, copies });
+    const taken = aGenerationOn(10, { volumeId: world.volumeId, expiresAt: EXPIRED });
+    const due = { ...taken, copies: [aCopy(taken, 'us-west-2', 'pending', ['snap-x'])] };
     store(world, [due, world.newest]);
     expect((await prunePass(world)).pruned).toEqual([]);
 
-    await world.catalog.update(
-      { ...due, copies: [{ ...copies[0], state: 'completed' }] as Generation['copies'] },
-      ['copies'],
-    );
+    await world.catalog.update({ ...due, copies: [aCopy(taken, 'us-west-2', 'completed', ['snap-x'])] }, [
+      'copies',
+    ]);
     const report = await prunePass(world);
     expect(report.pruned.map((p) => p.generationId)).toEqual([due.id]);
     expect(report.held).toEqual([]);
@@ -245,7 +244,12 @@ describe('prune: orphans (the target no longer exists)', () => {
     const report = await prunePass(world);
     expect(report.pruned.map((p) => p.generationId)).toEqual([world.older.id]);
     expect(report.held).toEqual([
-      { generationId: world.newest.id, reason: expect.stringContaining('orphans.keepNewestDays') },
+      {
+        generationId: world.newest.id,
+        reason: expect.stringMatching(
+          /no longer exists and this is its newest generation; .*orphans\.keepNewestDays/,
+        ),
+      },
     ]);
     world.clock.set('2036-11-21T12:00:00.000Z');
     expect((await prunePass(world)).pruned).toEqual([]);
@@ -260,7 +264,12 @@ describe('prune: orphans (the target no longer exists)', () => {
     world.clock.set(new Date(deadline - 1).toISOString());
     const early = await prunePass(world);
     expect(early.pruned).toEqual([]);
-    expect(early.held).toEqual([{ generationId: newest.id, reason: expect.stringContaining('30 days') }]);
+    expect(early.held).toEqual([
+      {
+        generationId: newest.id,
+        reason: expect.stringContaining('the orphan rule keeps its newest generation for 30 days'),
+      },
+    ]);
 
     world.clock.set(new Date(deadline).toISOString());
     const late = await prunePass(world);

@@ -3,6 +3,7 @@ import { InputError, NotFoundError } from '../../functions/core/errors.ts';
 import type { Generation } from '../../functions/core/generation.ts';
 import { TAG } from '../../functions/core/tags.ts';
 import { aGeneration, anId, aWorld } from '../support/fakes.ts';
+import { aCopy } from '../support/lifecycle-builders.ts';
 
 const VOLUME = 'vol-0aaaaaaaaaaaaaaa1';
 const AZ = 'us-east-1b';
@@ -279,15 +280,34 @@ describe('restoreVolume: what it creates', () => {
 });
 
 describe('restoreVolume: DR Regions', () => {
-  function withCopies(copies: Generation['copies']) {
-    const generation = anInstanceGeneration({ copies });
+  function withCopies(copiesOf: (taken: Generation) => Generation['copies']) {
+    const taken = anInstanceGeneration();
+    const generation = { ...taken, copies: copiesOf(taken) };
     return { generation, world: aRestoreWorld(generation) };
   }
 
-  it('refuses a Region without a completed copy, naming the Regions it can restore in', async () => {
-    const { world } = withCopies([
-      { region: 'us-west-2', state: 'pending', snapshotIds: [] },
-      { region: 'eu-west-1', state: 'completed', snapshotIds: ['snap-0eu1', 'snap-0eu2'] },
+  it('refuses a generation without a completed copy in the Region, naming the Regions it can restore in', async () => {
+    const { world, generation } = withCopies((g) => [
+      aCopy(g, 'us-west-2', 'pending', []),
+      aCopy(g, 'eu-west-1', 'completed', ['snap-0eu1', 'snap-0eu2']),
+    ]);
+    const restoring = world.restore({
+      generationId: generation.id,
+      volumeId: VOLUME,
+      availabilityZone: 'us-west-2a',
+      region: 'us-west-2',
+    });
+    await expect(restoring).rejects.toBeInstanceOf(NotFoundError);
+    await expect(restoring).rejects.toThrow(
+      `generation ${generation.id} has no completed copy in us-west-2 (its copy there is pending); restorable in: us-east-1, eu-west-1`,
+    );
+    expect(world.volumes.calls).toEqual([]);
+  });
+
+  it('refuses a volume with no generation copied to the Region, naming the Region and the time', async () => {
+    const { world } = withCopies((g) => [
+      aCopy(g, 'us-west-2', 'pending', []),
+      aCopy(g, 'eu-west-1', 'completed', ['snap-0eu1', 'snap-0eu2']),
     ]);
     const restoring = world.restore({
       volumeId: VOLUME,
@@ -296,15 +316,13 @@ describe('restoreVolume: DR Regions', () => {
     });
     await expect(restoring).rejects.toBeInstanceOf(NotFoundError);
     await expect(restoring).rejects.toThrow(
-      /no completed copy in us-west-2; restorable in: us-east-1, eu-west-1/,
+      `no completed generation of ${VOLUME} with a completed copy in us-west-2 taken at or before 2026-11-21T12:00:00.000Z`,
     );
     expect(world.volumes.calls).toEqual([]);
   });
 
   it('restores from the completed copy of the same volume in that Region', async () => {
-    const { world } = withCopies([
-      { region: 'us-west-2', state: 'completed', snapshotIds: ['snap-0dr1', 'snap-0dr2'] },
-    ]);
+    const { world } = withCopies((g) => [aCopy(g, 'us-west-2', 'completed', ['snap-0dr1', 'snap-0dr2'])]);
     const result = await world.restore({
       volumeId: 'vol-0bbbbbbbbbbbbbbb2',
       availabilityZone: 'us-west-2c',

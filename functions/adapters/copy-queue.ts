@@ -1,0 +1,86 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  SendMessageBatchCommand,
+  type SendMessageBatchCommandOutput,
+  type SendMessageBatchRequestEntry,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import { z } from 'zod';
+import { AwsOperationError, InputError } from '../core/errors.ts';
+import type { CopyMessage, CopyQueue } from '../core/ports.ts';
+
+/** SQS's longest message delay, in seconds. */
+export const MAX_DELAY_SECONDS = 900;
+
+/** Sends of a batch's failed entries before giving up on them. */
+const SEND_ATTEMPTS = 3;
+
+/**
+ * The copy queue in SQS: one message a generation and destination Region, body `{"generationId","region"}`.
+ * Messages go out in batches of ten, SQS's limit; entries SQS failed on its side are sent again a few times,
+ * entries it refused as malformed are not.
+ */
+export class SqsCopyQueue implements CopyQueue {
+  constructor(
+    private readonly sqs: SQSClient,
+    private readonly queueUrl: string,
+  ) {}
+
+  async send(messages: readonly CopyMessage[], delaySeconds = 0): Promise<void> {
+    const delay = Math.min(Math.max(0, Math.floor(delaySeconds)), MAX_DELAY_SECONDS);
+    const unsent: string[] = [];
+    for (let i = 0; i < messages.length; i += 10) {
+      let entries: SendMessageBatchRequestEntry[] = messages.slice(i, i + 10).map((message, j) => ({
+        Id: String(j),
+        MessageBody: JSON.stringify({ generationId: message.generationId, region: message.region }),
+        DelaySeconds: delay,
+      }));
+      for (let attempt = 1; entries.length > 0; attempt++) {
+        let response: SendMessageBatchCommandOutput;
+        try {
+          response = await this.sqs.send(
+            new SendMessageBatchCommand({ QueueUrl: this.queueUrl, Entries: entries }),
+          );
+        } catch (error) {
+          const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+          throw new AwsOperationError(
+            'send copy messages',
+            `${unsent.length + messages.length - i} of ${messages.length} messages were not sent (${detail})`,
+            { cause: error },
+          );
+        }
+        const failed = response.Failed ?? [];
+        const retry = failed.filter((f) => !f.SenderFault && attempt < SEND_ATTEMPTS);
+        unsent.push(...failed.filter((f) => !retry.includes(f)).map((f) => f.Code ?? 'unknown'));
+        entries = entries.filter((entry) => retry.some((f) => f.Id === entry.Id));
+        if (entries.length > 0) await sleep(50 * 2 ** attempt);
+      }
+    }
+    if (unsent.length > 0) {
+      throw new AwsOperationError(
+        'send copy messages',
+        `${unsent.length} of ${messages.length} messages were not sent (${[...new Set(unsent)].join(', ')})`,
+      );
+    }
+  }
+}
+
+const REGION_PATTERN = /^[a-z]{2}(?:-[a-z]+){1,2}-\d{1,2}$/;
+
+const CopyMessageSchema = z.object({
+  generationId: z.string().min(1, { error: 'generationId is empty' }),
+  region: z.string().regex(REGION_PATTERN, { error: 'region is not an AWS Region id like "eu-west-1"' }),
+});
+
+/** A copy message's body, validated; an `InputError` naming what is wrong when it is not one. */
+export function parseCopyMessage(body: string): CopyMessage {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch (error) {
+    throw new InputError(`copy message is not JSON: ${(error as Error).message}`, { cause: error });
+  }
+  const parsed = CopyMessageSchema.safeParse(json);
+  if (!parsed.success) throw new InputError(`bad copy message: ${z.prettifyError(parsed.error)}`);
+  return parsed.data;
+}

@@ -1,0 +1,79 @@
+import { type Config, type CopyRule, copiesForSchedule, type KeepRule } from './config.ts';
+import { describeError } from './errors.ts';
+import type { CopyRecord, Generation } from './generation.ts';
+import type { Catalog, Clock, CopyQueue, Log } from './ports.ts';
+
+export interface QueueCopiesDeps {
+  config: Config;
+  catalog: Catalog;
+  clock: Clock;
+  log: Log;
+  /** Absent when the config copies nothing; a config that copies and has no queue is a wiring mistake. */
+  copyQueue?: CopyQueue;
+}
+
+/** The copy rules a generation falls under, with retention resolved; empty when its schedule copies nowhere. */
+export function copyRulesOf(config: Config, generation: Generation): Array<CopyRule & { keep: KeepRule }> {
+  const policy = config.policies.find((p) => p.name === generation.policy);
+  const schedule = policy?.schedules.find((s) => s.name === generation.schedule);
+  return policy && schedule ? copiesForSchedule(policy, schedule) : [];
+}
+
+/** A copy record as it starts: every snapshot waiting, the AMIs too, in the order of the generation's snapshots. */
+export function newCopyRecord(generation: Generation, rule: CopyRule, now: string): CopyRecord {
+  const amiIds = [
+    ...new Set(
+      [generation.amiId, ...generation.snapshots.map((s) => s.amiId)].filter((id) => id !== undefined),
+    ),
+  ];
+  return {
+    region: rule.region,
+    state: 'queued',
+    snapshotIds: [],
+    snapshots: generation.snapshots.map((s) => ({
+      sourceSnapshotId: s.snapshotId,
+      volumeId: s.volumeId,
+      state: 'waiting',
+      ...(s.amiId ? { viaImage: s.amiId, ...(s.deviceName ? { deviceName: s.deviceName } : {}) } : {}),
+    })),
+    images: amiIds.map((sourceImageId) => ({ sourceImageId, state: 'waiting' })),
+    ...(rule.kmsKeyId ? { kmsKeyId: rule.kmsKeyId } : {}),
+    queuedAt: now,
+  };
+}
+
+/**
+ * Puts a completed generation's copies in the copy queue: for each copy Region it has no record for yet, the
+ * message is sent first and the record written after. A message without a record is harmless (the worker
+ * writes the record itself); a record without a message could never happen, because the record is what
+ * reconcile checks. Resolves true when every copy is queued, false (logged) when one could not be.
+ */
+export async function queueCopies(deps: QueueCopiesDeps, generation: Generation): Promise<boolean> {
+  if (generation.state !== 'completed' || generation.deletedAt) return true;
+  const missing = copyRulesOf(deps.config, generation).filter(
+    (rule) => !generation.copies.some((c) => c.region === rule.region),
+  );
+  if (missing.length === 0) return true;
+  if (!deps.copyQueue) {
+    deps.log.error('copies not queued', {
+      generationId: generation.id,
+      error: 'no copy queue is wired in; set SNAPKEEPER_COPY_QUEUE_URL',
+    });
+    return false;
+  }
+  try {
+    await deps.copyQueue.send(missing.map((rule) => ({ generationId: generation.id, region: rule.region })));
+    const now = deps.clock.now().toISOString();
+    for (const rule of missing) {
+      await deps.catalog.updateCopy(generation.id, rule.region, (current) =>
+        current ? undefined : newCopyRecord(generation, rule, now),
+      );
+    }
+    deps.log.info('copies queued', { generationId: generation.id, regions: missing.map((r) => r.region) });
+    return true;
+  } catch (error) {
+    // Reconcile finds the generation without its copy records and queues them again.
+    deps.log.error('copies not queued', { generationId: generation.id, error: describeError(error) });
+    return false;
+  }
+}
