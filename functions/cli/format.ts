@@ -127,11 +127,12 @@ export function formatPlan(plan: Plan): string {
   lines.push('', `Prune (${plan.prune.length}):`);
   for (const p of plan.prune) {
     lines.push(
-      `  ${p.generationId} ${p.policy}/${p.schedule} ${p.target.id} taken ${shortTime(p.takenAt)}: ${p.why}`,
+      `  ${p.generationId} ${p.policy}/${p.schedule} ${p.target.id} taken ${shortTime(p.takenAt)}${p.region ? ` (copy in ${p.region})` : ''}: ${p.why}`,
     );
   }
   if (plan.held.length) lines.push('', `Held back (${plan.held.length}):`);
-  for (const h of plan.held) lines.push(`  ${h.generationId}: ${h.reason}`);
+  for (const h of plan.held)
+    lines.push(`  ${h.generationId}${h.region ? ` (copy in ${h.region})` : ''}: ${h.reason}`);
   lines.push('', `Problems (${plan.problems.length}):`);
   for (const p of plan.problems) lines.push(`  ! ${p.resourceId}: ${p.problem}`);
   return lines.join('\n');

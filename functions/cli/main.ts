@@ -13,6 +13,7 @@ import {
   systemClock,
 } from '../adapters/wiring.ts';
 import { type Config, ConfigError, findSchedule, loadConfigFile } from '../core/config.ts';
+import { retryCopy } from '../core/copy-queue.ts';
 import { describeError, InputError } from '../core/errors.ts';
 import type { Generation } from '../core/generation.ts';
 import { ManifestCatalog, type ManifestStore, rebuildCatalog } from '../core/manifests.ts';
@@ -238,15 +239,25 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       900,
     )
     .option('--rounds <n>', 'receive rounds at most (10 messages each)', positiveInt, 50)
+    .option(
+      '--retry <generation>',
+      "queue a generation's failed copy again (with --region), then work the queue",
+    )
+    .option('--region <region>', 'the copy Region, with --retry')
     .action(
-      act<CommonOptions & { at?: string; maxDelay: number; rounds: number }>(
+      act<CommonOptions & { at?: string; maxDelay: number; rounds: number; retry?: string; region?: string }>(
         async (config, options, clients) => {
           const url = await queueUrlOf(config, clients);
           if (!url) throw new InputError('no policy in the config has copies; there is nothing to copy');
+          if (options.region && !options.retry)
+            throw new InputError('--region goes with --retry <generation>');
+          if (options.retry && !options.region)
+            throw new InputError('--retry needs --region <the copy Region>');
           const deps = copyWorkerDeps(
             { config, clients, clock: clockFrom(options.at), log: log(options) },
             url,
           );
+          if (options.retry && options.region) await retryCopy(deps, options.retry, options.region);
           const report = await pumpCopyQueue(clients.sqs(config.region), url, deps, {
             maxDelaySeconds: options.maxDelay,
             maxRounds: options.rounds,

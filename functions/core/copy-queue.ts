@@ -1,5 +1,5 @@
 import { type Config, type CopyRule, copiesForSchedule, type KeepRule } from './config.ts';
-import { describeError } from './errors.ts';
+import { describeError, InputError, NotFoundError } from './errors.ts';
 import type { CopyRecord, Generation } from './generation.ts';
 import type { Catalog, Clock, CopyQueue, Log } from './ports.ts';
 
@@ -76,4 +76,76 @@ export async function queueCopies(deps: QueueCopiesDeps, generation: Generation)
     deps.log.error('copies not queued', { generationId: generation.id, error: describeError(error) });
     return false;
   }
+}
+
+/**
+ * Queues a failed copy again once its cause is fixed (a KMS key policy, a source restored): copies that
+ * completed stay, the rest start over, and the failure is kept in the copy's notes. Resolves with the copy as
+ * queued. Only a failed copy can be retried; anything else is an `InputError` that says what it is.
+ */
+export async function retryCopy(
+  deps: QueueCopiesDeps,
+  generationId: string,
+  region: string,
+): Promise<CopyRecord> {
+  const generation = await deps.catalog.get(generationId);
+  if (!generation) throw new NotFoundError(`generation ${generationId} is not in the catalog`);
+  const copy = generation.copies.find((c) => c.region === region);
+  if (!copy) {
+    const regions = generation.copies.map((c) => c.region).join(', ') || 'none';
+    throw new InputError(
+      `generation ${generationId} has no copy to ${region} (its copy Regions: ${regions})`,
+    );
+  }
+  if (copy.state !== 'failed') {
+    throw new InputError(
+      `the copy of ${generationId} to ${region} is ${copy.state}; only a failed copy is retried`,
+    );
+  }
+  if (!copyRulesOf(deps.config, generation).some((r) => r.region === region)) {
+    throw new InputError(
+      `the config has no copy rule of ${generation.policy}/${generation.schedule} for ${region}; add it back to retry the copy`,
+    );
+  }
+  if (!deps.copyQueue)
+    throw new InputError('no copy queue is known: set SNAPKEEPER_COPY_QUEUE_URL or run snapkeeper init');
+  const now = deps.clock.now().toISOString();
+  let queued: CopyRecord | undefined;
+  await deps.catalog.updateCopy(generationId, region, (current) => {
+    if (current?.state !== 'failed') return undefined;
+    queued = {
+      ...current,
+      state: 'queued',
+      snapshots: current.snapshots.map((s) =>
+        s.state === 'completed'
+          ? s
+          : {
+              sourceSnapshotId: s.sourceSnapshotId,
+              volumeId: s.volumeId,
+              state: 'waiting',
+              ...(s.viaImage
+                ? { viaImage: s.viaImage, ...(s.deviceName ? { deviceName: s.deviceName } : {}) }
+                : {}),
+            },
+      ),
+      images: current.images.map((i) =>
+        i.state === 'available' ? i : { sourceImageId: i.sourceImageId, state: 'waiting' },
+      ),
+      queuedAt: now,
+      failure: undefined,
+      retentionAppliedAt: undefined,
+      expiresAt: undefined,
+      heldBecause: undefined,
+      notes: [
+        ...(current.notes ?? []),
+        `retried at ${now} after: ${current.failure ?? 'an unrecorded failure'}`,
+      ],
+    };
+    queued.snapshotIds = queued.snapshots.flatMap((s) => (s.snapshotId ? [s.snapshotId] : []));
+    return queued;
+  });
+  if (!queued) throw new InputError(`the copy of ${generationId} to ${region} changed meanwhile; look again`);
+  await deps.copyQueue.send([{ generationId, region }]);
+  deps.log.info('copy retried', { generationId, region });
+  return queued;
 }

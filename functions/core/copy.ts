@@ -103,6 +103,17 @@ export async function copyStep(deps: CopyDeps, message: CopyMessage): Promise<Co
     if (!copy) return done();
   }
 
+  const started = copy.snapshots.some((s) => s.snapshotId) || copy.images.some((i) => i.imageId);
+  if (!rule && !started) {
+    // The rule was taken out of the config while the copy waited: nothing was copied, and nothing will be.
+    const failure = `the copy rule of ${generation.policy}/${generation.schedule} for ${region} was removed from the config before the copy started; nothing was copied`;
+    await deps.catalog.updateCopy(generationId, region, (current) =>
+      current && !isFinalCopy(current) ? { ...current, state: 'failed', failure } : undefined,
+    );
+    deps.log.warn('copy dropped: rule removed', { generationId, region });
+    return done('failed');
+  }
+
   const progress = new Progress(generation.id, copy, deps.clock.now());
   // Copies already started are always followed to the end, so their slots are freed whatever else waits.
   await advanceStarted(progress, region, deps);

@@ -1,4 +1,5 @@
 import { type Config, copiesForSchedule, type Policy } from './config.ts';
+import { copyInterlock, dueCopies } from './copy-lifecycle.ts';
 import type { Generation, Target } from './generation.ts';
 import { nextRunAt } from './next-run.ts';
 import type { Catalog, Clock, InstanceInfo, Inventory, VolumeInfo } from './ports.ts';
@@ -37,6 +38,8 @@ export interface PlannedPrune {
   amiId?: string;
   /** `expired` (due at the plan's time) or `pushed out by the next run` of its schedule. */
   why: string;
+  /** Set when it is the generation's DR copy in this Region that would be pruned, not its primary snapshots. */
+  region?: string;
 }
 
 /** SPEC §7 `plan`, plus `held`: due generations an interlock keeps, with the reason. */
@@ -45,7 +48,7 @@ export interface Plan {
   snapshot: PlannedSnapshot[];
   copy: { policy: string; schedule: string; target: Target; region: string; nextRunAt?: string }[];
   prune: PlannedPrune[];
-  held: { generationId: string; reason: string }[];
+  held: { generationId: string; region?: string; reason: string }[];
   problems: Problem[];
 }
 
@@ -89,9 +92,25 @@ export async function plan(deps: PlanDeps, options: { policy?: string; at?: stri
     if (options.policy && generation.policy !== options.policy) continue;
     if (seen.has(generation.id)) continue;
     seen.add(generation.id);
-    const hold = await interlock(generation, at, { ...deps, log: silent }, memo);
-    if (hold) result.held.push({ generationId: generation.id, reason: hold });
-    else result.prune.push(pruneEntry(generation, generation.expiresAt ?? at, 'expired'));
+    const pruneDeps = { ...deps, log: silent };
+    // In the expiry index for its primary snapshots, a DR copy, or both.
+    if (!generation.deletedAt && generation.expiresAt && generation.expiresAt <= at) {
+      const hold = await interlock(generation, at, pruneDeps, memo);
+      if (hold) result.held.push({ generationId: generation.id, reason: hold });
+      else result.prune.push(pruneEntry(generation, generation.expiresAt, 'expired'));
+    }
+    for (const copy of dueCopies(generation, at)) {
+      const hold = await copyInterlock(generation, copy, at, pruneDeps, memo);
+      if (hold) result.held.push({ generationId: generation.id, region: copy.region, reason: hold });
+      else {
+        result.prune.push({
+          ...pruneEntry(generation, copy.expiresAt ?? at, 'expired'),
+          snapshotIds: copy.snapshotIds,
+          amiId: copy.images.find((i) => i.imageId)?.imageId,
+          region: copy.region,
+        });
+      }
+    }
   }
   result.problems.push(...tagProblems(deps.config, await deps.inventory.taggedResources()));
   return result;

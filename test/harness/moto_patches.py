@@ -5,10 +5,17 @@ back on failure. That costs O(table size) per call and makes a long replay quadr
 most of its time copying the catalog). Here the rollback snapshot holds only the items the transaction
 names, restored exactly on failure: the same semantics at O(items). If moto's internals differ from what
 this expects, nothing is patched and a line on stderr says so.
+
+Atomic DynamoDB requests: moto server answers requests on several threads and checks a write's condition and
+applies it without a lock, so two conditional writes racing on one item can both pass (lost updates, a copy
+slot semaphore holding 21 of 20, HTTP 500 "dictionary changed size during iteration"). DynamoDB applies each
+request atomically; one lock around every DynamoDB request gives the emulator the same guarantee, which the
+catalog's optimistic concurrency and the copy slots rely on.
 """
 
 import copy
 import sys
+import threading
 from typing import Any
 
 
@@ -74,3 +81,19 @@ def patch_transactions() -> None:
 
     models.copy = _CopyWithoutTables(Table)
     models.DynamoDBBackend.transact_write_items = transact_write_items
+
+
+def patch_dynamodb_atomicity() -> None:
+    try:
+        from moto.dynamodb.responses import DynamoHandler
+    except Exception as error:  # pragma: no cover - depends on moto's internals
+        sys.stderr.write(f"moto_patches: DynamoDB requests left unlocked ({error})\n")
+        return
+    lock = threading.RLock()
+    original = DynamoHandler.call_action
+
+    def call_action(self: Any) -> Any:
+        with lock:
+            return original(self)
+
+    DynamoHandler.call_action = call_action

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Config } from '../../functions/core/config.ts';
 import { copyBatch, copyStep } from '../../functions/core/copy.ts';
-import { queueCopies } from '../../functions/core/copy-queue.ts';
+import { queueCopies, retryCopy } from '../../functions/core/copy-queue.ts';
+import { InputError } from '../../functions/core/errors.ts';
 import type { Generation } from '../../functions/core/generation.ts';
 import { CopyRefusedError } from '../../functions/core/ports.ts';
 import { FakeCopyQueue, FakeCopySlots } from '../support/fake-copies.ts';
@@ -182,5 +183,46 @@ describe('copy worker regressions', () => {
     const recorded = (await w.catalog.get(generation.id))?.copies[0]?.snapshotIds ?? [];
     const inRegion = [...w.copies.copies.values()].filter((c) => c.region === DR).map((c) => c.id);
     expect(inRegion.filter((id) => !recorded.includes(id))).toEqual([]);
+  });
+});
+
+describe('copy operations', () => {
+  const volumes = aConfig({ policies: [aPolicy({ targets: 'volumes', copies: [{ region: DR }] })] });
+
+  it('fails a queued copy whose rule was removed before it started, so it no longer holds the source', async () => {
+    const w = world(volumes, '2026-11-21T03:10:00.000Z');
+    const generation = aGenerationOn(20);
+    store(w, [generation]);
+    await queueCopies(w.deps, generation);
+    const withoutRule = aConfig({ policies: [aPolicy({ targets: 'volumes' })] });
+    const step = await copyStep(
+      { ...w.deps, config: withoutRule, holder: 'm1' },
+      { generationId: generation.id, region: DR },
+    );
+    expect(step).toMatchObject({ outcome: 'done', state: 'failed' });
+    expect((await w.catalog.get(generation.id))?.copies[0]?.failure).toMatch(/copy rule .* was removed/);
+    expect(w.copies.started(DR)).toBe(0);
+  });
+
+  it('retries only a failed copy whose rule is in the config, keeping what had completed', async () => {
+    const w = world(volumes, '2026-11-21T03:10:00.000Z');
+    const generation = aGenerationOn(20, { volumes: 2 });
+    store(w, [generation]);
+    await queueCopies(w.deps, generation);
+    await expect(retryCopy(w.deps, generation.id, DR)).rejects.toThrow(
+      /is queued; only a failed copy is retried/,
+    );
+    await expect(retryCopy(w.deps, generation.id, 'eu-west-1')).rejects.toBeInstanceOf(InputError);
+    w.copies.faults.failNext('copySnapshot', { error: new CopyRefusedError('refused', 'KMS key unusable') });
+    expect(await w.settles(2)).toBe(true);
+    const failed = (await w.catalog.get(generation.id))?.copies[0];
+    expect(failed?.state).toBe('failed');
+    const queued = await retryCopy(w.deps, generation.id, DR);
+    expect(queued.state).toBe('queued');
+    expect(queued.snapshots.filter((s) => s.state === 'completed')).toEqual(
+      failed?.snapshots.filter((s) => s.state === 'completed'),
+    );
+    expect(await w.settles(2)).toBe(true);
+    expect(await w.state(generation)).toBe('completed');
   });
 });
