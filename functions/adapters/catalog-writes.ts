@@ -71,7 +71,11 @@ export function fieldsWrite(
       return { write: write as unknown as Generation, fields };
     },
     condition: { expression: 'attribute_not_exists(#deletedAt)', names: { '#deletedAt': 'deletedAt' } },
-    written: () => undefined,
+    // The caller's record now stands at the written revision, so its next write builds on it without a
+    // conflict (reconcile records an outcome, then applies retention to the same object).
+    written: (next) => {
+      generation.revision = next.revision;
+    },
   };
 }
 

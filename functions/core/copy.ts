@@ -139,11 +139,13 @@ export async function copyStep(deps: CopyDeps, message: CopyMessage): Promise<Co
     return done(next.state);
   }
   const progressed = next !== copy;
-  if (blocked) return wait(blocked, blocked.startsWith('throttled') ? 120 : 60, progressed);
+  // Behind an older copy the wait is longer: that copy takes minutes at least, and polling it costs messages.
+  if (blocked) return wait(blocked, older ? 300 : blocked.startsWith('throttled') ? 120 : 60, progressed);
   // Everything started is copying: look again in proportion to how long it has taken so far, between 30 s and
-  // 5 min, so a slot is freed soon after its copy completes without polling a long copy every minute.
+  // 2 min, so a slot is freed soon after its copy completes without polling a long copy every 30 s. Measured by
+  // test/bench/copy.bench.ts: slots are freed 45 s (mean) after EC2 finishes, about 40 describes per copy.
   const elapsed = (deps.clock.now().getTime() - Date.parse(next.startedAt ?? next.queuedAt)) / 1000;
-  return wait('copies in progress', Math.min(300, Math.max(30, elapsed / 8)), progressed);
+  return wait('copies in progress', Math.min(120, Math.max(30, elapsed / 16)), progressed);
 }
 
 /** What one step learns and changes about a copy; `result` is the new record, or the same one if nothing changed. */
@@ -267,7 +269,8 @@ async function startWaiting(
         : [slotKey(generation.id, sourceId)];
     const slot = await acquireAll(keys, region, limit, progress.now, deps);
     if (slot === 'full') return `all ${limit} copy slots of ${region} are in use`;
-    if (slot === 'busy') return `another worker is starting the copy of ${sourceId}`;
+    if (slot === 'busy')
+      return `the slot of ${sourceId} is held (another worker is starting it, or EC2 last answered its quota is full)`;
     // A worker that died after its copy call left the copy in the Region, tagged: adopt it. Looked up once.
     found ??= await deps.copies.copiesOfGeneration(region, generation.id);
     try {
@@ -283,7 +286,11 @@ async function startWaiting(
       }
       progress.started();
     } catch (error) {
-      await deps.slots.release(region, keys);
+      // On EC2's quota error the slots are kept, unused, until they go stale (`SLOT_STALE_MS`): the Region has
+      // fewer free copies than the slots say (another tool copies there too), and a slot given back at once would
+      // only be taken by the next waiting copy and refused again. Measured by test/bench/copy.bench.ts.
+      if (!(error instanceof CopyRefusedError && error.refusal === 'limit'))
+        await deps.slots.release(region, keys);
       if (!(error instanceof CopyRefusedError) || error.refusal !== 'refused') {
         if (error instanceof CopyRefusedError) {
           deps.log.warn('copy deferred', {

@@ -126,6 +126,7 @@ export interface Catalog {
   /**
    * Writes the named fields of a generation (set when defined, removed when not); never a deleted one. When
    * someone else wrote the record since it was read, the fields are written onto the record as it is now.
+   * Sets the passed generation's `revision` to the one written, so the caller's next write builds on it.
    */
   update(generation: Generation, fields: readonly GenerationField[]): Promise<void>;
   /**

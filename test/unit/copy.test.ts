@@ -275,7 +275,7 @@ describe('copyStep: the Region quota', () => {
     expect(steps.some((s) => s.outcome === 'done' && s.state === 'failed')).toBe(false);
   });
 
-  it('waits, with its slot given back, when EC2 says the Region copy quota is full', async () => {
+  it('waits, keeping its slot until it goes stale, when EC2 says the Region copy quota is full', async () => {
     const world = aCopyWorld({ service: { limit: 1 } });
     // Someone else copies into the Region too: EC2's quota is full though every snapkeeper slot is free.
     await world.service.copySnapshot({
@@ -295,7 +295,12 @@ describe('copyStep: the Region quota', () => {
       reason: expect.stringContaining(`${DR} answered its copy quota is full`),
     });
     expect(world.service.limitErrors(DR)).toBe(1);
-    expect((await world.slots.held(DR)).size).toBe(0);
+    // The slot stands in for the copy EC2 says is running elsewhere, so the next waiting copy is not refused too.
+    expect((await world.slots.held(DR)).size).toBe(1);
+    expect(await world.step(messageOf(generation), 'msg-retry')).toMatchObject({
+      reason: expect.stringContaining('is held (another worker is starting it'),
+    });
+    expect(world.service.limitErrors(DR)).toBe(1);
     expect(await world.copyOf(generation)).toMatchObject({
       state: 'queued',
       snapshots: [{ state: 'waiting' }],
@@ -524,7 +529,7 @@ describe('copyStep: idempotence', () => {
     // Another message for the copy (reconcile's, or the worker's own resend) while the dead worker's slot is fresh.
     expect(await world.step(messageOf(generation), 'msg-2')).toMatchObject({
       outcome: 'wait',
-      reason: expect.stringContaining('another worker is starting the copy'),
+      reason: expect.stringContaining('is held (another worker is starting it'),
     });
     world.clock.advance(SLOT_STALE_MS);
     expect(await world.step(messageOf(generation), 'msg-3')).toMatchObject({ reason: 'copies in progress' });

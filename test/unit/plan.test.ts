@@ -159,6 +159,38 @@ describe('plan', () => {
     expect(listed).not.toContain(world.newest.id);
   });
 
+  it('lists DR copies due in their Region apart from the primary, and the newest copy held', async () => {
+    const world = plannedWorld();
+    const target = { kind: 'instance' as const, id: world.web.instanceId };
+    const older = aGenerationOn(7, { target, volumeId: world.web.bootVolumeId, schedule: 'weekly' });
+    const newer = aGenerationOn(8, { target, volumeId: world.web.bootVolumeId, schedule: 'weekly' });
+    const primaryGone = {
+      ...older,
+      deletedAt: EXPIRED,
+      copies: [aCopy(older, 'us-west-2', 'completed', ['snap-000000000000olddr'], { expiresAt: EXPIRED })],
+    };
+    const newestCopy = {
+      ...newer,
+      copies: [aCopy(newer, 'us-west-2', 'completed', ['snap-000000000000newdr'], { expiresAt: EXPIRED })],
+    };
+    store(world, [primaryGone, newestCopy]);
+    const result = await planOf(world, { policy: 'daily' });
+    expect(result.prune).toContainEqual(
+      expect.objectContaining({
+        generationId: older.id,
+        region: 'us-west-2',
+        snapshotIds: ['snap-000000000000olddr'],
+      }),
+    );
+    // Its primary snapshots are deleted already: only the copy is listed.
+    expect(result.prune.filter((p) => p.generationId === older.id)).toHaveLength(1);
+    expect(result.held).toContainEqual({
+      generationId: newer.id,
+      region: 'us-west-2',
+      reason: `it is the newest completed copy in us-west-2 of ${world.web.instanceId}`,
+    });
+  });
+
   it('dates a generation pushed out by the next run at that run', async () => {
     const world = plannedWorld();
     const entry = (await planOf(world)).prune.find((p) => p.generationId === world.pushedOut.id);
