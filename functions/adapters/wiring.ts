@@ -153,6 +153,7 @@ export function reconcileDeps({
   return {
     ...(copyQueue ? { copyQueue } : {}),
     slots: new DynamoCopySlots(clients.dynamo(config.region), config.catalog.table),
+    images: new Ec2ImageService(clients.ec2(config.region)),
     config,
     catalog: writingCatalog(config, clients, log),
     snapshots: new Ec2SnapshotService(clients.ec2(config.region)),

@@ -4,7 +4,7 @@ import { applyCopyRetention, type CopyExpiry, sweepSlots } from './copy-lifecycl
 import { copyRulesOf, queueCopies } from './copy-queue.ts';
 import { describeError } from './errors.ts';
 import { type Generation, isFinalCopy, type SnapshotRecord, stateFromSnapshots } from './generation.ts';
-import type { Catalog, Clock, CopyQueue, CopySlots, Log, SnapshotService } from './ports.ts';
+import type { Catalog, Clock, CopyQueue, CopySlots, ImageService, Log, SnapshotService } from './ports.ts';
 import { type PruneReport, type Pruner, prune } from './prune.ts';
 import { placeInLineage } from './retention.ts';
 import { CLAIM_LEASE_MS } from './run.ts';
@@ -20,6 +20,8 @@ export interface ReconcileDeps {
   copyQueue?: CopyQueue;
   /** The copy slots, to free those whose worker died. */
   slots?: CopySlots;
+  /** EC2 images, to tell an adopted AMI's own snapshots from the data snapshots taken with it. */
+  images?: ImageService;
 }
 
 export interface ReconcileReport extends PruneReport {
@@ -101,10 +103,13 @@ async function queued(
   deps: ReconcileDeps,
   report: ReconcileReport,
 ): Promise<boolean> {
-  const before = generation.copies.length;
+  if (generation.state !== 'completed') return true;
+  const missing = copyRulesOf(deps.config, generation).some(
+    (rule) => !generation.copies.some((c) => c.region === rule.region),
+  );
+  if (!missing) return true;
   if (!(await queueCopies(deps, generation))) return false;
-  const after = (await deps.catalog.get(generation.id))?.copies.length ?? before;
-  if (after > before) report.copiesQueued.push(generation.id);
+  report.copiesQueued.push(generation.id);
   return true;
 }
 
@@ -133,15 +138,21 @@ async function advancePending(
         generation.amiId || leaseOver ? await deps.snapshots.snapshotsOfGeneration(generation.id) : [];
       if (found.length > 0) {
         const consistency = generation.consistency === 'failed' ? 'crash' : generation.consistency;
-        const snapshots = found.map(
-          (s): SnapshotRecord => ({
+        // Only the snapshots behind the AMI belong to it; the data volumes' snapshots of an AMI schedule do not.
+        const behind =
+          generation.amiId && deps.images ? await deps.images.imageSnapshots(generation.amiId) : [];
+        const snapshots = found.map((s): SnapshotRecord => {
+          const device = behind.find((b) => b.snapshotId === s.snapshotId)?.deviceName;
+          const ofImage = generation.amiId !== undefined && (device !== undefined || !deps.images);
+          return {
             ...s,
             region: deps.config.region,
             consistency,
-            ...(generation.amiId ? { amiId: generation.amiId } : {}),
+            ...(ofImage ? { amiId: generation.amiId } : {}),
+            ...(device ? { deviceName: device } : {}),
             volumeTags: {},
-          }),
-        );
+          };
+        });
         next = { ...generation, snapshots, state: stateFromSnapshots(snapshots) };
       } else if (!leaseOver || generation.amiId) {
         report.stillPending.push(generation.id);

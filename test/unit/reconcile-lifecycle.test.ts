@@ -2,8 +2,10 @@ import { describe, expect, it } from 'vitest';
 import type { Config } from '../../functions/core/config.ts';
 import { generationId } from '../../functions/core/generation.ts';
 import { CLAIM_LEASE_MS } from '../../functions/core/run.ts';
-import { aConfig, anInstance, aPolicy, aWorld, policyTag } from '../support/fakes.ts';
-import { dayAt, plusDays, reconcileUnder, type World } from '../support/lifecycle-builders.ts';
+import { TAG } from '../../functions/core/tags.ts';
+import { FakeImages } from '../support/fake-images.ts';
+import { aConfig, anId, anInstance, aPolicy, aWorld, policyTag } from '../support/fakes.ts';
+import { aGenerationOn, dayAt, plusDays, reconcileUnder, type World } from '../support/lifecycle-builders.ts';
 
 const MINUTE = 60_000;
 
@@ -224,5 +226,54 @@ describe('reconcile: generations that do not finish', () => {
     const generation = await world.catalog.get(id);
     expect(generation?.snapshots.map((s) => s.snapshotId).sort()).toEqual([...made].sort());
     expect(world.ec2.createCalls).toHaveLength(1);
+  });
+});
+
+describe('reconcile adopting an AMI generation whose run died', () => {
+  it('puts the AMI id only on the snapshots behind the AMI, not on the data snapshots taken with it', async () => {
+    const world = aWorld({ now: dayAt(1) });
+    const images = new FakeImages(world.ec2);
+    const amiId = 'ami-0000000000000dead';
+    const boot = anId('snap');
+    const data = anId('snap');
+    const claimed = aGenerationOn(1, { amiId });
+    const pending = {
+      ...claimed,
+      state: 'pending' as const,
+      snapshots: [],
+      claimedAt: dayAt(1),
+      retentionAppliedAt: undefined,
+    };
+    await world.catalog.claim(pending);
+    for (const [snapshotId, volumeId] of [
+      [boot, anId('vol')],
+      [data, anId('vol')],
+    ] as const) {
+      world.ec2.snapshots.set(snapshotId, {
+        snapshotId,
+        volumeId,
+        state: 'completed',
+        tags: { [TAG.managed]: 'true', [TAG.generation]: pending.id },
+        description: 'made by the run that died',
+      });
+    }
+    images.images.set(amiId, {
+      imageId: amiId,
+      name: pending.id,
+      instanceId: 'i-0000000000000dead',
+      tags: {},
+      snapshots: [{ deviceName: '/dev/xvda', snapshotId: boot, state: 'completed' }],
+    });
+    world.clock.set(plusDays(dayAt(1), 1));
+
+    await reconcileUnder(world, world.config, { images });
+
+    const adopted = await world.catalog.get(pending.id);
+    expect(adopted?.snapshots.map((s) => [s.snapshotId, s.amiId, s.deviceName]).sort()).toEqual(
+      [
+        [boot, amiId, '/dev/xvda'],
+        [data, undefined, undefined],
+      ].sort(),
+    );
   });
 });
