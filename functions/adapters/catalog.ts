@@ -207,6 +207,20 @@ export class DynamoCatalog implements Catalog {
     });
   }
 
+  async markManifest(generationId: string, mark: { at: string } | { clearIf: string }): Promise<void> {
+    await this.write<void>({
+      id: generationId,
+      operation: 'mark manifest',
+      missing: () => undefined,
+      step: (current) => {
+        if ('clearIf' in mark && current.manifestStaleAt !== mark.clearIf) return { result: undefined };
+        const manifestStaleAt = 'at' in mark ? mark.at : undefined;
+        return { write: { ...current, manifestStaleAt }, fields: ['manifestStaleAt'] };
+      },
+      written: () => undefined,
+    });
+  }
+
   get(generationId: string): Promise<Generation | undefined> {
     return this.read(generationId, false);
   }

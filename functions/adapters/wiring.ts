@@ -53,7 +53,7 @@ export function copyWorkerDeps(
   }
   return {
     config,
-    catalog: writingCatalog(config, clients, log),
+    catalog: writingCatalog(config, clients, log, clock),
     copies: new Ec2CopyService(clients),
     slots: new DynamoCopySlots(clients.dynamo(config.region), config.catalog.table),
     clock,
@@ -99,10 +99,10 @@ export function manifestStoreFor(config: Config, clients: AwsClients): S3Manifes
 }
 
 /** The catalog that runs and reconcile write through: it also writes manifests when the config names a bucket. */
-function writingCatalog(config: Config, clients: AwsClients, log: Log): Catalog {
+function writingCatalog(config: Config, clients: AwsClients, log: Log, clock: Clock): Catalog {
   const catalog = catalogFor(config, clients);
   const manifests = manifestStoreFor(config, clients);
-  return manifests ? new ManifestingCatalog(catalog, manifests, log) : catalog;
+  return manifests ? new ManifestingCatalog(catalog, manifests, log, clock) : catalog;
 }
 
 export function runDeps({
@@ -119,7 +119,7 @@ export function runDeps({
     config,
     inventory: new Ec2Inventory(ec2),
     snapshots: new Ec2SnapshotService(ec2),
-    catalog: writingCatalog(config, clients, log),
+    catalog: writingCatalog(config, clients, log, clock),
     clock,
     log,
     freezeAgent: new SsmFreezeAgent(clients.ssm(config.region)),
@@ -155,7 +155,7 @@ export function reconcileDeps({
     slots: new DynamoCopySlots(clients.dynamo(config.region), config.catalog.table),
     images: new Ec2ImageService(clients.ec2(config.region)),
     config,
-    catalog: writingCatalog(config, clients, log),
+    catalog: writingCatalog(config, clients, log, clock),
     snapshots: new Ec2SnapshotService(clients.ec2(config.region)),
     pruner: new Ec2Pruner(clients, config.region),
     clock,

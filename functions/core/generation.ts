@@ -127,6 +127,8 @@ export interface Generation {
   failure?: string;
   /** Bumped by every catalog write: concurrent writers (runs, reconcile, copy workers) never overwrite each other. */
   revision?: number;
+  /** When writing its manifest last failed: the manifest may be stale until reconcile writes it again. */
+  manifestStaleAt?: string;
 }
 
 /** Fields of a generation, as the catalog's `update` takes them. */
@@ -134,7 +136,8 @@ export type GenerationField = Exclude<keyof Generation, 'id'>;
 
 /**
  * Whether reconcile still has something to do with a generation: advance it while pending, apply retention
- * once its outcome is final, and finish a prune that began; the same for each DR copy once it is final. A copy
+ * once its outcome is final, and finish a prune that began; the same for each DR copy once it is final; and
+ * write again a manifest whose last write failed. A copy
  * still queued or copying is the copy queue's work, not reconcile's. This is what puts it in the open-work index.
  */
 export function hasOpenWork(generation: Generation): boolean {
@@ -143,7 +146,7 @@ export function hasOpenWork(generation: Generation): boolean {
     (generation.state === 'pending' ||
       !generation.retentionAppliedAt ||
       generation.pruneStartedAt !== undefined);
-  return primary || generation.copies.some(copyHasOpenWork);
+  return primary || generation.copies.some(copyHasOpenWork) || generation.manifestStaleAt !== undefined;
 }
 
 export function copyHasOpenWork(copy: CopyRecord): boolean {

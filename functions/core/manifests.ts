@@ -1,6 +1,6 @@
 import { describeError } from './errors.ts';
 import { type CopyRecord, type Generation, type GenerationField, isFinalCopy } from './generation.ts';
-import type { AuditEntry, Catalog, ClaimResult, GenerationQuery, Log } from './ports.ts';
+import type { AuditEntry, Catalog, ClaimResult, Clock, GenerationQuery, Log } from './ports.ts';
 
 /**
  * Generation manifests: each finished generation, with every snapshot and AMI id in every Region, written to
@@ -35,13 +35,15 @@ export interface ManifestStore {
  * the copy worker do not know about them.
  *
  * A manifest write never fails the catalog call: the catalog is the record of truth and its write already
- * succeeded. A failed manifest is logged and written again at the generation's next such change.
+ * succeeded. A failed manifest is logged and the generation marked stale (`markManifest`), which puts it in
+ * reconcile's open work; the next pass writes the manifest again (`openGenerations`) and clears the mark.
  */
 export class ManifestingCatalog implements Catalog {
   constructor(
     private readonly inner: Catalog,
     private readonly manifests: ManifestStore,
     private readonly log: Log,
+    private readonly clock: Clock,
   ) {}
 
   claim(generation: Generation): Promise<ClaimResult> {
@@ -109,8 +111,24 @@ export class ManifestingCatalog implements Catalog {
     return this.inner.get(generationId);
   }
 
-  openGenerations(limit?: number): Promise<Generation[]> {
-    return this.inner.openGenerations(limit);
+  /**
+   * Reconcile's read of open work is where stale manifests are swept: each generation marked stale gets its
+   * manifest written again from the record, and the mark is cleared once that succeeds.
+   */
+  async openGenerations(limit?: number): Promise<Generation[]> {
+    const open = await this.inner.openGenerations(limit);
+    for (const generation of open.filter((g) => g.manifestStaleAt !== undefined)) {
+      const staleAt = generation.manifestStaleAt as string;
+      if (await this.writeManifest(generation, 'sweep')) {
+        await this.inner.markManifest(generation.id, { clearIf: staleAt });
+        generation.manifestStaleAt = undefined;
+      }
+    }
+    return open;
+  }
+
+  markManifest(generationId: string, mark: { at: string } | { clearIf: string }): Promise<void> {
+    return this.inner.markManifest(generationId, mark);
   }
 
   byTarget(targetId: string, query?: GenerationQuery): Promise<Generation[]> {
@@ -133,29 +151,35 @@ export class ManifestingCatalog implements Catalog {
    * The manifest is the record as the catalog now holds it, read back (or as the catalog wrote it), not the
    * caller's copy of it.
    */
-  private async writeManifest(generationOrId: string | Generation, reason: ManifestReason) {
+  private async writeManifest(generationOrId: string | Generation, reason: ManifestReason): Promise<boolean> {
     const generationId = typeof generationOrId === 'string' ? generationOrId : generationOrId.id;
     try {
       const generation =
         typeof generationOrId === 'string' ? await this.inner.get(generationId) : generationOrId;
       if (!generation) throw new Error(`generation ${generationId} is not in the catalog`);
-      await this.manifests.write(generation);
+      const { manifestStaleAt: _mark, ...manifest } = generation;
+      await this.manifests.write(manifest);
       this.log.debug('manifest written', { generationId, reason });
+      return true;
     } catch (error) {
       this.log.error('manifest not written', {
         generationId,
         reason,
         error: describeError(error),
-        retry:
-          reason === 'deleted'
-            ? 'not retried automatically; rebuild from the catalog if the manifest matters'
-            : 'written again at its next retention, expiry or deletion write',
+        retry: 'marked stale: the next reconcile pass writes it again',
       });
+      // The mark puts the generation in reconcile's open work; if even the mark fails, the log line is all.
+      try {
+        await this.inner.markManifest(generationId, { at: this.clock.now().toISOString() });
+      } catch (markError) {
+        this.log.error('manifest not marked stale', { generationId, error: describeError(markError) });
+      }
+      return false;
     }
   }
 }
 
-type ManifestReason = 'outcome' | 'retention' | 'expiry' | 'deleted' | 'copy';
+type ManifestReason = 'outcome' | 'retention' | 'expiry' | 'deleted' | 'copy' | 'sweep';
 
 /** Why a copy's change is worth a manifest, or undefined when it is not (see `ManifestingCatalog.updateCopy`). */
 function copyManifestReason(before: CopyRecord | undefined, after: CopyRecord): ManifestReason | undefined {
@@ -195,6 +219,9 @@ export class ManifestCatalog implements Catalog {
   }
   async update(): Promise<void> {
     return this.readOnly('update');
+  }
+  async markManifest(): Promise<void> {
+    return this.readOnly('markManifest');
   }
   async updateCopy(): Promise<Generation | undefined> {
     return this.readOnly('updateCopy');

@@ -124,6 +124,12 @@ export interface Catalog {
   recordOutcome(generation: Generation): Promise<void>;
   recordFailure(generationId: string, failure: string): Promise<void>;
   /**
+   * Marks the generation's manifest stale (`{ at }`: its write failed then), which puts the generation in the
+   * open-work index; or clears the mark (`{ clearIf }`) only if it is still the one set at that time, so a
+   * failure marked meanwhile is not lost. Allowed on a deleted generation: its last manifest matters most.
+   */
+  markManifest(generationId: string, mark: { at: string } | { clearIf: string }): Promise<void>;
+  /**
    * Writes the named fields of a generation (set when defined, removed when not); never a deleted one. When
    * someone else wrote the record since it was read, the fields are written onto the record as it is now.
    * Sets the passed generation's `revision` to the one written, so the caller's next write builds on it.

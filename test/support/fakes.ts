@@ -390,6 +390,7 @@ type CatalogRequests = {
   recordFailure: { generationId: string; failure: string };
   update: Generation;
   updateCopy: { generationId: string; region: string };
+  markManifest: { generationId: string; mark: { at: string } | { clearIf: string } };
   get: string;
   audit: AuditEntry;
 };
@@ -536,6 +537,16 @@ export class FakeCatalog implements Catalog {
     await this.faults.before('recordFailure', { generationId, failure });
     const current = this.required(generationId, 'record failure');
     Object.assign(current, { state: 'failed', failure, consistency: 'failed' });
+    this.bumpRevision(current);
+  }
+
+  async markManifest(generationId: string, mark: { at: string } | { clearIf: string }): Promise<void> {
+    await this.faults.before('markManifest', { generationId, mark });
+    const current = this.records.get(generationId);
+    if (!current) return;
+    if ('clearIf' in mark && current.manifestStaleAt !== mark.clearIf) return;
+    if ('at' in mark) current.manifestStaleAt = mark.at;
+    else delete current.manifestStaleAt;
     this.bumpRevision(current);
   }
 

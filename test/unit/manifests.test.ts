@@ -25,7 +25,7 @@ import { aGenerationOn, store } from '../support/lifecycle-builders.ts';
 function aManifestingWorld(now?: string) {
   const world = aWorld({ now });
   const manifests = new FakeManifestStore();
-  const catalog = new ManifestingCatalog(world.catalog, manifests, world.log);
+  const catalog = new ManifestingCatalog(world.catalog, manifests, world.log, world.clock);
   const { config, clock, log, ec2, pruner } = world;
   return {
     ...world,
@@ -97,8 +97,35 @@ describe('the manifesting catalog', () => {
       message: 'manifest not written',
       data: expect.objectContaining({ generationId: id, reason: 'outcome', error: 'AccessDenied' }),
     });
-    // The retention write in the same pass is the retry.
-    expect(world.manifests.manifest(id)).toEqual(await world.catalog.get(id));
+    // The retention write in the same pass wrote it again; the stale mark is cleared by the next pass.
+    const { manifestStaleAt, ...record } = (await world.catalog.get(id)) ?? { manifestStaleAt: undefined };
+    expect(manifestStaleAt).toBeDefined();
+    expect(world.manifests.manifest(id)).toEqual(record);
+    await world.reconcile();
+    expect((await world.catalog.get(id))?.manifestStaleAt).toBeUndefined();
+  });
+
+  it('marks a manifest whose last write failed stale, and the next reconcile pass writes it again', async () => {
+    const world = aManifestingWorld('2026-11-21T12:00:00.000Z');
+    const volume = aVolume();
+    world.ec2.add(volume);
+    const due = aGenerationOn(10, { volumeId: volume.volumeId, expiresAt: '2026-11-20T00:00:00.000Z' });
+    store(world, [due, aGenerationOn(19, { volumeId: volume.volumeId })]);
+    world.manifests.faults.failNext('write', { error: new Error('SlowDown') });
+    await world.prune();
+    // The deletion was the generation's last change: without the mark, its manifest would stay stale for good.
+    expect(world.manifests.manifest(due.id)).toBeUndefined();
+    expect((await world.catalog.get(due.id))?.manifestStaleAt).toBe('2026-11-21T12:00:00.000Z');
+    expect((await world.catalog.openGenerations()).map((g) => g.id)).toEqual([due.id]);
+
+    await world.reconcile();
+    expect(world.manifests.manifest(due.id)).toMatchObject({
+      id: due.id,
+      deletedAt: '2026-11-21T12:00:00.000Z',
+    });
+    expect(world.manifests.manifest(due.id)?.manifestStaleAt).toBeUndefined();
+    expect((await world.catalog.get(due.id))?.manifestStaleAt).toBeUndefined();
+    expect(await world.catalog.openGenerations()).toEqual([]);
   });
 
   it('passes every read through unchanged', async () => {
