@@ -10,8 +10,8 @@ import type { Config } from '../functions/core/config.ts';
  * The bucket lives in the manifest (DR) Region and is referenced by name: this stack is deployed to the primary
  * Region and does not create it, so that losing the primary Region, or deleting this stack, cannot take the
  * manifests with it. Create it once in the DR Region (the README shows how; `snapkeeper init` does it in a
- * sandbox). Reading manifests is the DR path of the CLI, with the operator's own credentials, so no function
- * here is granted Get or List.
+ * sandbox). Reading is `grantManifestReads`: the restore-volume runbook reads them when asked to
+ * (`fromManifests`), and the CLI does with the operator's own credentials.
  */
 export function grantManifestWrites(config: Config, roles: readonly IRole[]): void {
   if (!config.manifests) return;
@@ -32,6 +32,31 @@ export function grantManifestWrites(config: Config, roles: readonly IRole[]): vo
           id: 'AwsSolutions-IAM5',
           reason:
             'Manifests are objects named by generation, volume, target and policy, written as generations finish, so they cannot be listed in advance: PutObject is allowed on the objects of the one manifest bucket of the config, and only with SSE-S3 encryption.',
+          appliesTo: [`Resource::arn:<AWS::Partition>:s3:::${config.manifests.bucket}/*`],
+        },
+      ],
+      true,
+    );
+  }
+}
+
+/**
+ * Lets the restore-volume runbook read manifests (`fromManifests: true`, the catalog unreachable): GetObject on
+ * the bucket's objects and ListBucket on the bucket, which the newest-first pointer listings need.
+ */
+export function grantManifestReads(config: Config, roles: readonly IRole[]): void {
+  if (!config.manifests) return;
+  const bucket = `arn:${Aws.PARTITION}:s3:::${config.manifests.bucket}`;
+  for (const role of roles) {
+    role.addToPrincipalPolicy(new PolicyStatement({ actions: ['s3:GetObject'], resources: [`${bucket}/*`] }));
+    role.addToPrincipalPolicy(new PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucket] }));
+    NagSuppressions.addResourceSuppressions(
+      role,
+      [
+        {
+          id: 'AwsSolutions-IAM5',
+          reason:
+            'A restore from manifests reads the manifest and pointer objects of whichever generation it restores, so they cannot be named in advance: GetObject is allowed on the objects of the one manifest bucket of the config, nothing else.',
           appliesTo: [`Resource::arn:<AWS::Partition>:s3:::${config.manifests.bucket}/*`],
         },
       ],

@@ -9,7 +9,7 @@ import { grantConsistency, suppressConsistencyFindings } from './consistency-per
 import { Copies } from './copies.ts';
 import { FreezeDocuments } from './freeze-documents.ts';
 import { SnapkeeperFunction } from './functions.ts';
-import { grantManifestWrites } from './manifests.ts';
+import { grantManifestReads, grantManifestWrites } from './manifests.ts';
 import { ec2ArnsAsNagSeesThem, grantRestoreVolume, grantScheduledRun } from './permissions.ts';
 import { Reconcile } from './reconcile.ts';
 import { PolicySchedules } from './schedules.ts';
@@ -93,6 +93,8 @@ export class SnapKeeper extends Construct {
       reconcile.function.role,
       ...(this.copies ? [this.copies.worker.role] : []),
     ]);
+    // The runbook restores from the manifests when asked to (`fromManifests`), the catalog being unreachable.
+    grantManifestReads(config, [restoreVolume.role]);
 
     suppressJustifiedFindings(scheduledRun, restoreVolume, copyRegions);
   }

@@ -1,7 +1,7 @@
 import type { Config } from '../core/config.ts';
 import type { CopyDeps } from '../core/copy.ts';
 import { InputError } from '../core/errors.ts';
-import { ManifestingCatalog } from '../core/manifests.ts';
+import { ManifestCatalog, ManifestingCatalog } from '../core/manifests.ts';
 import type { PlanDeps } from '../core/plan.ts';
 import type { Catalog, Clock, CopyQueue, Log, Timer } from '../core/ports.ts';
 import type { ReconcileDeps } from '../core/reconcile.ts';
@@ -128,13 +128,31 @@ export function runDeps({
   };
 }
 
+/** The manifest bucket of the config, for reading; an `InputError` naming the fix when the config has none. */
+export function requiredManifests(config: Config, clients: AwsClients): S3ManifestStore {
+  const store = manifestStoreFor(config, clients);
+  if (!store) {
+    throw new InputError(
+      'the config has no "manifests" key, so there are no manifests to read; add "manifests": { "bucket": …, "region": … } to it',
+    );
+  }
+  return store;
+}
+
+/**
+ * The restore runbook's ports. With `fromManifests` it finds generations in the manifests, read-only (the
+ * catalog is unreachable), and its audit entry goes to the log.
+ */
 export function restoreDeps(
   { config, clients = new AwsClients(), clock = systemClock, log }: Wiring,
   actor: string,
+  options: { fromManifests?: boolean } = {},
 ): RestoreDeps {
   return {
     config,
-    catalog: catalogFor(config, clients),
+    catalog: options.fromManifests
+      ? new ManifestCatalog(requiredManifests(config, clients), log)
+      : catalogFor(config, clients),
     volumes: new Ec2VolumeService(clients),
     clock,
     log,

@@ -8,6 +8,7 @@ import {
   manifestStoreFor,
   planDeps,
   reconcileDeps,
+  requiredManifests,
   restoreDeps,
   runDeps,
   systemClock,
@@ -89,13 +90,7 @@ function checkPolicy(config: Config, name: string | undefined): void {
 
 /** The config's manifest bucket, for the commands that work from manifests. */
 function manifestsOf(config: Config, clients: AwsClients): ManifestStore {
-  const store = manifestStoreFor(config, clients);
-  if (!store) {
-    throw new InputError(
-      'the config has no "manifests" key, so there are no manifests to read; add "manifests": { "bucket": …, "region": … } to it',
-    );
-  }
-  return store;
+  return requiredManifests(config, clients);
 }
 
 /**
@@ -377,12 +372,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
             idempotencyToken: options.idempotencyToken,
             dryRun: options.dryRun,
           },
-          options.fromManifests
-            ? {
-                ...restoreDeps({ config, clients, log: log(options) }, actor),
-                catalog: new ManifestCatalog(manifestsOf(config, clients), log(options)),
-              }
-            : restoreDeps({ config, clients, log: log(options) }, actor),
+          restoreDeps({ config, clients, log: log(options) }, actor, {
+            fromManifests: options.fromManifests,
+          }),
         );
         return [result, formatRestore(result)];
       }),

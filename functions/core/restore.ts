@@ -11,37 +11,42 @@ const isoTime = z.iso.datetime({
   message: 'must be an ISO-8601 time such as 2026-11-21T03:00:00Z',
 });
 
+/** The fields of the restore-volume runbook's request (SPEC §6). */
+export const restoreVolumeFields = {
+  volumeId: z
+    .string()
+    .regex(/^vol-[0-9a-f]+$/, 'must be a volume id such as vol-0123456789abcdef0')
+    .optional(),
+  generationId: z
+    .string()
+    .regex(/^gen-/, 'must be a generation id such as gen-20261121T030000-1a2b3c4d5e')
+    .optional(),
+  at: isoTime.optional(),
+  availabilityZone: z
+    .string()
+    .regex(/^[a-z]{2}(-[a-z]+)+-\d[a-z]$/, 'must be an Availability Zone such as us-east-1a'),
+  region: z
+    .string()
+    .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be a Region such as us-west-2')
+    .optional(),
+  volumeType: z.enum(['gp2', 'gp3', 'io1', 'io2', 'st1', 'sc1', 'standard']).optional(),
+  iops: z.number().int().positive().optional(),
+  throughput: z.number().int().positive().optional(),
+  kmsKeyId: z.string().min(1).optional(),
+  dryRun: z.boolean().default(false),
+  /** Makes retries of one request return the same volume (the Lambda passes its request id); without it,
+   * every request is a new restore. */
+  idempotencyToken: z.string().min(1).max(64).optional(),
+};
+
+/** A request names what to restore: a volume (its newest generation at or before `at`) or a generation. */
+export const namesWhatToRestore = [
+  (r: { volumeId?: string; generationId?: string }) => Boolean(r.volumeId || r.generationId),
+  { message: 'give volumeId (restore its newest generation at or before `at`) or generationId' },
+] as const;
+
 /** The restore-volume runbook's request (SPEC §6), shared by the Lambda and the CLI. */
-export const RestoreVolumeRequestSchema = z
-  .strictObject({
-    volumeId: z
-      .string()
-      .regex(/^vol-[0-9a-f]+$/, 'must be a volume id such as vol-0123456789abcdef0')
-      .optional(),
-    generationId: z
-      .string()
-      .regex(/^gen-/, 'must be a generation id such as gen-20261121T030000-1a2b3c4d5e')
-      .optional(),
-    at: isoTime.optional(),
-    availabilityZone: z
-      .string()
-      .regex(/^[a-z]{2}(-[a-z]+)+-\d[a-z]$/, 'must be an Availability Zone such as us-east-1a'),
-    region: z
-      .string()
-      .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be a Region such as us-west-2')
-      .optional(),
-    volumeType: z.enum(['gp2', 'gp3', 'io1', 'io2', 'st1', 'sc1', 'standard']).optional(),
-    iops: z.number().int().positive().optional(),
-    throughput: z.number().int().positive().optional(),
-    kmsKeyId: z.string().min(1).optional(),
-    dryRun: z.boolean().default(false),
-    /** Makes retries of one request return the same volume (the Lambda passes its request id); without it,
-     * every request is a new restore. */
-    idempotencyToken: z.string().min(1).max(64).optional(),
-  })
-  .refine((r) => r.volumeId || r.generationId, {
-    message: 'give volumeId (restore its newest generation at or before `at`) or generationId',
-  });
+export const RestoreVolumeRequestSchema = z.strictObject(restoreVolumeFields).refine(...namesWhatToRestore);
 
 export type RestoreVolumeRequest = z.input<typeof RestoreVolumeRequestSchema>;
 

@@ -1,22 +1,39 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
+import { z } from 'zod';
 import { restoreDeps } from '../adapters/wiring.ts';
 import type { RestoreDeps, RestoreVolumeRequest, RestoreVolumeResult } from '../core/restore.ts';
-import { RestoreVolumeRequestSchema, restoreVolume } from '../core/restore.ts';
+import { namesWhatToRestore, restoreVolume, restoreVolumeFields } from '../core/restore.ts';
 import { lambdaConfig, lambdaLog, logger, parseEvent } from './lambda.ts';
 
+/**
+ * The runbook's request plus where to find the generation: `fromManifests: true` reads the manifests in the
+ * manifest Region when the catalog is unreachable (its table deleted or damaged), as the CLI's `--from-manifests`.
+ */
+export const RestoreVolumeEventSchema = z
+  .strictObject({ ...restoreVolumeFields, fromManifests: z.boolean().default(false) })
+  .refine(...namesWhatToRestore);
+
+export type RestoreVolumeEvent = RestoreVolumeRequest & { fromManifests?: boolean };
+
 /** The restore-volume runbook (SPEC §6) as a Lambda: `aws lambda invoke` with the request as the payload. */
-export function createRestoreVolumeHandler(deps: (context: Context) => RestoreDeps) {
-  return middy<RestoreVolumeRequest, RestoreVolumeResult>()
+export function createRestoreVolumeHandler(
+  deps: (context: Context, options: { fromManifests: boolean }) => RestoreDeps,
+) {
+  return middy<RestoreVolumeEvent, RestoreVolumeResult>()
     .use(injectLambdaContext(logger))
-    .use(parseEvent(RestoreVolumeRequestSchema))
-    .handler((event, context) =>
+    .use(parseEvent(RestoreVolumeEventSchema))
+    .handler((event, context) => {
+      const { fromManifests, ...request } = event as z.output<typeof RestoreVolumeEventSchema>;
       // An async invocation retried by Lambda keeps its request id, so the retry finds the same volume.
-      restoreVolume({ idempotencyToken: context.awsRequestId, ...event }, deps(context)),
-    );
+      return restoreVolume(
+        { idempotencyToken: context.awsRequestId, ...request },
+        deps(context, { fromManifests }),
+      );
+    });
 }
 
-export const handler = createRestoreVolumeHandler((context) =>
-  restoreDeps({ config: lambdaConfig(), log: lambdaLog }, `lambda:${context.invokedFunctionArn}`),
+export const handler = createRestoreVolumeHandler((context, options) =>
+  restoreDeps({ config: lambdaConfig(), log: lambdaLog }, `lambda:${context.invokedFunctionArn}`, options),
 );

@@ -214,7 +214,7 @@ describe.each(cases)('the stack synthesized from $name', ({ file }) => {
 
   it('lets only the run, reconcile and the copy worker write manifests, encrypted, into the config bucket', () => {
     const writes = policyStatements(synthesized.template).filter((s) =>
-      actionsOf(s).some((action) => action.startsWith('s3:')),
+      actionsOf(s).some((action) => action.startsWith('s3:Put')),
     );
     // The run's role, the reconcile function's role and, with copies, the copy worker's: one statement each.
     const copies = config.policies.some((policy) => policy.copies.length > 0);
@@ -233,6 +233,23 @@ describe.each(cases)('the stack synthesized from $name', ({ file }) => {
       expect(statement.Condition).toEqual({
         StringEquals: { 's3:x-amz-server-side-encryption': 'AES256' },
       });
+    }
+  });
+
+  it('lets only the restore runbook read manifests, in the config bucket alone', () => {
+    const reads = policyStatements(synthesized.template).filter((s) =>
+      actionsOf(s).some((action) => action.startsWith('s3:') && !action.startsWith('s3:Put')),
+    );
+    if (!config.manifests) {
+      expect(reads).toEqual([]);
+      return;
+    }
+    expect(reads.map((s) => [s.policy, actionsOf(s)])).toEqual([
+      [expect.stringMatching(/RestoreVolumeRole/), ['s3:GetObject']],
+      [expect.stringMatching(/RestoreVolumeRole/), ['s3:ListBucket']],
+    ]);
+    for (const statement of reads) {
+      expect(JSON.stringify(statement.Resource)).toContain(`:s3:::${config.manifests.bucket}`);
     }
   });
 

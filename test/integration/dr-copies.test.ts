@@ -8,10 +8,12 @@ import { parseConfig } from '../../functions/core/config.ts';
 import type { Generation } from '../../functions/core/generation.ts';
 import type { ReconcileReport } from '../../functions/core/reconcile.ts';
 import type { RestoreVolumeResult } from '../../functions/core/restore.ts';
+import { handler as restoreHandler } from '../../functions/handlers/restore-volume.ts';
 import { EmulatorWorkarounds } from '../harness/emulator-workarounds.ts';
 import { faults } from '../harness/faults.ts';
 import { cli } from '../support/cli.ts';
 import { aVolume } from '../support/fleet.ts';
+import { lambdaContext } from '../support/lambda-context.ts';
 
 // Disaster recovery end to end, on the emulator with the real CLI, handlers' core and adapters: generations of
 // us-east-1 are copied to us-west-2 (re-encrypted with a KMS key) and eu-west-1 through the SQS copy queue.
@@ -294,5 +296,23 @@ describe('restore in a DR Region', () => {
     expect(restored.sourceSnapshotId).toBe(
       third?.copies.find((c) => c.region === 'eu-west-1')?.snapshotIds[0],
     );
+
+    // The restore-volume Lambda does the same when asked to read the manifests.
+    process.env.SNAPKEEPER_CONFIG = JSON.stringify(config);
+    const viaLambda = (await restoreHandler(
+      {
+        volumeId: volumes[2] as string,
+        availabilityZone: 'eu-west-1a',
+        region: 'eu-west-1',
+        at: night(3, 12),
+        fromManifests: true,
+      },
+      lambdaContext(),
+    )) as RestoreVolumeResult;
+    expect(viaLambda).toMatchObject({
+      generationId: third?.id,
+      region: 'eu-west-1',
+      sourceSnapshotId: restored.sourceSnapshotId,
+    });
   });
 });
