@@ -5,7 +5,6 @@ import { copyQueueUrl, ensureSandbox } from '../adapters/sandbox-setup.ts';
 import {
   catalogFor,
   copyWorkerDeps,
-  manifestStoreFor,
   planDeps,
   reconcileDeps,
   requiredManifests,

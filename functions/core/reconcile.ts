@@ -1,7 +1,7 @@
 import type { Config } from './config.ts';
-import { SLOT_STALE_MS } from './copy.ts';
 import { applyCopyRetention, type CopyExpiry, sweepSlots } from './copy-lifecycle.ts';
 import { copyRulesOf, queueCopies } from './copy-queue.ts';
+import { SLOT_STALE_MS } from './copy-start.ts';
 import { describeError } from './errors.ts';
 import { type Generation, isFinalCopy, type SnapshotRecord, stateFromSnapshots } from './generation.ts';
 import type { Catalog, Clock, CopyQueue, CopySlots, ImageService, Log, SnapshotService } from './ports.ts';

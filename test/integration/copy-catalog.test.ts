@@ -340,7 +340,9 @@ describe('updateCopy', () => {
 describe('manifests of copies', () => {
   it('writes the manifest as the catalog wrote it when a copy becomes final, not at every step', async () => {
     const manifests = new S3ManifestStore(clients.s3('us-west-2'), 'copy-manifests');
-    const manifesting = new ManifestingCatalog(catalog, manifests, new CollectingLog(), { now: () => new Date() });
+    const manifesting = new ManifestingCatalog(catalog, manifests, new CollectingLog(), {
+      now: () => new Date(),
+    });
     const claimed = await aClaimed();
     await manifesting.updateCopy(claimed.id, 'eu-west-1', () => aCopy('eu-west-1'));
     await manifesting.updateCopy(claimed.id, 'eu-west-1', (c) => c && { ...c, state: 'pending' });

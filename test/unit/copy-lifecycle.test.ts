@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Config } from '../../functions/core/config.ts';
-import { SLOT_STALE_MS, slotKey } from '../../functions/core/copy.ts';
+import { SLOT_STALE_MS } from '../../functions/core/copy.ts';
 import { sweepSlots } from '../../functions/core/copy-lifecycle.ts';
+import { slotKey } from '../../functions/core/copy-record.ts';
 import {
   type CopyRecord,
   type Generation,

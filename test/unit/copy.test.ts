@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Config } from '../../functions/core/config.ts';
-import { copyBatch, copyStep, SLOT_STALE_MS, slotKey } from '../../functions/core/copy.ts';
+import { copyBatch, copyStep, SLOT_STALE_MS } from '../../functions/core/copy.ts';
 import { queueCopies } from '../../functions/core/copy-queue.ts';
+import { slotKey } from '../../functions/core/copy-record.ts';
 import type { CopyRecord, Generation } from '../../functions/core/generation.ts';
 import { type CopyMessage, CopyRefusedError } from '../../functions/core/ports.ts';
 import { TAG } from '../../functions/core/tags.ts';
