@@ -136,6 +136,7 @@ export function recordStarted(current: CopyRecord, next: CopyRecord): CopyRecord
   };
 }
 
+/** A copy's slot, named so that a held slot tells which generation and source it is for (see `sweepSlots`). */
 export function slotKey(generationId: string, sourceId: string): string {
   return `${generationId}#${sourceId}`;
 }

@@ -131,7 +131,6 @@ export async function copyStep(deps: CopyDeps, message: CopyMessage): Promise<Co
   return wait('copies in progress', Math.min(120, Math.max(30, elapsed / 16)), progressed);
 }
 
-/** A copy's slot, named so that a held slot tells which generation and source it is for (see `sweepSlots`). */
 /**
  * The newest older generation of the same target whose copy to this Region is still queued or copying, if any.
  * Only that one matters: it waits for its own predecessor in turn.
