@@ -5,9 +5,9 @@ import {
   type ReceiveMessageCommandOutput,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import { type CopyBatchResult, copyBatch, type DeliveredCopy } from '../core/copy.ts';
+import type { CopyBatchResult } from '../core/copy.ts';
 import { AwsOperationError, describeError } from '../core/errors.ts';
-import { parseCopyMessage } from './copy-queue.ts';
+import { workCopyMessages } from './copy-queue.ts';
 import type { CopyWorkerDeps } from './wiring.ts';
 
 export interface PumpOptions {
@@ -17,7 +17,6 @@ export interface PumpOptions {
   maxRounds?: number;
   /** How long a received message stays hidden from other consumers while this one works on it. */
   visibilitySeconds?: number;
-  onRound?: (round: number, result: CopyBatchResult) => void;
 }
 
 export interface PumpReport extends CopyBatchResult {
@@ -55,21 +54,14 @@ export async function pumpCopyQueue(
     const messages = received.Messages ?? [];
     if (messages.length === 0) break;
     report.rounds = round;
-    const delivered: DeliveredCopy[] = [];
-    const bad: string[] = [];
-    for (const m of messages) {
-      try {
-        delivered.push({ id: m.MessageId ?? '', message: parseCopyMessage(m.Body ?? '') });
-      } catch (error) {
-        deps.log.error('bad copy message', { messageId: m.MessageId, error: describeError(error) });
-        bad.push(m.MessageId ?? '');
-      }
-    }
-    const result = await copyBatch(deps, delivered, { maxDelaySeconds: options.maxDelaySeconds });
+    const result = await workCopyMessages(
+      deps,
+      messages.map((m) => ({ id: m.MessageId ?? '', body: m.Body ?? '' })),
+      { maxDelaySeconds: options.maxDelaySeconds },
+    );
     report.steps.push(...result.steps);
-    report.failed.push(...result.failed, ...bad.map((id) => ({ id, error: 'not a copy message' })));
-    options.onRound?.(round, result);
-    const failed = new Set([...bad, ...result.failed.map((f) => f.id)]);
+    report.failed.push(...result.failed);
+    const failed = new Set(result.failed.map((f) => f.id));
     const handled = messages.filter((m) => !failed.has(m.MessageId ?? ''));
     const retry = messages.filter((m) => failed.has(m.MessageId ?? ''));
     try {

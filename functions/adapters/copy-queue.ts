@@ -6,11 +6,9 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
-import { AwsOperationError, InputError } from '../core/errors.ts';
-import type { CopyMessage, CopyQueue } from '../core/ports.ts';
-
-/** SQS's longest message delay, in seconds. */
-export const MAX_DELAY_SECONDS = 900;
+import { type CopyBatchResult, copyBatch, type DeliveredCopy } from '../core/copy.ts';
+import { AwsOperationError, describeError, InputError } from '../core/errors.ts';
+import { type CopyMessage, type CopyQueue, MAX_COPY_DELAY_SECONDS } from '../core/ports.ts';
 
 /** Sends of a batch's failed entries before giving up on them. */
 const SEND_ATTEMPTS = 3;
@@ -27,7 +25,7 @@ export class SqsCopyQueue implements CopyQueue {
   ) {}
 
   async send(messages: readonly CopyMessage[], delaySeconds = 0): Promise<void> {
-    const delay = Math.min(Math.max(0, Math.floor(delaySeconds)), MAX_DELAY_SECONDS);
+    const delay = Math.min(Math.max(0, Math.floor(delaySeconds)), MAX_COPY_DELAY_SECONDS);
     const unsent: string[] = [];
     for (let i = 0; i < messages.length; i += 10) {
       let entries: SendMessageBatchRequestEntry[] = messages.slice(i, i + 10).map((message, j) => ({
@@ -83,4 +81,28 @@ export function parseCopyMessage(body: string): CopyMessage {
   const parsed = CopyMessageSchema.safeParse(json);
   if (!parsed.success) throw new InputError(`bad copy message: ${z.prettifyError(parsed.error)}`);
   return parsed.data;
+}
+
+/**
+ * The copy worker over messages as the queue delivered them (Lambda's SQS event source, or the CLI's pump):
+ * each body parsed, then `copyBatch`. A body that is not a copy message is a failed item, left to the queue's
+ * redrive policy, so after five deliveries it rests in the dead-letter queue for a person to read.
+ */
+export async function workCopyMessages(
+  deps: Parameters<typeof copyBatch>[0],
+  messages: readonly { id: string; body: string }[],
+  options: { maxDelaySeconds?: number } = {},
+): Promise<CopyBatchResult> {
+  const delivered: DeliveredCopy[] = [];
+  const bad: CopyBatchResult['failed'] = [];
+  for (const { id, body } of messages) {
+    try {
+      delivered.push({ id, message: parseCopyMessage(body) });
+    } catch (error) {
+      deps.log.error('bad copy message', { messageId: id, body, error: describeError(error) });
+      bad.push({ id, error: describeError(error) });
+    }
+  }
+  const result = await copyBatch(deps, delivered, options);
+  return { steps: result.steps, failed: [...bad, ...result.failed] };
 }

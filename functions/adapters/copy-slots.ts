@@ -1,6 +1,6 @@
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { AwsOperationError } from '../core/errors.ts';
-import type { CopySlots, SlotResult } from '../core/ports.ts';
+import type { CopySlots, SlotRequest, SlotResult } from '../core/ports.ts';
 import { catalogLayout } from './catalog-layout.ts';
 import { isConditionFailure } from './catalog-writes.ts';
 
@@ -23,14 +23,7 @@ export class DynamoCopySlots implements CopySlots {
     private readonly table: string,
   ) {}
 
-  async acquire(request: {
-    region: string;
-    key: string;
-    holder: string;
-    limit: number;
-    now: string;
-    staleAfterMs: number;
-  }): Promise<SlotResult> {
+  async acquire(request: SlotRequest): Promise<SlotResult> {
     const { region, key, holder, limit, now, staleAfterMs } = request;
     const mine = { holder, acquiredAt: now };
     try {

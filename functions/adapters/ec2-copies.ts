@@ -2,7 +2,6 @@ import {
   CopyImageCommand,
   CopySnapshotCommand,
   type EC2Client,
-  type Image,
   paginateDescribeImages,
   paginateDescribeSnapshots,
 } from '@aws-sdk/client-ec2';
@@ -18,6 +17,7 @@ import {
 import { TAG } from '../core/tags.ts';
 import type { AwsClients } from './clients.ts';
 import { describeSnapshotsById, ec2Call, generationFilters, tagList, tagsOf } from './ec2.ts';
+import { snapshotsOf } from './ec2-images.ts';
 
 /**
  * Errors that mean "the destination Region's copy quota is full now", waited out rather than failed.
@@ -111,17 +111,6 @@ function imageState(state: string | undefined): ImageCopyState | undefined {
 /** `recovering` (back from the Recycle Bin) and states EC2 may add later count as not yet usable. */
 function snapshotState(state: string | undefined): SnapshotState {
   return state === 'completed' || state === 'error' ? state : 'pending';
-}
-
-/** The snapshots behind a copied image, by device; they complete or fail with the image. */
-function imageSnapshots(image: Image, state: ImageCopyState): ImageSnapshot[] {
-  const withImage: SnapshotState =
-    state === 'available' ? 'completed' : state === 'failed' ? 'error' : 'pending';
-  return (image.BlockDeviceMappings ?? []).flatMap((mapping) =>
-    mapping.Ebs?.SnapshotId
-      ? [{ deviceName: mapping.DeviceName ?? '', snapshotId: mapping.Ebs.SnapshotId, state: withImage }]
-      : [],
-  );
 }
 
 /**
@@ -225,7 +214,7 @@ export class Ec2CopyService implements CopyService {
         const image = page.Images?.find((i) => i.ImageId === imageId);
         const state = imageState(image?.State);
         if (image && state) {
-          return { state, snapshots: imageSnapshots(image, state) };
+          return { state, snapshots: snapshotsOf(image) };
         }
       }
       return undefined;

@@ -77,8 +77,8 @@ export class Ec2ImageService implements ImageService {
   }
 }
 
-function snapshotsOf(image: Image | undefined): ImageSnapshot[] {
-  // The snapshots behind an image complete with it: the image state is theirs.
+/** The snapshots behind an image, by device. They complete with it: the image state is theirs. */
+export function snapshotsOf(image: Image | undefined): ImageSnapshot[] {
   const state = IMAGE_STATES[image?.State ?? ''] ?? 'pending';
   return (image?.BlockDeviceMappings ?? []).flatMap((mapping) =>
     mapping.Ebs?.SnapshotId

@@ -16,7 +16,7 @@ import { type Config, ConfigError, findSchedule, loadConfigFile } from '../core/
 import { retryCopy } from '../core/copy-queue.ts';
 import { describeError, InputError } from '../core/errors.ts';
 import type { Generation } from '../core/generation.ts';
-import { ManifestCatalog, type ManifestStore, rebuildCatalog } from '../core/manifests.ts';
+import { ManifestCatalog, rebuildCatalog } from '../core/manifests.ts';
 import { plan } from '../core/plan.ts';
 import type { Clock } from '../core/ports.ts';
 import { reconcile } from '../core/reconcile.ts';
@@ -88,10 +88,6 @@ function checkPolicy(config: Config, name: string | undefined): void {
 }
 
 /** The config's manifest bucket, for the commands that work from manifests. */
-function manifestsOf(config: Config, clients: AwsClients): ManifestStore {
-  return requiredManifests(config, clients);
-}
-
 /**
  * Whether `generations` reads the manifests: with --from-manifests, or with --region naming the manifest
  * Region (the primary Region reads the catalog; any other Region has nothing to read).
@@ -287,7 +283,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         const filters = [options.volume, options.instance].filter(Boolean).length;
         if (filters > 1) throw new InputError('give at most one of --volume and --instance');
         const catalog = readsManifests(config, options)
-          ? new ManifestCatalog(manifestsOf(config, clients), log(options))
+          ? new ManifestCatalog(requiredManifests(config, clients), log(options))
           : catalogFor(config, clients);
         const query = { limit: options.limit };
         let generations: Generation[];
@@ -388,7 +384,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       act<CommonOptions & { dryRun: boolean }>(async (config, options, clients) => {
         const report = await rebuildCatalog(
           {
-            manifests: manifestsOf(config, clients),
+            manifests: requiredManifests(config, clients),
             catalog: catalogFor(config, clients),
             log: log(options),
           },

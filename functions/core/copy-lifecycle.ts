@@ -1,9 +1,16 @@
 import type { Config, KeepRule } from './config.ts';
 import { copyRulesOf } from './copy-queue.ts';
 import { describeError } from './errors.ts';
-import { type CopyRecord, type Generation, isFinalCopy } from './generation.ts';
+import { type CopyRecord, type Generation, isFinalCopy, usableCopyIn } from './generation.ts';
 import type { Catalog, Clock, CopySlots, Log } from './ports.ts';
-import { type InterlockMemo, type Ownership, orphanHold, type PruneDeps, type PruneReport } from './prune.ts';
+import {
+  type InterlockMemo,
+  newestWhere,
+  type Ownership,
+  orphanHold,
+  type PruneDeps,
+  type PruneReport,
+} from './prune.ts';
 import { placeInLineage } from './retention.ts';
 
 /**
@@ -105,6 +112,7 @@ export async function pruneCopy(
   deps: PruneDeps,
   report: PruneReport,
   memo: InterlockMemo,
+  ownership: Map<string, Ownership>,
 ): Promise<void> {
   const region = copy.region;
   const hold = copy.pruneStartedAt ? undefined : await copyInterlock(generation, copy, now, deps, memo);
@@ -124,7 +132,13 @@ export async function pruneCopy(
         : undefined,
     );
   }
-  const owners = await deps.pruner.snapshotOwnership(region, copy.snapshotIds);
+  // Looked up for the whole pass (`prune`); a snapshot that no longer exists is absent.
+  const owners = new Map(
+    copy.snapshotIds.flatMap((id) => {
+      const owner = ownership.get(id);
+      return owner ? [[id, owner] as const] : [];
+    }),
+  );
   const images = new Map<string, Ownership | undefined>();
   for (const image of copy.images) {
     if (image.imageId) images.set(image.imageId, await deps.pruner.imageOwnership(region, image.imageId));
@@ -192,19 +206,9 @@ export async function copyInterlock(
   return orphanHold(generation, now, policy, deps, `copy in ${copy.region}`);
 }
 
-/** A target's newest generation with a completed, undeleted copy in `region`, reading a small page first. */
-async function newestCopied(
-  targetId: string,
-  region: string,
-  catalog: Catalog,
-): Promise<Generation | undefined> {
-  const copied = (g: Generation) =>
-    g.copies.some((c) => c.region === region && c.state === 'completed' && !c.deletedAt);
-  for (let limit = 4; ; limit *= 4) {
-    const page = await catalog.byTarget(targetId, { limit });
-    const found = page.find(copied);
-    if (found || page.length < limit) return found;
-  }
+/** A target's newest generation with a completed, undeleted copy in `region`. */
+function newestCopied(targetId: string, region: string, catalog: Catalog): Promise<Generation | undefined> {
+  return newestWhere(targetId, catalog, (g) => usableCopyIn(g, region) !== undefined);
 }
 
 /**

@@ -19,6 +19,13 @@ export function copyRulesOf(config: Config, generation: Generation): Array<CopyR
   return policy && schedule ? copiesForSchedule(policy, schedule) : [];
 }
 
+/** The copy rules of a generation whose Region has no copy record yet: the copies still to queue. */
+export function unqueuedCopies(config: Config, generation: Generation): Array<CopyRule & { keep: KeepRule }> {
+  return copyRulesOf(config, generation).filter(
+    (rule) => !generation.copies.some((c) => c.region === rule.region),
+  );
+}
+
 /** A copy record as it starts: every snapshot waiting, the AMIs too, in the order of the generation's snapshots. */
 export function newCopyRecord(generation: Generation, rule: CopyRule, now: string): CopyRecord {
   const amiIds = [
@@ -50,9 +57,7 @@ export function newCopyRecord(generation: Generation, rule: CopyRule, now: strin
  */
 export async function queueCopies(deps: QueueCopiesDeps, generation: Generation): Promise<boolean> {
   if (generation.state !== 'completed' || generation.deletedAt) return true;
-  const missing = copyRulesOf(deps.config, generation).filter(
-    (rule) => !generation.copies.some((c) => c.region === rule.region),
-  );
+  const missing = unqueuedCopies(deps.config, generation);
   if (missing.length === 0) return true;
   if (!deps.copyQueue) {
     deps.log.error('copies not queued', {
@@ -116,20 +121,11 @@ export async function retryCopy(
     queued = {
       ...current,
       state: 'queued',
-      snapshots: current.snapshots.map((s) =>
-        s.state === 'completed'
-          ? s
-          : {
-              sourceSnapshotId: s.sourceSnapshotId,
-              volumeId: s.volumeId,
-              state: 'waiting',
-              ...(s.viaImage
-                ? { viaImage: s.viaImage, ...(s.deviceName ? { deviceName: s.deviceName } : {}) }
-                : {}),
-            },
+      snapshots: current.snapshots.map(({ snapshotId, ...s }) =>
+        s.state === 'completed' ? { ...s, snapshotId } : { ...s, state: 'waiting' },
       ),
-      images: current.images.map((i) =>
-        i.state === 'available' ? i : { sourceImageId: i.sourceImageId, state: 'waiting' },
+      images: current.images.map(({ imageId, ...i }) =>
+        i.state === 'available' ? { ...i, imageId } : { ...i, state: 'waiting' },
       ),
       queuedAt: now,
       failure: undefined,

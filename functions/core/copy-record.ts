@@ -25,6 +25,14 @@ export class Progress {
     this.failure = copy.failure;
   }
 
+  /** What is still to start: AMI copies first (they bring their own snapshots), then the other snapshots. */
+  waiting(): Array<{ image: CopiedImage } | { snapshot: CopiedSnapshot }> {
+    return [
+      ...this.images.filter((i) => i.state === 'waiting').map((image) => ({ image })),
+      ...this.snapshots.filter((s) => s.state === 'waiting' && !s.viaImage).map((snapshot) => ({ snapshot })),
+    ];
+  }
+
   started() {
     this.startedAt ??= this.now.toISOString();
     this.changed = true;

@@ -65,6 +65,12 @@ export async function advanceStarted(progress: Progress, region: string, deps: C
   }
 }
 
+/** Why a step stopped starting copies, and how long its message should wait before the next try. */
+export interface Blocked {
+  reason: string;
+  seconds: number;
+}
+
 /**
  * Starts waiting copies while the Region has slots. Resolves with why it stopped early (no slot, quota, throttled,
  * a duplicate at work), or undefined when nothing is left waiting.
@@ -73,16 +79,11 @@ export async function startWaiting(
   progress: Progress,
   generation: Generation,
   deps: CopyDeps,
-): Promise<string | undefined> {
+): Promise<Blocked | undefined> {
   const { copy } = progress;
   const region = copy.region;
   const limit = copyLimit(deps.config, region);
-  const waiting = [
-    ...progress.images.filter((i) => i.state === 'waiting').map((image) => ({ image })),
-    ...progress.snapshots
-      .filter((s) => s.state === 'waiting' && !s.viaImage)
-      .map((snapshot) => ({ snapshot })),
-  ];
+  const waiting = progress.waiting();
   let found: { snapshots: FoundCopy[]; images: FoundCopy[] } | undefined;
   for (const work of waiting) {
     if (progress.failure) return undefined;
@@ -92,9 +93,12 @@ export async function startWaiting(
         ? imageSlots(generation.id, copy, sourceId).slice(0, limit)
         : [slotKey(generation.id, sourceId)];
     const slot = await acquireAll(keys, region, limit, progress.now, deps);
-    if (slot === 'full') return `all ${limit} copy slots of ${region} are in use`;
+    if (slot === 'full') return { reason: `all ${limit} copy slots of ${region} are in use`, seconds: 60 };
     if (slot === 'busy')
-      return `the slot of ${sourceId} is held (another worker is starting it, or EC2 last answered its quota is full)`;
+      return {
+        reason: `the slot of ${sourceId} is held (another worker is starting it, or EC2 last answered its quota is full)`,
+        seconds: 60,
+      };
     // A worker that died after its copy call left the copy in the Region, tagged: adopt it. Looked up once.
     found ??= await deps.copies.copiesOfGeneration(region, generation.id);
     try {
@@ -124,8 +128,8 @@ export async function startWaiting(
             error: error.message,
           });
           return error.refusal === 'limit'
-            ? `${region} answered its copy quota is full (${error.message})`
-            : `throttled by EC2 in ${region}`;
+            ? { reason: `${region} answered its copy quota is full (${error.message})`, seconds: 60 }
+            : { reason: `throttled by EC2 in ${region}`, seconds: 120 };
         }
         // Unknown trouble: keep what was started (saved by the caller's finally) and let the queue retry.
         await save(progress.result(generation), generation.id, deps);

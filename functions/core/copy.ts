@@ -4,7 +4,16 @@ import { Progress } from './copy-record.ts';
 import { advanceStarted, save, startWaiting } from './copy-start.ts';
 import { describeError } from './errors.ts';
 import { type CopyRecord, type Generation, isFinalCopy } from './generation.ts';
-import type { Catalog, Clock, CopyMessage, CopyQueue, CopyService, CopySlots, Log } from './ports.ts';
+import {
+  type Catalog,
+  type Clock,
+  type CopyMessage,
+  type CopyQueue,
+  type CopyService,
+  type CopySlots,
+  type Log,
+  MAX_COPY_DELAY_SECONDS,
+} from './ports.ts';
 
 export interface CopyDeps {
   config: Config;
@@ -35,17 +44,15 @@ export type CopyStep =
 
 export { SLOT_STALE_MS } from './copy-start.ts';
 
-/** SQS delays a message at most this long; longer waits are several hops. */
-const MAX_DELAY_SECONDS = 900;
-
 /**
  * One step of one generation's copy to one Region, the copy worker's unit of work. Never blocks on EC2: it starts
  * what the Region's copy slots allow, records what it started and what finished, and says when to look again.
  *
  * - **Quota.** A copy is started only while holding one of the Region's `copyLimit` slots (`CopySlots`, a
  *   semaphore in the catalog table shared by every worker), and the slot is freed when the copy is seen to
- *   complete. If EC2 still answers with its quota error (someone else copies into the Region too) or throttles,
- *   the slot is given back and the step waits: a quota is never a failure.
+ *   complete. If EC2 still answers with its quota error (someone else copies into the Region too), the slot is
+ *   kept, unused, until it goes stale; if EC2 throttles, it is given back. Either way the step waits: a quota or
+ *   a throttle is never a failure.
  * - **Order.** Copies of a target go in generation order: while an older generation of the target is still
  *   copying to the Region, this one waits, so each copy finds its predecessor in the Region and EBS copies only
  *   the changed blocks (the same KMS key per Region, from the copy rule, keeps them incremental).
@@ -61,7 +68,7 @@ export async function copyStep(deps: CopyDeps, message: CopyMessage): Promise<Co
     region,
     reason,
     progressed,
-    retryAfterSeconds: Math.min(MAX_DELAY_SECONDS, Math.round(seconds * (0.75 + 0.5 * random(deps)))),
+    retryAfterSeconds: Math.min(MAX_COPY_DELAY_SECONDS, Math.round(seconds * (0.75 + 0.5 * random(deps)))),
   });
 
   const generation = await deps.catalog.get(generationId);
@@ -101,12 +108,13 @@ export async function copyStep(deps: CopyDeps, message: CopyMessage): Promise<Co
   // Copies already started are always followed to the end, so their slots are freed whatever else waits.
   await advanceStarted(progress, region, deps);
   // Only a step with copies still to start waits for older ones: what is already copying is already in order.
-  const waiting =
-    progress.snapshots.some((s) => s.state === 'waiting' && !s.viaImage) ||
-    progress.images.some((i) => i.state === 'waiting');
-  const older = waiting ? await olderCopyInFlight(generation, region, deps) : undefined;
+  const older = progress.waiting().length > 0 ? await olderCopyInFlight(generation, region, deps) : undefined;
+  // Behind an older copy the wait is longer: that copy takes minutes at least, and polling it costs messages.
   const blocked = older
-    ? `older generation ${older} of ${generation.target.id} is still copying to ${region}`
+    ? {
+        reason: `older generation ${older} of ${generation.target.id} is still copying to ${region}`,
+        seconds: 300,
+      }
     : await startWaiting(progress, generation, deps);
   const next = progress.result(generation);
   if (next !== copy) await save(next, generation.id, deps);
@@ -122,8 +130,7 @@ export async function copyStep(deps: CopyDeps, message: CopyMessage): Promise<Co
     return done(next.state);
   }
   const progressed = next !== copy;
-  // Behind an older copy the wait is longer: that copy takes minutes at least, and polling it costs messages.
-  if (blocked) return wait(blocked, older ? 300 : blocked.startsWith('throttled') ? 120 : 60, progressed);
+  if (blocked) return wait(blocked.reason, blocked.seconds, progressed);
   // Everything started is copying: look again in proportion to how long it has taken so far, between 30 s and
   // 2 min, so a slot is freed soon after its copy completes without polling a long copy every 30 s. Measured by
   // test/bench/copy.bench.ts: slots are freed 45 s (mean) after EC2 finishes, about 40 describes per copy.
@@ -195,7 +202,7 @@ export async function copyBatch(
     try {
       const step = await copyStep({ ...deps, holder: id }, message);
       if (step.outcome === 'wait') {
-        const delay = Math.min(step.retryAfterSeconds, options.maxDelaySeconds ?? MAX_DELAY_SECONDS);
+        const delay = Math.min(step.retryAfterSeconds, options.maxDelaySeconds ?? MAX_COPY_DELAY_SECONDS);
         await deps.copyQueue.send([message], delay);
         deps.log.debug('copy waits', { ...message, reason: step.reason, retryAfterSeconds: delay });
       }

@@ -158,6 +158,11 @@ export function isFinalCopy(copy: CopyRecord): boolean {
   return copy.state === 'completed' || copy.state === 'failed';
 }
 
+/** The generation's copy in `region` that can be restored from: completed and not deleted. */
+export function usableCopyIn(generation: Generation, region: string): CopyRecord | undefined {
+  return generation.copies.find((c) => c.region === region && c.state === 'completed' && !c.deletedAt);
+}
+
 /**
  * The soonest expiry still to act on, the primary's or a copy's: what orders the generation in the expiry index.
  * Undefined when nothing of it has an expiry left.

@@ -296,6 +296,16 @@ export interface CopyService {
   ): Promise<{ state: 'pending' | 'available' | 'failed'; snapshots: ImageSnapshot[] } | undefined>;
 }
 
+/** Asking for the copy slot `key` in `region` for `holder` (see `CopySlots.acquire`). */
+export interface SlotRequest {
+  region: string;
+  key: string;
+  holder: string;
+  limit: number;
+  now: string;
+  staleAfterMs: number;
+}
+
 /** What asking for a copy slot got. `acquired` includes finding the slot already ours (a retried message). */
 export type SlotResult = 'acquired' | 'full' | 'busy';
 
@@ -308,14 +318,7 @@ export interface CopySlots {
    * Takes the slot `key` in `region` for `holder` if fewer than `limit` are held. `busy`: another holder has
    * held it for less than `staleAfterMs` (a duplicate message at work); an older one is taken over.
    */
-  acquire(request: {
-    region: string;
-    key: string;
-    holder: string;
-    limit: number;
-    now: string;
-    staleAfterMs: number;
-  }): Promise<SlotResult>;
+  acquire(request: SlotRequest): Promise<SlotResult>;
   /** Frees these slots; freeing one nobody holds is not an error. */
   release(region: string, keys: readonly string[]): Promise<void>;
   /** Every slot held in `region`, by key, with when it was taken. */
@@ -328,8 +331,11 @@ export interface CopyMessage {
   region: string;
 }
 
+/** SQS's longest message delay, in seconds: the longest a copy message waits in one hop. */
+export const MAX_COPY_DELAY_SECONDS = 900;
+
 /** The durable queue copies wait in (`SqsCopyQueue`). */
 export interface CopyQueue {
-  /** Sends each message, visible after `delaySeconds` (at most 900, SQS's limit). */
+  /** Sends each message, visible after `delaySeconds` (at most `MAX_COPY_DELAY_SECONDS`). */
   send(messages: readonly CopyMessage[], delaySeconds?: number): Promise<void>;
 }

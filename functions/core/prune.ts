@@ -55,13 +55,13 @@ export async function prune(deps: PruneDeps, resumable: readonly Generation[] = 
   // Looked up once per pass rather than once per generation: the newest generation of each target, and the
   // ownership tags of every candidate snapshot (checked again by EC2 itself: IAM allows only managed ones).
   const memo: InterlockMemo = { newest: new Map() };
-  const owners = await ownershipOf(candidates, deps);
+  const owners = await ownershipOf(candidates, now, deps);
   for (const generation of candidates) {
     try {
       if (primaryDue(generation, now)) await prunePrimary(generation, now, deps, report, owners, memo);
       // Each DR copy has its own expiry and goes on its own, in its Region.
       for (const copy of dueCopies(generation, now))
-        await pruneCopy(generation, copy, now, deps, report, memo);
+        await pruneCopy(generation, copy, now, deps, report, memo, owners);
     } catch (error) {
       // One generation's trouble never stops the others; it stays due (or resumable) for the next pass.
       deps.log.error('prune failed', { generationId: generation.id, error: describeError(error) });
@@ -101,15 +101,19 @@ export interface InterlockMemo {
   newest: Map<string, Promise<Generation | undefined>>;
 }
 
-/** Ownership of every snapshot of these generations, by Region, in as few calls as the pruner allows. */
+/** Ownership of every snapshot due in this pass (primaries and DR copies), by Region, in as few calls as the
+ * pruner allows. */
 async function ownershipOf(
   generations: readonly Generation[],
+  now: string,
   deps: PruneDeps,
 ): Promise<Map<string, Ownership>> {
   const byRegion = new Map<string, string[]>();
+  const add = (region: string, ids: readonly string[]) =>
+    byRegion.set(region, [...(byRegion.get(region) ?? []), ...ids]);
   for (const g of generations) {
-    if (g.deletedAt) continue;
-    for (const s of g.snapshots) byRegion.set(s.region, [...(byRegion.get(s.region) ?? []), s.snapshotId]);
+    if (primaryDue(g, now)) for (const s of g.snapshots) add(s.region, [s.snapshotId]);
+    for (const copy of dueCopies(g, now)) add(copy.region, copy.snapshotIds);
   }
   const owners = new Map<string, Ownership>();
   for (const [region, ids] of byRegion) {
@@ -185,11 +189,20 @@ export async function orphanHold(
   return undefined;
 }
 
-/** A target's newest completed generation that is not deleted, reading a small page first. */
-async function newestCompleted(targetId: string, catalog: Catalog): Promise<Generation | undefined> {
+/** A target's newest completed generation that is not deleted. */
+function newestCompleted(targetId: string, catalog: Catalog): Promise<Generation | undefined> {
+  return newestWhere(targetId, catalog, (g) => g.state === 'completed' && !g.deletedAt);
+}
+
+/** A target's newest generation that passes `test`, reading a small page first and growing it. */
+export async function newestWhere(
+  targetId: string,
+  catalog: Catalog,
+  test: (generation: Generation) => boolean,
+): Promise<Generation | undefined> {
   for (let limit = 4; ; limit *= 4) {
     const page = await catalog.byTarget(targetId, { limit });
-    const found = page.find((g) => g.state === 'completed' && !g.deletedAt);
+    const found = page.find(test);
     if (found || page.length < limit) return found;
   }
 }

@@ -1,6 +1,6 @@
-import type { Config } from './config.ts';
+import type { Config, KeepRule } from './config.ts';
 import { applyCopyRetention, type CopyExpiry, sweepSlots } from './copy-lifecycle.ts';
-import { copyRulesOf, queueCopies } from './copy-queue.ts';
+import { copyRulesOf, queueCopies, unqueuedCopies } from './copy-queue.ts';
 import { SLOT_STALE_MS } from './copy-start.ts';
 import { describeError } from './errors.ts';
 import { type Generation, isFinalCopy, type SnapshotRecord, stateFromSnapshots } from './generation.ts';
@@ -104,10 +104,7 @@ async function queued(
   report: ReconcileReport,
 ): Promise<boolean> {
   if (generation.state !== 'completed') return true;
-  const missing = copyRulesOf(deps.config, generation).some(
-    (rule) => !generation.copies.some((c) => c.region === rule.region),
-  );
-  if (!missing) return true;
+  if (unqueuedCopies(deps.config, generation).length === 0) return true;
   if (!(await queueCopies(deps, generation))) return false;
   report.copiesQueued.push(generation.id);
   return true;
@@ -229,10 +226,19 @@ async function applyRetention(finished: Generation[], deps: ReconcileDeps, repor
     ?.schedules.find((s) => s.name === first.schedule)?.keep;
   const counts = [keep?.count ?? 0, ...copyRulesOf(deps.config, first).map((r) => r.keep.count ?? 0)];
   const lineage = await lineageFor(finished, Math.max(...counts), deps.catalog);
-  report.copyExpiries.push(...(await applyCopyRetention(finished, lineage, deps)));
+  // The primary first: its writes build on the records as read, while a copy's write reads its record anew.
   const primary = finished.filter((g) => !g.retentionAppliedAt && !g.deletedAt);
-  if (primary.length === 0) return;
-  finished = primary;
+  if (primary.length > 0) await placePrimary(primary, lineage, keep, deps, report);
+  report.copyExpiries.push(...(await applyCopyRetention(finished, lineage, deps)));
+}
+
+async function placePrimary(
+  finished: Generation[],
+  lineage: Generation[],
+  keep: KeepRule | undefined,
+  deps: ReconcileDeps,
+  report: ReconcileReport,
+) {
   const expiries = keep ? placeInLineage(lineage, keep) : new Map<string, string | undefined>();
   const placing = new Set(finished.map((g) => g.id));
   for (const member of lineage) {

@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Config } from './config.ts';
 import { InputError, NotFoundError } from './errors.ts';
-import type { Generation, SnapshotRecord } from './generation.ts';
+import { type Generation, type SnapshotRecord, usableCopyIn } from './generation.ts';
 import type { Catalog, Clock, Log, Tags, VolumeService } from './ports.ts';
 import { TAG } from './tags.ts';
 
@@ -144,7 +144,7 @@ export async function restoreVolume(input: unknown, deps: RestoreDeps): Promise<
  */
 export function restorableIn(generation: Generation, region: string, primary: string): boolean {
   if (region === primary) return generation.state === 'completed' && !generation.deletedAt;
-  return generation.copies.some((c) => c.region === region && c.state === 'completed' && !c.deletedAt);
+  return usableCopyIn(generation, region) !== undefined;
 }
 
 async function chooseGeneration(
@@ -215,7 +215,7 @@ function snapshotIn(
   primary: string,
 ): string {
   if (region === primary) return snapshot.snapshotId;
-  const copy = generation.copies.find((c) => c.region === region && c.state === 'completed' && !c.deletedAt);
+  const copy = usableCopyIn(generation, region);
   const copied = copy?.snapshots.find((s) => s.sourceSnapshotId === snapshot.snapshotId)?.snapshotId;
   if (!copied) {
     throw new NotFoundError(

@@ -1,10 +1,8 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { parseCopyMessage } from '../adapters/copy-queue.ts';
+import { workCopyMessages } from '../adapters/copy-queue.ts';
 import { type CopyWorkerDeps, copyWorkerDeps } from '../adapters/wiring.ts';
-import { copyBatch, type DeliveredCopy } from '../core/copy.ts';
-import { describeError } from '../core/errors.ts';
 import { copyQueueUrl } from './env.ts';
 import { lambdaConfig, lambdaLog, logger } from './lambda.ts';
 
@@ -18,22 +16,9 @@ export function createCopyWorkerHandler(deps: () => CopyWorkerDeps) {
   return middy<SQSEvent, SQSBatchResponse>()
     .use(injectLambdaContext(logger))
     .handler(async (event) => {
-      const batchItemFailures: SQSBatchResponse['batchItemFailures'] = [];
-      const delivered: DeliveredCopy[] = [];
-      for (const record of event.Records ?? []) {
-        try {
-          delivered.push({ id: record.messageId, message: parseCopyMessage(record.body) });
-        } catch (error) {
-          logger.error('bad copy message', {
-            messageId: record.messageId,
-            body: record.body,
-            error: describeError(error),
-          });
-          batchItemFailures.push({ itemIdentifier: record.messageId });
-        }
-      }
-      const result = await copyBatch(deps(), delivered);
-      batchItemFailures.push(...result.failed.map((f) => ({ itemIdentifier: f.id })));
+      const records = (event.Records ?? []).map((r) => ({ id: r.messageId, body: r.body }));
+      const result = await workCopyMessages(deps(), records);
+      const batchItemFailures = result.failed.map((f) => ({ itemIdentifier: f.id }));
       logger.info('copy batch finished', {
         messages: event.Records?.length ?? 0,
         done: result.steps.filter((s) => s.outcome === 'done').length,

@@ -1,4 +1,11 @@
-import type { Clock, CopyMessage, CopyQueue, CopySlots, SlotResult } from '../../functions/core/ports.ts';
+import type {
+  Clock,
+  CopyMessage,
+  CopyQueue,
+  CopySlots,
+  SlotRequest,
+  SlotResult,
+} from '../../functions/core/ports.ts';
 
 /** The copy slots as `DynamoCopySlots` keeps them: per Region, key → holder and when it was taken. */
 export class FakeCopySlots implements CopySlots {
@@ -6,14 +13,7 @@ export class FakeCopySlots implements CopySlots {
   /** Every acquire, with what it got: how tests see a worker waiting for a slot. */
   readonly acquires: { region: string; key: string; holder: string; result: SlotResult }[] = [];
 
-  async acquire(request: {
-    region: string;
-    key: string;
-    holder: string;
-    limit: number;
-    now: string;
-    staleAfterMs: number;
-  }): Promise<SlotResult> {
+  async acquire(request: SlotRequest): Promise<SlotResult> {
     await Promise.resolve();
     const result = this.decide(request);
     this.acquires.push({ region: request.region, key: request.key, holder: request.holder, result });
