@@ -1,7 +1,7 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import type { Construct } from 'constructs';
-import { catalogIndexes, catalogLayout } from '../functions/adapters/catalog-layout.ts';
+import { catalogIndexes, catalogLayout } from '#adapters/catalog/layout.ts';
 
 /**
  * The catalog: the record of every generation, and so the only way to find, prune or restore a backup. Losing

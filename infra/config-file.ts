@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
-import { type Config, parseConfigText } from '../functions/core/config.ts';
+import { type Config, parseConfigText } from '#core/config/config.ts';
 
 /**
  * Reads and validates a snapkeeper configuration file synchronously, because a CDK app builds its constructs

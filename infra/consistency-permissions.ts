@@ -2,9 +2,9 @@ import { Aws } from 'aws-cdk-lib';
 import { type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { NagSuppressions } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
-import { LINUX_FREEZE_DOCUMENT, WINDOWS_VSS_DOCUMENT } from '../functions/adapters/ssm.ts';
-import type { Config } from '../functions/core/config.ts';
-import { TAG } from '../functions/core/tags.ts';
+import { LINUX_FREEZE_DOCUMENT, WINDOWS_VSS_DOCUMENT } from '#adapters/ssm.ts';
+import type { Config } from '#core/config/config.ts';
+import { TAG } from '#core/model/tags.ts';
 import { ec2Arns } from './permissions.ts';
 
 /** The SSM documents the config's policies freeze with: ours and AWS's VSS one, plus each `script` document. */

@@ -6,8 +6,8 @@ import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
-import type { Config } from '../functions/core/config.ts';
-import type { HandlerEnv } from '../functions/handlers/env.ts';
+import type { Config } from '#core/config/config.ts';
+import type { HandlerEnv } from '#handlers/env.ts';
 import { SnapkeeperFunction } from './functions.ts';
 import {
   CATALOG_READ,

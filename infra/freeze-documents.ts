@@ -1,7 +1,7 @@
 import { CfnDocument } from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
-import { LINUX_FREEZE_DOCUMENT } from '../functions/adapters/ssm.ts';
-import { FREEZE_REPORT } from '../functions/core/freeze-report.ts';
+import { LINUX_FREEZE_DOCUMENT } from '#adapters/ssm.ts';
+import { FREEZE_REPORT } from '#core/backup/freeze-report.ts';
 
 /**
  * The Linux freeze, as one SSM Command document with `Action` Freeze or Thaw. Design:

@@ -5,8 +5,8 @@ import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import type { Config } from '../functions/core/config.ts';
-import type { HandlerEnv } from '../functions/handlers/env.ts';
+import type { Config } from '#core/config/config.ts';
+import type { HandlerEnv } from '#handlers/env.ts';
 
 /** AWS rejects a function whose environment (keys plus values) exceeds 4 KB. */
 export const LAMBDA_ENVIRONMENT_LIMIT_BYTES = 4096;

@@ -1,7 +1,7 @@
 import { Aws } from 'aws-cdk-lib';
 import { type IRole, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { NagSuppressions } from 'cdk-nag';
-import type { Config } from '../functions/core/config.ts';
+import type { Config } from '#core/config/config.ts';
 
 /**
  * Lets the functions that write generation manifests (the scheduled run and reconcile, through

@@ -1,8 +1,8 @@
 import { Aws } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import { catalogIndexes } from '../functions/adapters/catalog-layout.ts';
-import { TAG } from '../functions/core/tags.ts';
+import { catalogIndexes } from '#adapters/catalog/layout.ts';
+import { TAG } from '#core/model/tags.ts';
 
 /**
  * EC2 ARNs of the stack's own account. The stack's Region is written as a pseudo parameter rather than the

@@ -4,7 +4,7 @@ import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { CfnSchedule } from 'aws-cdk-lib/aws-scheduler';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
-import type { Config } from '../functions/core/config.ts';
+import type { Config } from '#core/config/config.ts';
 import { SnapkeeperFunction } from './functions.ts';
 import {
   CATALOG_READ,

@@ -4,7 +4,7 @@ import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { CfnSchedule, CfnScheduleGroup } from 'aws-cdk-lib/aws-scheduler';
 import { Construct } from 'constructs';
-import type { Config } from '../functions/core/config.ts';
+import type { Config } from '#core/config/config.ts';
 
 /** The event a schedule delivers to the scheduled-run Lambda. */
 export interface ScheduledRunInput {

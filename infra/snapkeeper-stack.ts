@@ -1,6 +1,6 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import type { Config } from '../functions/core/config.ts';
+import type { Config } from '#core/config/config.ts';
 import { SnapKeeper } from './snapkeeper-construct.ts';
 
 export interface SnapkeeperStackProps extends StackProps {

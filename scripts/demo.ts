@@ -2,11 +2,11 @@
 // clock, the generations it made, and a volume restored to a chosen point in time. Every step is the real CLI
 // (the same code the Lambdas run), printed as you would type it.
 import { DescribeVolumesCommand, EC2Client } from '@aws-sdk/client-ec2';
-import { AwsClients } from '../functions/adapters/clients.ts';
-import { tagsOf } from '../functions/adapters/ec2.ts';
-import { runCli } from '../functions/cli/main.ts';
-import type { Generation } from '../functions/core/generation.ts';
-import type { RestoreVolumeResult } from '../functions/core/restore.ts';
+import { AwsClients } from '#adapters/clients.ts';
+import { tagsOf } from '#adapters/ec2/snapshots.ts';
+import { runCli } from '#cli/main.ts';
+import type { Generation } from '#core/model/generation.ts';
+import type { RestoreVolumeResult } from '#core/recovery/restore.ts';
 import { emulatorEnv, startEmulator } from '../test/harness/emulator.ts';
 import { EmulatorWorkarounds } from '../test/harness/emulator-workarounds.ts';
 import { faults as newFaults } from '../test/harness/faults.ts';

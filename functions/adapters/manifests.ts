@@ -5,9 +5,9 @@ import {
   paginateListObjectsV2,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { AwsOperationError } from '../core/errors.ts';
-import type { Generation } from '../core/generation.ts';
-import type { ManifestQuery, ManifestStore } from '../core/manifests.ts';
+import { AwsOperationError } from '#core/model/errors.ts';
+import type { Generation } from '#core/model/generation.ts';
+import type { ManifestQuery, ManifestStore } from '#core/recovery/manifests.ts';
 
 /**
  * Generation manifests in one S3 bucket, in the manifest (DR) Region. This file is the only code that knows

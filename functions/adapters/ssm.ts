@@ -5,8 +5,8 @@ import {
   SendCommandCommand,
   type SSMClient,
 } from '@aws-sdk/client-ssm';
-import type { AgentCommand, AgentCommandState, FreezeAgent } from '../core/ports.ts';
-import { ec2Call as awsCall } from './ec2.ts';
+import { ec2Call as awsCall } from '#adapters/ec2/snapshots.ts';
+import type { AgentCommand, AgentCommandState, FreezeAgent } from '#core/model/ports.ts';
 
 /** snapkeeper's Linux freeze document, created by the stack under this name (infra/freeze-documents.ts). */
 export const LINUX_FREEZE_DOCUMENT = 'snapkeeper-linux-fsfreeze';

@@ -1,11 +1,11 @@
-import type { PumpReport } from '../adapters/copy-pump.ts';
-import type { SetupStep } from '../adapters/sandbox-setup.ts';
-import type { Generation } from '../core/generation.ts';
-import type { RebuildReport } from '../core/manifests.ts';
-import type { Plan } from '../core/plan.ts';
-import type { ReconcileReport } from '../core/reconcile.ts';
-import type { RestoreVolumeResult } from '../core/restore.ts';
-import type { RunReport } from '../core/run.ts';
+import type { RunReport } from '#core/backup/run.ts';
+import type { Plan } from '#core/lifecycle/plan.ts';
+import type { ReconcileReport } from '#core/lifecycle/reconcile.ts';
+import type { Generation } from '#core/model/generation.ts';
+import type { RebuildReport } from '#core/recovery/manifests.ts';
+import type { RestoreVolumeResult } from '#core/recovery/restore.ts';
+import type { PumpReport } from './copy-pump.ts';
+import type { SetupStep } from './sandbox-setup.ts';
 
 /** Human-readable output of the CLI. `--json` bypasses all of this. */
 

@@ -1,7 +1,15 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { AwsClients } from '../adapters/clients.ts';
-import { pumpCopyQueue } from '../adapters/copy-pump.ts';
-import { copyQueueUrl, ensureSandbox } from '../adapters/sandbox-setup.ts';
+import { AwsClients } from '#adapters/clients.ts';
+import { runSchedule } from '#core/backup/run.ts';
+import { type Config, ConfigError, findSchedule, loadConfigFile } from '#core/config/config.ts';
+import { retryCopy } from '#core/copies/queue.ts';
+import { plan } from '#core/lifecycle/plan.ts';
+import { reconcile } from '#core/lifecycle/reconcile.ts';
+import { describeError, InputError } from '#core/model/errors.ts';
+import type { Generation } from '#core/model/generation.ts';
+import type { Clock } from '#core/model/ports.ts';
+import { ManifestCatalog, rebuildCatalog } from '#core/recovery/manifests.ts';
+import { restoreVolume } from '#core/recovery/restore.ts';
 import {
   catalogFor,
   copyWorkerDeps,
@@ -11,18 +19,9 @@ import {
   restoreDeps,
   runDeps,
   systemClock,
-} from '../adapters/wiring.ts';
-import { type Config, ConfigError, findSchedule, loadConfigFile } from '../core/config.ts';
-import { retryCopy } from '../core/copy-queue.ts';
-import { describeError, InputError } from '../core/errors.ts';
-import type { Generation } from '../core/generation.ts';
-import { ManifestCatalog, rebuildCatalog } from '../core/manifests.ts';
-import { plan } from '../core/plan.ts';
-import type { Clock } from '../core/ports.ts';
-import { reconcile } from '../core/reconcile.ts';
-import { restoreVolume } from '../core/restore.ts';
-import { runSchedule } from '../core/run.ts';
+} from '#wiring';
 import { consoleLog } from './console-log.ts';
+import { pumpCopyQueue } from './copy-pump.ts';
 import {
   formatCopy,
   formatGenerations,
@@ -33,6 +32,7 @@ import {
   formatRestore,
   formatRun,
 } from './format.ts';
+import { copyQueueUrl, ensureSandbox } from './sandbox-setup.ts';
 
 /** Where the CLI writes and what it builds clients with; tests and the demo pass their own. */
 export interface CliIo {

@@ -1,8 +1,8 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { workCopyMessages } from '../adapters/copy-queue.ts';
-import { type CopyWorkerDeps, copyWorkerDeps } from '../adapters/wiring.ts';
+import { workCopyMessages } from '#adapters/copy-queue.ts';
+import { type CopyWorkerDeps, copyWorkerDeps } from '#wiring';
 import { copyQueueUrl } from './env.ts';
 import { lambdaConfig, lambdaLog, logger } from './lambda.ts';
 

@@ -1,9 +1,9 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { MiddlewareObj } from '@middy/core';
 import type { z } from 'zod';
-import { type Config, parseConfig } from '../core/config.ts';
-import { InputError } from '../core/errors.ts';
-import type { Log } from '../core/ports.ts';
+import { type Config, parseConfig } from '#core/config/config.ts';
+import { InputError } from '#core/model/errors.ts';
+import type { Log } from '#core/model/ports.ts';
 import { HandlerEnvSchema } from './env.ts';
 
 /** Shared by every handler: the logger, the configuration and event validation. Built once per cold start. */

@@ -1,8 +1,8 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import { z } from 'zod';
-import { reconcileDeps } from '../adapters/wiring.ts';
-import { type ReconcileDeps, type ReconcileReport, reconcile } from '../core/reconcile.ts';
+import { type ReconcileDeps, type ReconcileReport, reconcile } from '#core/lifecycle/reconcile.ts';
+import { reconcileDeps } from '#wiring';
 import { copyQueueUrl } from './env.ts';
 import { lambdaConfig, lambdaLog, logger, parseEvent } from './lambda.ts';
 

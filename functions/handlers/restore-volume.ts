@@ -2,9 +2,9 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
-import { restoreDeps } from '../adapters/wiring.ts';
-import type { RestoreDeps, RestoreVolumeRequest, RestoreVolumeResult } from '../core/restore.ts';
-import { namesWhatToRestore, restoreVolume, restoreVolumeFields } from '../core/restore.ts';
+import type { RestoreDeps, RestoreVolumeRequest, RestoreVolumeResult } from '#core/recovery/restore.ts';
+import { namesWhatToRestore, restoreVolume, restoreVolumeFields } from '#core/recovery/restore.ts';
+import { restoreDeps } from '#wiring';
 import { lambdaConfig, lambdaLog, logger, parseEvent } from './lambda.ts';
 
 /**

@@ -1,9 +1,9 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import { z } from 'zod';
-import { runDeps } from '../adapters/wiring.ts';
-import type { RunDeps, RunReport } from '../core/run.ts';
-import { runSchedule } from '../core/run.ts';
+import type { RunDeps, RunReport } from '#core/backup/run.ts';
+import { runSchedule } from '#core/backup/run.ts';
+import { runDeps } from '#wiring';
 import { copyQueueUrl } from './env.ts';
 import { lambdaConfig, lambdaLog, logger, parseEvent } from './lambda.ts';
 

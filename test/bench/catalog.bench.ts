@@ -1,10 +1,10 @@
 import { bench, describe } from 'vitest';
-import { AwsClients } from '../../functions/adapters/clients.ts';
-import { ensureSandbox } from '../../functions/adapters/sandbox-setup.ts';
-import { catalogFor } from '../../functions/adapters/wiring.ts';
-import { parseConfig } from '../../functions/core/config.ts';
-import { type Generation, generationId } from '../../functions/core/generation.ts';
-import { restoreVolume } from '../../functions/core/restore.ts';
+import { AwsClients } from '#adapters/clients.ts';
+import { ensureSandbox } from '#cli/sandbox-setup.ts';
+import { parseConfig } from '#core/config/config.ts';
+import { type Generation, generationId } from '#core/model/generation.ts';
+import { restoreVolume } from '#core/recovery/restore.ts';
+import { catalogFor } from '#wiring';
 import { faults as newFaults } from '../harness/faults.ts';
 
 // The catalog's queries against the emulator with 1,000, 10,000 and 100,000 generations of one volume (an

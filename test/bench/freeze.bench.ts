@@ -1,11 +1,11 @@
 import { bench, describe } from 'vitest';
-import { AwsClients } from '../../functions/adapters/clients.ts';
-import { Ec2SnapshotService } from '../../functions/adapters/ec2.ts';
-import { SsmFreezeAgent } from '../../functions/adapters/ssm.ts';
-import { systemClock, systemTimer } from '../../functions/adapters/wiring.ts';
-import { takeConsistent } from '../../functions/core/consistent-take.ts';
-import type { InstanceInfo, Log } from '../../functions/core/ports.ts';
-import type { PlannedTarget } from '../../functions/core/selection.ts';
+import { AwsClients } from '#adapters/clients.ts';
+import { Ec2SnapshotService } from '#adapters/ec2/snapshots.ts';
+import { SsmFreezeAgent } from '#adapters/ssm.ts';
+import { takeConsistent } from '#core/backup/consistent-take.ts';
+import type { PlannedTarget } from '#core/backup/selection.ts';
+import type { InstanceInfo, Log } from '#core/model/ports.ts';
+import { systemClock, systemTimer } from '#wiring';
 import { mulberry32 } from '../harness/fault-primitives.ts';
 import { faults as newFaults } from '../harness/faults.ts';
 import { SimulatedAgents } from '../harness/ssm-faults.ts';

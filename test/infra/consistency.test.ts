@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { LINUX_FREEZE_DOCUMENT } from '../../functions/adapters/ssm.ts';
+import { LINUX_FREEZE_DOCUMENT } from '#adapters/ssm.ts';
 import { linuxFreezeScript } from '../../infra/freeze-documents.ts';
 import {
   actionsOf,

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Config, loadConfigFile } from '../../functions/core/config.ts';
+import { type Config, loadConfigFile } from '#core/config/config.ts';
 import { COPY_QUEUE_URL_VARIABLE, copyKeys } from '../../infra/copies.ts';
 import {
   actionsOf,

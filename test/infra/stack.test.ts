@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { catalogIndexes, catalogLayout } from '../../functions/adapters/catalog-layout.ts';
-import { type Config, loadConfigFile, parseConfig } from '../../functions/core/config.ts';
+import { catalogIndexes, catalogLayout } from '#adapters/catalog/layout.ts';
+import { type Config, loadConfigFile, parseConfig } from '#core/config/config.ts';
 import { SCHEDULED_TIME, scheduleName } from '../../infra/schedules.ts';
 import {
   actionsOf,

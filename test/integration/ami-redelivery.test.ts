@@ -1,9 +1,9 @@
 import { DescribeImagesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AwsClients } from '../../functions/adapters/clients.ts';
-import { ensureSandbox } from '../../functions/adapters/sandbox-setup.ts';
-import { catalogFor } from '../../functions/adapters/wiring.ts';
-import { parseConfig } from '../../functions/core/config.ts';
+import { AwsClients } from '#adapters/clients.ts';
+import { ensureSandbox } from '#cli/sandbox-setup.ts';
+import { parseConfig } from '#core/config/config.ts';
+import { catalogFor } from '#wiring';
 import type { Faults } from '../harness/faults.ts';
 import { agentWorld } from '../support/agent-world.ts';
 import { anInstance } from '../support/fleet.ts';

@@ -1,11 +1,11 @@
 import { DescribeImagesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AwsClients } from '../../functions/adapters/clients.ts';
-import { ensureSandbox } from '../../functions/adapters/sandbox-setup.ts';
-import { catalogFor } from '../../functions/adapters/wiring.ts';
-import { parseConfig } from '../../functions/core/config.ts';
-import { runSchedule } from '../../functions/core/run.ts';
-import { createScheduledRunHandler } from '../../functions/handlers/scheduled-run.ts';
+import { AwsClients } from '#adapters/clients.ts';
+import { ensureSandbox } from '#cli/sandbox-setup.ts';
+import { runSchedule } from '#core/backup/run.ts';
+import { parseConfig } from '#core/config/config.ts';
+import { createScheduledRunHandler } from '#handlers/scheduled-run.ts';
+import { catalogFor } from '#wiring';
 import type { Faults } from '../harness/faults.ts';
 import type { AgentBehaviour } from '../harness/ssm-faults.ts';
 import { agentWorld, positions } from '../support/agent-world.ts';

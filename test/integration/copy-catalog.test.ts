@@ -2,20 +2,15 @@ import { GetQueueAttributesCommand, PurgeQueueCommand, ReceiveMessageCommand } f
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { DeserializeMiddleware, Pluggable } from '@smithy/types';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DynamoCatalog } from '../../functions/adapters/catalog.ts';
-import { AwsClients } from '../../functions/adapters/clients.ts';
-import { parseCopyMessage, SqsCopyQueue } from '../../functions/adapters/copy-queue.ts';
-import { DynamoCopySlots } from '../../functions/adapters/copy-slots.ts';
-import { S3ManifestStore } from '../../functions/adapters/manifests.ts';
-import { copyQueueUrl, ensureSandbox, type SetupStep } from '../../functions/adapters/sandbox-setup.ts';
-import { InputError, NotFoundError } from '../../functions/core/errors.ts';
-import {
-  type CopyRecord,
-  type Generation,
-  hasOpenWork,
-  nextExpiry,
-} from '../../functions/core/generation.ts';
-import { ManifestingCatalog } from '../../functions/core/manifests.ts';
+import { DynamoCatalog } from '#adapters/catalog/catalog.ts';
+import { DynamoCopySlots } from '#adapters/catalog/copy-slots.ts';
+import { AwsClients } from '#adapters/clients.ts';
+import { parseCopyMessage, SqsCopyQueue } from '#adapters/copy-queue.ts';
+import { S3ManifestStore } from '#adapters/manifests.ts';
+import { copyQueueUrl, ensureSandbox, type SetupStep } from '#cli/sandbox-setup.ts';
+import { InputError, NotFoundError } from '#core/model/errors.ts';
+import { type CopyRecord, type Generation, hasOpenWork, nextExpiry } from '#core/model/generation.ts';
+import { ManifestingCatalog } from '#core/recovery/manifests.ts';
 import { faults } from '../harness/faults.ts';
 import { aConfig, aGeneration, CollectingLog } from '../support/fakes.ts';
 

@@ -5,10 +5,10 @@ import {
   EC2Client,
 } from '@aws-sdk/client-ec2';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AwsClients } from '../../functions/adapters/clients.ts';
-import { Ec2CopyService } from '../../functions/adapters/ec2-copies.ts';
-import { CopyRefusedError } from '../../functions/core/ports.ts';
-import { TAG } from '../../functions/core/tags.ts';
+import { AwsClients } from '#adapters/clients.ts';
+import { Ec2CopyService } from '#adapters/ec2/copies.ts';
+import { CopyRefusedError } from '#core/model/ports.ts';
+import { TAG } from '#core/model/tags.ts';
 import type { CopyLimitOptions } from '../harness/copy-faults.ts';
 import { EmulatorWorkarounds } from '../harness/emulator-workarounds.ts';
 import { ManualClock } from '../harness/fault-primitives.ts';

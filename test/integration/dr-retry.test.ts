@@ -1,11 +1,11 @@
 import { writeFileSync } from 'node:fs';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AwsClients } from '../../functions/adapters/clients.ts';
-import type { PumpReport } from '../../functions/adapters/copy-pump.ts';
-import { parseConfig } from '../../functions/core/config.ts';
-import type { Generation } from '../../functions/core/generation.ts';
-import type { Plan } from '../../functions/core/plan.ts';
+import { AwsClients } from '#adapters/clients.ts';
+import type { PumpReport } from '#cli/copy-pump.ts';
+import { parseConfig } from '#core/config/config.ts';
+import type { Plan } from '#core/lifecycle/plan.ts';
+import type { Generation } from '#core/model/generation.ts';
 import { faults } from '../harness/faults.ts';
 import { cli } from '../support/cli.ts';
 import { aVolume } from '../support/fleet.ts';

@@ -6,12 +6,12 @@ import {
   EC2Client,
 } from '@aws-sdk/client-ec2';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AwsClients } from '../../functions/adapters/clients.ts';
-import { tagsOf } from '../../functions/adapters/ec2.ts';
-import { Ec2CopyService } from '../../functions/adapters/ec2-copies.ts';
-import { AwsOperationError } from '../../functions/core/errors.ts';
-import { CopyRefusedError, type Tags } from '../../functions/core/ports.ts';
-import { TAG } from '../../functions/core/tags.ts';
+import { AwsClients } from '#adapters/clients.ts';
+import { Ec2CopyService } from '#adapters/ec2/copies.ts';
+import { tagsOf } from '#adapters/ec2/snapshots.ts';
+import { AwsOperationError } from '#core/model/errors.ts';
+import { CopyRefusedError, type Tags } from '#core/model/ports.ts';
+import { TAG } from '#core/model/tags.ts';
 import { EmulatorWorkarounds } from '../harness/emulator-workarounds.ts';
 import { type Faults, faults as newFaults } from '../harness/faults.ts';
 import { anInstance, aVolume } from '../support/fleet.ts';

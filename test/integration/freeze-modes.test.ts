@@ -1,10 +1,10 @@
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AwsClients } from '../../functions/adapters/clients.ts';
-import { ensureSandbox } from '../../functions/adapters/sandbox-setup.ts';
-import { WINDOWS_VSS_DOCUMENT } from '../../functions/adapters/ssm.ts';
-import { catalogFor } from '../../functions/adapters/wiring.ts';
-import { parseConfig } from '../../functions/core/config.ts';
+import { AwsClients } from '#adapters/clients.ts';
+import { WINDOWS_VSS_DOCUMENT } from '#adapters/ssm.ts';
+import { ensureSandbox } from '#cli/sandbox-setup.ts';
+import { parseConfig } from '#core/config/config.ts';
+import { catalogFor } from '#wiring';
 import type { Faults, Shape } from '../harness/faults.ts';
 import type { AgentBehaviour } from '../harness/ssm-faults.ts';
 import { agentWorld, positions } from '../support/agent-world.ts';

@@ -12,7 +12,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { DescribeParametersCommand, GetCommandInvocationCommand } from '@aws-sdk/client-ssm';
 import { describe, expect, inject, it } from 'vitest';
-import { AwsClients } from '../../functions/adapters/clients.ts';
+import { AwsClients } from '#adapters/clients.ts';
 import { resetEndpoint } from '../harness/emulator.ts';
 import { Faults } from '../harness/faults.ts';
 

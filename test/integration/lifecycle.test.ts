@@ -6,15 +6,15 @@ import {
   EC2Client,
 } from '@aws-sdk/client-ec2';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AwsClients } from '../../functions/adapters/clients.ts';
-import { tagList } from '../../functions/adapters/ec2.ts';
-import { copyQueueUrl, ensureSandbox } from '../../functions/adapters/sandbox-setup.ts';
-import { catalogFor, reconcileDeps, runDeps } from '../../functions/adapters/wiring.ts';
-import { consoleLog } from '../../functions/cli/console-log.ts';
-import { parseConfig } from '../../functions/core/config.ts';
-import type { Generation } from '../../functions/core/generation.ts';
-import { reconcile } from '../../functions/core/reconcile.ts';
-import { runSchedule } from '../../functions/core/run.ts';
+import { AwsClients } from '#adapters/clients.ts';
+import { tagList } from '#adapters/ec2/snapshots.ts';
+import { consoleLog } from '#cli/console-log.ts';
+import { copyQueueUrl, ensureSandbox } from '#cli/sandbox-setup.ts';
+import { runSchedule } from '#core/backup/run.ts';
+import { parseConfig } from '#core/config/config.ts';
+import { reconcile } from '#core/lifecycle/reconcile.ts';
+import type { Generation } from '#core/model/generation.ts';
+import { catalogFor, reconcileDeps, runDeps } from '#wiring';
 import { faults as newFaults } from '../harness/faults.ts';
 import { aVolume } from '../support/fleet.ts';
 

@@ -3,12 +3,12 @@ import { DeleteTableCommand, DynamoDBClient, waitUntilTableNotExists } from '@aw
 import { DescribeVolumesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AwsClients } from '../../functions/adapters/clients.ts';
-import { parseConfig } from '../../functions/core/config.ts';
-import type { Generation } from '../../functions/core/generation.ts';
-import type { RebuildReport } from '../../functions/core/manifests.ts';
-import type { RestoreVolumeResult } from '../../functions/core/restore.ts';
-import type { RunReport } from '../../functions/core/run.ts';
+import { AwsClients } from '#adapters/clients.ts';
+import type { RunReport } from '#core/backup/run.ts';
+import { parseConfig } from '#core/config/config.ts';
+import type { Generation } from '#core/model/generation.ts';
+import type { RebuildReport } from '#core/recovery/manifests.ts';
+import type { RestoreVolumeResult } from '#core/recovery/restore.ts';
 import { cli } from '../support/cli.ts';
 import { anInstance, aVolume, type SeededInstance } from '../support/fleet.ts';
 

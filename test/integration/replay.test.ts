@@ -1,13 +1,13 @@
 import { DescribeSnapshotsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AwsClients } from '../../functions/adapters/clients.ts';
-import { ensureSandbox } from '../../functions/adapters/sandbox-setup.ts';
-import { catalogFor, reconcileDeps, runDeps } from '../../functions/adapters/wiring.ts';
-import { consoleLog } from '../../functions/cli/console-log.ts';
-import { parseConfig } from '../../functions/core/config.ts';
-import type { Generation } from '../../functions/core/generation.ts';
-import { reconcile } from '../../functions/core/reconcile.ts';
-import { runSchedule } from '../../functions/core/run.ts';
+import { AwsClients } from '#adapters/clients.ts';
+import { consoleLog } from '#cli/console-log.ts';
+import { ensureSandbox } from '#cli/sandbox-setup.ts';
+import { runSchedule } from '#core/backup/run.ts';
+import { parseConfig } from '#core/config/config.ts';
+import { reconcile } from '#core/lifecycle/reconcile.ts';
+import type { Generation } from '#core/model/generation.ts';
+import { catalogFor, reconcileDeps, runDeps } from '#wiring';
 import { anInstance } from '../support/fleet.ts';
 
 // Sixty days of hourly, daily and weekly schedules replayed on a simulated clock against the emulator, then

@@ -1,8 +1,8 @@
-import { AwsClients } from '../../functions/adapters/clients.ts';
-import { runDeps } from '../../functions/adapters/wiring.ts';
-import { consoleLog } from '../../functions/cli/console-log.ts';
-import type { Config } from '../../functions/core/config.ts';
-import { runSchedule } from '../../functions/core/run.ts';
+import { AwsClients } from '#adapters/clients.ts';
+import { consoleLog } from '#cli/console-log.ts';
+import { runSchedule } from '#core/backup/run.ts';
+import type { Config } from '#core/config/config.ts';
+import { runDeps } from '#wiring';
 import { EmulatorWorkarounds } from '../harness/emulator-workarounds.ts';
 import { type Faults, faults as newFaults } from '../harness/faults.ts';
 import { type AgentBehaviour, SimulatedAgents } from '../harness/ssm-faults.ts';

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { AwsClients } from '../../functions/adapters/clients.ts';
-import { runCli } from '../../functions/cli/main.ts';
+import type { AwsClients } from '#adapters/clients.ts';
+import { runCli } from '#cli/main.ts';
 
 export interface CliResult {
   status: number;

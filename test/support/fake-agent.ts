@@ -1,10 +1,4 @@
-import type {
-  AgentCommand,
-  AgentCommandState,
-  Deadline,
-  FreezeAgent,
-  Timer,
-} from '../../functions/core/ports.ts';
+import type { AgentCommand, AgentCommandState, Deadline, FreezeAgent, Timer } from '#core/model/ports.ts';
 import type { FakeClock } from './fakes.ts';
 
 /** SSM agents in memory: each instance online or not, each command answering after `polls` status calls. */

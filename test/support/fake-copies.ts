@@ -1,11 +1,4 @@
-import type {
-  Clock,
-  CopyMessage,
-  CopyQueue,
-  CopySlots,
-  SlotRequest,
-  SlotResult,
-} from '../../functions/core/ports.ts';
+import type { Clock, CopyMessage, CopyQueue, CopySlots, SlotRequest, SlotResult } from '#core/model/ports.ts';
 
 /** The copy slots as `DynamoCopySlots` keeps them: per Region, key → holder and when it was taken. */
 export class FakeCopySlots implements CopySlots {

@@ -1,4 +1,4 @@
-import type { SnapshotState } from '../../functions/core/generation.ts';
+import type { SnapshotState } from '#core/model/generation.ts';
 import {
   type Clock,
   CopyRefusedError,
@@ -6,8 +6,8 @@ import {
   type FoundCopy,
   type ImageSnapshot,
   type Tags,
-} from '../../functions/core/ports.ts';
-import { TAG } from '../../functions/core/tags.ts';
+} from '#core/model/ports.ts';
+import { TAG } from '#core/model/tags.ts';
 import { mulberry32 } from '../harness/fault-primitives.ts';
 import { anId, Faults } from './fakes.ts';
 

@@ -1,5 +1,5 @@
-import type { GenerationImage, ImageService, ImageSnapshot, Tags } from '../../functions/core/ports.ts';
-import { TAG } from '../../functions/core/tags.ts';
+import type { GenerationImage, ImageService, ImageSnapshot, Tags } from '#core/model/ports.ts';
+import { TAG } from '#core/model/tags.ts';
 import { anId, type FakeEc2, Faults } from './fakes.ts';
 
 type CreateImageRequest = Parameters<ImageService['createImage']>[0];

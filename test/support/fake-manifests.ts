@@ -1,5 +1,5 @@
-import type { Generation } from '../../functions/core/generation.ts';
-import type { ManifestQuery, ManifestStore } from '../../functions/core/manifests.ts';
+import type { Generation } from '#core/model/generation.ts';
+import type { ManifestQuery, ManifestStore } from '#core/recovery/manifests.ts';
 import { Faults } from './fakes.ts';
 
 type ManifestRequests = { write: Generation; get: string; list: ManifestQuery };

@@ -1,6 +1,6 @@
-import type { Tags } from '../../functions/core/ports.ts';
-import type { Ownership, Pruner } from '../../functions/core/prune.ts';
-import { TAG } from '../../functions/core/tags.ts';
+import type { Ownership, Pruner } from '#core/lifecycle/prune.ts';
+import type { Tags } from '#core/model/ports.ts';
+import { TAG } from '#core/model/tags.ts';
 import type { FakeEc2 } from './fakes.ts';
 
 /** Pruning over a `FakeEc2`'s snapshots, with images of its own; records each delete in order. */

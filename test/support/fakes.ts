@@ -1,5 +1,7 @@
 import type { z } from 'zod';
-import { type Config, type ConfigSchema, parseConfig } from '../../functions/core/config.ts';
+import { type RunRequest, runSchedule } from '#core/backup/run.ts';
+import { type Config, type ConfigSchema, parseConfig } from '#core/config/config.ts';
+import { reconcile } from '#core/lifecycle/reconcile.ts';
 import {
   type CopyRecord,
   type Generation,
@@ -9,7 +11,7 @@ import {
   nextExpiry,
   type SnapshotState,
   type Target,
-} from '../../functions/core/generation.ts';
+} from '#core/model/generation.ts';
 import type {
   AuditEntry,
   Catalog,
@@ -24,15 +26,13 @@ import type {
   Tags,
   VolumeInfo,
   VolumeService,
-} from '../../functions/core/ports.ts';
-import { reconcile } from '../../functions/core/reconcile.ts';
-import { restoreVolume } from '../../functions/core/restore.ts';
-import { type RunRequest, runSchedule } from '../../functions/core/run.ts';
-import { TAG, userTags } from '../../functions/core/tags.ts';
+} from '#core/model/ports.ts';
+import { TAG, userTags } from '#core/model/tags.ts';
+import { restoreVolume } from '#core/recovery/restore.ts';
 import { FakePruner } from './fake-pruner.ts';
 
 /**
- * In-memory implementations of the ports in `functions/core/ports.ts`, for unit tests of the core. Each keeps
+ * In-memory implementations of the ports in `functions/core/model/ports.ts`, for unit tests of the core. Each keeps
  * the contract of its real adapter (notably `DynamoCatalog`'s conditional writes and pointer listings), copies
  * data in and out so the core cannot lean on shared references, and yields between awaits like real I/O.
  */

@@ -5,8 +5,8 @@ import {
   RunInstancesCommand,
   waitUntilVolumeAvailable,
 } from '@aws-sdk/client-ec2';
-import { tagList } from '../../functions/adapters/ec2.ts';
-import type { Tags } from '../../functions/core/ports.ts';
+import { tagList } from '#adapters/ec2/snapshots.ts';
+import type { Tags } from '#core/model/ports.ts';
 
 /** Builders of a tagged fleet on the emulator, shared by integration tests, the demo and benchmarks. */
 

@@ -1,6 +1,6 @@
-import type { ConsistencyRule, Policy } from '../../functions/core/config.ts';
-import type { Deadline } from '../../functions/core/ports.ts';
-import { type RunRequest, runSchedule } from '../../functions/core/run.ts';
+import { type RunRequest, runSchedule } from '#core/backup/run.ts';
+import type { ConsistencyRule, Policy } from '#core/config/config.ts';
+import type { Deadline } from '#core/model/ports.ts';
 import { FakeAgent, fakeTimer } from './fake-agent.ts';
 import { FakeImages } from './fake-images.ts';
 import { aConfig, aPolicy, aWorld, type FleetInstance, SCHEDULED_AT } from './fakes.ts';

@@ -1,4 +1,6 @@
-import type { Config } from '../../functions/core/config.ts';
+import type { Config } from '#core/config/config.ts';
+import { type PruneReport, prune } from '#core/lifecycle/prune.ts';
+import { type ReconcileDeps, reconcile } from '#core/lifecycle/reconcile.ts';
 import type {
   CopiedImage,
   CopiedSnapshot,
@@ -7,11 +9,9 @@ import type {
   Generation,
   SnapshotRecord,
   Target,
-} from '../../functions/core/generation.ts';
-import type { Tags } from '../../functions/core/ports.ts';
-import { type PruneReport, prune } from '../../functions/core/prune.ts';
-import { type ReconcileDeps, reconcile } from '../../functions/core/reconcile.ts';
-import { TAG } from '../../functions/core/tags.ts';
+} from '#core/model/generation.ts';
+import type { Tags } from '#core/model/ports.ts';
+import { TAG } from '#core/model/tags.ts';
 import { aGeneration, anId, type aWorld } from './fakes.ts';
 
 /**

@@ -1,0 +1,83 @@
+import {
+  CreateVolumeCommand,
+  DescribeAvailabilityZonesCommand,
+  DescribeVolumesCommand,
+  type VolumeType,
+} from '@aws-sdk/client-ec2';
+import type { AwsClients } from '#adapters/clients.ts';
+import { AwsOperationError, WaitTimeoutError } from '#core/model/errors.ts';
+import type { VolumeService } from '#core/model/ports.ts';
+import { ec2Call, tagList } from './snapshots.ts';
+
+export interface Sleeper {
+  sleep(ms: number): Promise<void>;
+}
+
+const realSleeper: Sleeper = { sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)) };
+
+/** Creates volumes from snapshots in any Region, for the restore runbooks. */
+export class Ec2VolumeService implements VolumeService {
+  constructor(
+    private readonly clients: AwsClients,
+    private readonly sleeper: Sleeper = realSleeper,
+  ) {}
+
+  createVolume(request: Parameters<VolumeService['createVolume']>[0]): Promise<string> {
+    return ec2Call('CreateVolume', async () => {
+      const response = await this.clients.ec2(request.region).send(
+        new CreateVolumeCommand({
+          SnapshotId: request.snapshotId,
+          AvailabilityZone: request.availabilityZone,
+          VolumeType: request.volumeType as VolumeType | undefined,
+          Iops: request.iops,
+          Throughput: request.throughput,
+          KmsKeyId: request.kmsKeyId,
+          Encrypted: request.kmsKeyId ? true : undefined,
+          // The same restore request retried (a Lambda retry, a re-run CLI) returns the same volume, not a second.
+          ClientToken: request.idempotencyToken,
+          TagSpecifications: [{ ResourceType: 'volume', Tags: tagList(request.tags) }],
+        }),
+      );
+      if (!response.VolumeId) throw new Error('CreateVolume returned no volume id');
+      return response.VolumeId;
+    });
+  }
+
+  async waitUntilAvailable(
+    region: string,
+    volumeId: string,
+    options: Parameters<VolumeService['waitUntilAvailable']>[2],
+  ): Promise<void> {
+    const started = Date.now();
+    let delay = 1000;
+    for (;;) {
+      const response = await ec2Call('DescribeVolumes', () =>
+        this.clients.ec2(region).send(new DescribeVolumesCommand({ VolumeIds: [volumeId] })),
+      );
+      const state = response.Volumes?.[0]?.State ?? 'unknown';
+      if (state === 'available' || state === 'in-use') return;
+      if (state === 'error') {
+        throw new AwsOperationError(
+          'CreateVolume',
+          `volume ${volumeId} entered state error while being created`,
+        );
+      }
+      const waited = Date.now() - started;
+      if (waited >= options.timeoutMs) {
+        throw new WaitTimeoutError(
+          `volume ${volumeId} is still ${state} after ${Math.round(waited / 1000)} s; it may still become available: check it with DescribeVolumes`,
+        );
+      }
+      options.onWait?.(state, waited);
+      await this.sleeper.sleep(delay);
+      delay = Math.min(delay * 2, 15_000);
+    }
+  }
+
+  availabilityZones(region: string): Promise<string[]> {
+    return ec2Call('DescribeAvailabilityZones', async () => {
+      const response = await this.clients.ec2(region).send(new DescribeAvailabilityZonesCommand({}));
+      return (response.AvailabilityZones ?? []).map((zone) => zone.ZoneName ?? '').filter(Boolean);
+    });
+  }
+}

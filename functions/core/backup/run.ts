@@ -1,0 +1,284 @@
+import { type Config, findSchedule, type ScheduleRule } from '#core/config/config.ts';
+import { queueCopies } from '#core/copies/queue.ts';
+import { mapLimit } from '#core/model/concurrency.ts';
+import { describeError } from '#core/model/errors.ts';
+import { type Consistency, type Generation, generationId } from '#core/model/generation.ts';
+import type {
+  Catalog,
+  Clock,
+  CopyQueue,
+  Deadline,
+  FreezeAgent,
+  ImageService,
+  Inventory,
+  Log,
+  SnapshotService,
+  Timer,
+} from '#core/model/ports.ts';
+import { CreateFailedError, type Take, takeConsistent } from './consistent-take.ts';
+import type { FreezeDeps } from './freeze.ts';
+import { finishImages, memberCreator } from './member-create.ts';
+import { type PlannedTarget, type Problem, selectTargets } from './selection.ts';
+import { adoptedTake, drift, fromTake, notesOf } from './take-record.ts';
+
+/** One firing of one schedule of one policy (SPEC §2 "Run"). */
+export interface RunRequest {
+  policy: string;
+  schedule: string;
+  /** ISO-8601; the identity of the run, so a redelivery is recognised. */
+  scheduledAt: string;
+}
+
+export interface RunDeps {
+  config: Config;
+  inventory: Inventory;
+  snapshots: SnapshotService;
+  catalog: Catalog;
+  clock: Clock;
+  log: Log;
+  /** Targets worked on at once inside this invocation. */
+  concurrency?: number;
+  /** SSM, for `filesystem` and `script` consistency; without it every freeze fails (and `onFailure` applies). */
+  freezeAgent?: FreezeAgent;
+  /** EC2 images, for `ami` schedules. */
+  images?: ImageService;
+  /** How the freeze state machine waits between polls. */
+  timer?: Timer;
+  /** The invocation's remaining time (a Lambda's); unlimited when absent. */
+  deadline?: Deadline;
+  /** Where a completed generation's DR copies are queued; needed when the config copies anywhere. */
+  copyQueue?: CopyQueue;
+}
+
+export type TargetOutcome =
+  /** This delivery made the generation. */
+  | 'created'
+  /** An earlier delivery of the same run already made it. */
+  | 'existing'
+  /** An earlier delivery crashed after creating snapshots; this one recorded them. */
+  | 'adopted'
+  /** Another delivery of the same run holds the claim right now. */
+  | 'in-progress'
+  | 'failed';
+
+export interface TargetResult {
+  generationId: string;
+  targetId: string;
+  outcome: TargetOutcome;
+  state: Generation['state'];
+  snapshotIds: string[];
+  failure?: string;
+  /** The consistency recorded, when a generation was made. */
+  consistency?: Consistency;
+  /** Why the freeze did not cover this generation (it was taken crash-consistent instead). */
+  freezeFailure?: string;
+  /** Thaws that could not be confirmed; the on-instance watchdog bounds them. Reported as a failure of the run. */
+  thawProblems?: string[];
+  /** Planned volumes that were not in the snapshot set after all. */
+  drift?: Problem[];
+}
+
+export interface RunReport extends RunRequest {
+  results: TargetResult[];
+  problems: Problem[];
+}
+
+/**
+ * A claim older than this is presumed dead: no Lambda runs longer than 15 minutes, so its holder is gone and
+ * another delivery may finish its work.
+ */
+export const CLAIM_LEASE_MS = 15 * 60 * 1000;
+
+/** Runs one schedule of one policy: select, claim, snapshot, record. Idempotent per (policy, schedule, scheduledAt). */
+export async function runSchedule(request: RunRequest, deps: RunDeps): Promise<RunReport> {
+  const { policy } = findSchedule(deps.config, request.policy, request.schedule);
+  const selection = await selectTargets(policy, deps.inventory);
+  deps.log.info('run started', {
+    ...request,
+    targets: selection.targets.length,
+    problems: selection.problems.length,
+  });
+  for (const problem of selection.problems) deps.log.warn('tag problem', { ...problem });
+
+  const results = await mapLimit(selection.targets, deps.concurrency ?? 8, (planned) =>
+    backUpTarget(request, planned, selection.problems, deps),
+  );
+  // Drift found while snapshotting (a volume detached since planning) is reported with the tag problems.
+  const problems = [...selection.problems, ...results.flatMap((r) => r.drift ?? [])];
+  const failed = results.filter((r) => r.outcome === 'failed').length;
+  deps.log.info('run finished', { ...request, results: results.length, failed });
+  return { ...request, results, problems };
+}
+
+async function backUpTarget(
+  request: RunRequest,
+  planned: PlannedTarget,
+  problems: readonly Problem[],
+  deps: RunDeps,
+): Promise<TargetResult> {
+  const { policy, schedule: rule } = findSchedule(deps.config, request.policy, request.schedule);
+  const id = generationId(request.policy, request.schedule, request.scheduledAt, planned.target);
+  const generation: Generation = {
+    id,
+    policy: request.policy,
+    schedule: request.schedule,
+    target: planned.target,
+    scheduledAt: request.scheduledAt,
+    claimedAt: deps.clock.now().toISOString(),
+    state: 'pending',
+    consistency: 'crash',
+    snapshots: [],
+    copies: [],
+  };
+  const result = (
+    outcome: TargetOutcome,
+    g: Generation,
+    extra: Partial<TargetResult> = {},
+  ): TargetResult => ({
+    generationId: id,
+    targetId: planned.target.id,
+    outcome,
+    state: g.state,
+    snapshotIds: g.snapshots.map((s) => s.snapshotId),
+    ...(g.failure ? { failure: g.failure } : {}),
+    ...extra,
+  });
+
+  const claim = await deps.catalog.claim(generation);
+  if (!claim.claimed) {
+    const resumed = await resumeExisting(claim.existing, generation, planned, rule, deps);
+    if (resumed.outcome !== 'retake') return result(resumed.outcome, resumed.generation);
+  }
+
+  let take: Take;
+  try {
+    take = await takeConsistent(
+      planned.members ?? [planned],
+      policy.consistency,
+      memberCreator(generation, policy.tags, rule, deps),
+      freezeDeps(deps),
+    );
+    await finishImages(take, rule, deps);
+  } catch (error) {
+    // The claim stays in the catalog as a failed generation with its reason: nothing is lost or hidden. Members
+    // whose create calls succeeded are recorded with it, so their snapshots are never orphaned.
+    const failure = describeError(error);
+    deps.log.error('generation failed', { generationId: id, targetId: planned.target.id, failure });
+    if (error instanceof CreateFailedError && error.taken.members.length > 0) {
+      const partial = { ...fromTake(generation, error.taken, deps.config.region), state: 'failed' as const };
+      const notes = notesOf(planned, problems, error.taken);
+      const failed = {
+        ...partial,
+        consistency: 'failed' as const,
+        failure,
+        ...(notes.length > 0 ? { notes } : {}),
+      };
+      await deps.catalog.recordOutcome(failed);
+      return result('failed', failed, { thawProblems: error.taken.thawProblems });
+    }
+    await deps.catalog.recordFailure(id, failure);
+    return result('failed', { ...generation, state: 'failed', failure });
+  }
+  const drifted = drift(planned, take);
+  const notes = notesOf(planned, [...problems, ...drifted], take);
+  const recorded: Generation = {
+    ...fromTake(generation, take, deps.config.region),
+    ...(notes.length > 0 ? { notes } : {}),
+  };
+  const snapshotIds = recorded.snapshots.map((s) => s.snapshotId);
+  const extra: Partial<TargetResult> = {
+    consistency: recorded.consistency,
+    ...(take.freezeFailure ? { freezeFailure: take.freezeFailure } : {}),
+    ...(take.thawProblems.length > 0 ? { thawProblems: take.thawProblems } : {}),
+    drift: drifted,
+  };
+  try {
+    await deps.catalog.recordOutcome(recorded);
+  } catch (error) {
+    // The snapshots exist and carry the generation id, so a redelivery of the run finds and adopts them.
+    const failure = `snapshots ${snapshotIds.join(', ')} were created but not recorded (${describeError(error)}); a retry of the run records them`;
+    deps.log.error('generation not recorded', { generationId: id, targetId: planned.target.id, failure });
+    return result('failed', { ...recorded, state: 'failed', failure }, extra);
+  }
+  deps.log.info('generation recorded', {
+    generationId: id,
+    targetId: planned.target.id,
+    state: recorded.state,
+    consistency: recorded.consistency,
+    freezeWindowMs: recorded.freezeWindowMs,
+    snapshotIds,
+  });
+  // Queued now for the shortest copy lag; if this fails, reconcile queues them.
+  await queueCopies(deps, recorded);
+  return result('created', recorded, extra);
+}
+
+type Resumption =
+  | { outcome: 'existing' | 'adopted' | 'in-progress'; generation: Generation }
+  | { outcome: 'retake' };
+
+/** A redelivered run meets the generation an earlier delivery claimed. */
+async function resumeExisting(
+  existing: Generation,
+  fresh: Generation,
+  planned: PlannedTarget,
+  rule: ScheduleRule,
+  deps: RunDeps,
+): Promise<Resumption> {
+  if (existing.snapshots.length > 0 || existing.state === 'completed') {
+    return { outcome: 'existing', generation: existing };
+  }
+  // Claimed but never recorded: the earlier delivery is still working, died between create and record, or
+  // failed. Snapshots and AMIs are tagged with the generation id at creation, so work already done is found and
+  // adopted rather than taken twice (a second CreateImage would fail anyway: the AMI name is the generation's).
+  const orphans = await deps.snapshots.snapshotsOfGeneration(existing.id);
+  const images = rule.ami && deps.images ? await deps.images.imagesOfGeneration(existing.id) : [];
+  if (orphans.length > 0 || images.length > 0) {
+    // The create call happened shortly after the claim; the claim time is the closest record of it.
+    const take = adoptedTake(planned, orphans, images, existing.claimedAt);
+    // The AMI's snapshots may not have been listed yet, and its deprecation never happened: finish both now.
+    await finishImages(take, rule, deps);
+    const note =
+      'adopted by a redelivery of the run: the delivery that took it stopped before recording it, so no freeze is known to have covered it';
+    const adopted: Generation = {
+      ...fromTake(existing, take, deps.config.region),
+      notes: [...(existing.notes ?? []), note],
+    };
+    await deps.catalog.recordOutcome(adopted);
+    await queueCopies(deps, adopted);
+    deps.log.warn('adopted snapshots of an interrupted run', {
+      generationId: existing.id,
+      count: orphans.length,
+      amiIds: images.map((i) => i.imageId),
+    });
+    return { outcome: 'adopted', generation: adopted };
+  }
+  if (existing.state === 'failed') {
+    // A failed generation holds no snapshot, so a redelivery (the Lambda's own retry) tries the target again.
+    return (await deps.catalog.takeOver(fresh, existing.claimedAt))
+      ? { outcome: 'retake' }
+      : { outcome: 'in-progress', generation: existing };
+  }
+  const age = deps.clock.now().getTime() - Date.parse(existing.claimedAt);
+  if (age < CLAIM_LEASE_MS || !(await deps.catalog.takeOver(fresh, existing.claimedAt))) {
+    return { outcome: 'in-progress', generation: existing };
+  }
+  deps.log.warn('took over a stale claim', { generationId: existing.id, claimedAt: existing.claimedAt });
+  return { outcome: 'retake' };
+}
+
+/** The freeze ports, or an agent that reports none online when the run was built without one. */
+function freezeDeps(deps: RunDeps): FreezeDeps {
+  const noAgent: FreezeAgent = {
+    onlineAgents: () => Promise.reject(new Error('this run was built without a freeze agent')),
+    send: () => Promise.reject(new Error('no freeze agent')),
+    status: () => Promise.reject(new Error('no freeze agent')),
+  };
+  return {
+    agent: deps.freezeAgent ?? noAgent,
+    clock: deps.clock,
+    timer: deps.timer ?? { sleep: () => Promise.reject(new Error('this run was built without a timer')) },
+    deadline: deps.deadline ?? { remainingMs: () => Number.POSITIVE_INFINITY },
+    log: deps.log,
+  };
+}

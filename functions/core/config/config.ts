@@ -1,0 +1,265 @@
+import { readFile } from 'node:fs/promises';
+import { extname } from 'node:path';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import {
+  type Config,
+  ConfigSchema,
+  type CopyRule,
+  type KeepRule,
+  type Policy,
+  type ScheduleRule,
+} from './schema.ts';
+
+export { TAG_VARIABLES, type TagVariable } from './checks.ts';
+export {
+  type Config,
+  ConfigSchema,
+  type ConsistencyRule,
+  type CopyRule,
+  type KeepRule,
+  type Policy,
+  type ScheduleRule,
+} from './schema.ts';
+
+/** One problem in a config: where (`policies[0].schedules[1].expression`, empty for the whole file) and what to do. */
+export interface ConfigIssue {
+  path: string;
+  message: string;
+}
+
+/** A config that cannot be used. The message has one line per issue: `<source>: <path>: <reason and fix>`. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  readonly issues: ConfigIssue[];
+  readonly source?: string;
+
+  constructor(issues: ConfigIssue[], source?: string, options?: { cause?: unknown }) {
+    super(
+      issues.map((issue) => [source, issue.path, issue.message].filter(Boolean).join(': ')).join('\n'),
+      options,
+    );
+    this.issues = issues;
+    if (source !== undefined) this.source = source;
+  }
+}
+
+/** Validates a parsed config object and applies defaults; throws ConfigError naming every problem. */
+export function parseConfig(raw: unknown, source?: string): Config {
+  const result = ConfigSchema.safeParse(raw, { error: issueMessage });
+  if (result.success) return result.data;
+  throw new ConfigError(result.error.issues.map(toConfigIssue), source);
+}
+
+/** Parses config text in JSON or YAML, then validates it; a syntax error is a ConfigError with its line. */
+export function parseConfigText(text: string, format: 'json' | 'yaml', source?: string): Config {
+  return parseConfig(format === 'json' ? parseJson(text, source) : parseYaml(text, source), source);
+}
+
+/** Reads and validates a `.json`, `.yaml` or `.yml` config file. */
+export async function loadConfigFile(path: string): Promise<Config> {
+  const extension = extname(path).toLowerCase();
+  const format =
+    extension === '.json' ? 'json' : extension === '.yaml' || extension === '.yml' ? 'yaml' : undefined;
+  if (!format) {
+    throw new ConfigError(
+      [{ path: '', message: `unsupported file type "${extension}"; use a .json, .yaml or .yml config file` }],
+      path,
+    );
+  }
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const message =
+      code === 'ENOENT'
+        ? 'config file not found; create it (see snapkeeper.config.json in the repository) or point to yours with --config <file>'
+        : `cannot read the config file (${code ?? String(error)}); check the path, or pass another with --config <file>`;
+    throw new ConfigError([{ path: '', message }], path, { cause: error });
+  }
+  return parseConfigText(text, format, path);
+}
+
+/** The policy and schedule a run names; throws ConfigError listing the valid choices. */
+export function findSchedule(
+  config: Config,
+  policy: string,
+  schedule: string,
+): { policy: Policy; schedule: ScheduleRule } {
+  const policyIndex = config.policies.findIndex((candidate) => candidate.name === policy);
+  const found = config.policies[policyIndex];
+  if (!found) {
+    const choices = config.policies.map((candidate) => candidate.name).join(', ');
+    throw new ConfigError([
+      { path: 'policies', message: `no policy named "${policy}"; valid policies: ${choices}` },
+    ]);
+  }
+  const rule = found.schedules.find((candidate) => candidate.name === schedule);
+  if (!rule) {
+    const choices = found.schedules.map((candidate) => candidate.name).join(', ');
+    throw new ConfigError([
+      {
+        path: `policies[${policyIndex}].schedules`,
+        message: `policy "${policy}" has no schedule named "${schedule}"; valid schedules: ${choices}`,
+      },
+    ]);
+  }
+  return { policy: found, schedule: rule };
+}
+
+/** How many snapshot copies may be in flight at once into this Region. */
+export function copyLimit(config: Config, region: string): number {
+  return config.copyQueue.maxInFlightByRegion[region] ?? config.copyQueue.maxInFlight;
+}
+
+/** The copies a generation of this schedule gets, each with its retention resolved (default: the schedule's). */
+export function copiesForSchedule(
+  policy: Policy,
+  schedule: ScheduleRule,
+): Array<CopyRule & { keep: KeepRule }> {
+  return policy.copies
+    .filter((copy) => copy.schedules === undefined || copy.schedules.includes(schedule.name))
+    .map((copy) => ({ ...copy, keep: copy.keep ?? schedule.keep }));
+}
+
+/** JSON Schema of the config file as written (defaults make fields optional), for editors. */
+export function configJsonSchema(): object {
+  return {
+    ...z.toJSONSchema(ConfigSchema, { io: 'input', unrepresentable: 'any' }),
+    title: 'snapkeeper configuration',
+  };
+}
+
+/** Formats a zod path as `policies[0].tags["Cost Center"]`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  return path
+    .map((segment, index) => {
+      if (typeof segment === 'number') return `[${segment}]`;
+      const key = String(segment);
+      if (/^[A-Za-z_$][\w$-]*$/.test(key)) return index === 0 ? key : `.${key}`;
+      return `[${JSON.stringify(key)}]`;
+    })
+    .join('');
+}
+
+function toConfigIssue(issue: z.core.$ZodIssue): ConfigIssue {
+  // One unknown key is reported at the key itself, so the path points where the fix goes.
+  const path =
+    issue.code === 'unrecognized_keys' && issue.keys.length === 1
+      ? [...issue.path, issue.keys[0] ?? '']
+      : issue.path;
+  if (path.length === 0 && issue.code === 'invalid_type') {
+    return {
+      path: '',
+      message: `${issue.message}; the config must be an object with region, catalog and policies`,
+    };
+  }
+  return { path: formatPath(path), message: issue.message };
+}
+
+/** Replaces zod's default messages with ones that name the fix. Schema-specific messages take precedence. */
+function issueMessage(issue: z.core.$ZodRawIssue): string | undefined {
+  switch (issue.code) {
+    case 'unrecognized_keys': {
+      const allowed = Object.keys((issue.inst as z.ZodObject | undefined)?._zod.def.shape ?? {});
+      const keys = issue.keys.map((key) => `"${key}"${didYouMean(key, allowed)}`).join(', ');
+      return `unknown key${issue.keys.length > 1 ? 's' : ''} ${keys}; remove it or use one of the allowed keys: ${allowed.join(', ')}`;
+    }
+    case 'invalid_type': {
+      const hint = exampleOf(issue.inst);
+      if (issue.input === undefined) return `missing; add it${hint ? `, e.g. ${hint}` : ''}`;
+      const expected = EXPECTED[issue.expected] ?? `a ${issue.expected}`;
+      return `expected ${expected}, got ${describeValue(issue.input)}${hint ? `; e.g. ${hint}` : ''}`;
+    }
+    case 'invalid_value': {
+      const allowed = issue.values.map((value) => JSON.stringify(value));
+      const got = typeof issue.input === 'string' ? didYouMean(issue.input, issue.values.map(String)) : '';
+      return `${describeValue(issue.input)} is not allowed${got}; use one of ${allowed.join(', ')}`;
+    }
+    case 'too_small':
+      return `must be at least ${issue.minimum}, got ${String(issue.input)}`;
+    case 'too_big':
+      return `must be at most ${issue.maximum}, got ${String(issue.input)}`;
+    case 'invalid_key':
+      return issue.issues
+        .map((inner) => `tag key ${JSON.stringify(issue.input)}: ${inner.message}`)
+        .join('; ');
+    default:
+      return undefined;
+  }
+}
+
+const EXPECTED: Record<string, string> = {
+  object: 'an object',
+  array: 'a list',
+  int: 'a whole number',
+  boolean: 'true or false',
+};
+
+function exampleOf(schema: unknown): string | undefined {
+  const meta = schema ? z.globalRegistry.get(schema as z.ZodType) : undefined;
+  const example = meta?.examples;
+  if (Array.isArray(example) && example.length > 0) return JSON.stringify(example[0]);
+  const def = (schema as z.ZodType | undefined)?._zod.def;
+  if (def?.type === 'enum')
+    return Object.values((def as z.core.$ZodEnumDef).entries)
+      .map((v) => JSON.stringify(v))
+      .join(' or ');
+  return undefined;
+}
+
+function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'an object';
+  if (typeof value === 'string') return JSON.stringify(value);
+  return `${typeof value} ${String(value)}`;
+}
+
+function didYouMean(input: string, choices: readonly string[]): string {
+  const close = choices.find((choice) => editDistance(input.toLowerCase(), choice.toLowerCase()) <= 2);
+  return close && close !== input ? ` (did you mean "${close}"?)` : '';
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, substitution);
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
+}
+
+function parseJson(text: string, source?: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    const position = /position (\d+)/.exec((error as Error).message)?.[1];
+    const { line, column } = lineAndColumn(text, position === undefined ? text.length : Number(position));
+    const reason = (error as Error).message.replace(/ in JSON at position \d+.*$/, '');
+    const message = `JSON syntax error at line ${line}, column ${column}: ${reason}; fix the syntax (a trailing comma or a missing quote is the usual cause)`;
+    throw new ConfigError([{ path: '', message }], source, { cause: error });
+  }
+}
+
+function parseYaml(text: string, source?: string): unknown {
+  const document = parseDocument(text, { prettyErrors: false });
+  const [first] = document.errors;
+  if (first) {
+    const { line, column } = lineAndColumn(text, first.pos[0]);
+    const reason = first.message.split('\n')[0]?.replace('; please use YAML.parseAllDocuments()', '');
+    const message = `YAML syntax error at line ${line}, column ${column}: ${reason}; fix the syntax (check the indentation and the quoting)`;
+    throw new ConfigError([{ path: '', message }], source, { cause: first });
+  }
+  return document.toJS();
+}
+
+function lineAndColumn(text: string, offset: number): { line: number; column: number } {
+  const before = text.slice(0, offset).split('\n');
+  return { line: before.length, column: (before.at(-1)?.length ?? 0) + 1 };
+}

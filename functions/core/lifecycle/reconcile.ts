@@ -1,0 +1,288 @@
+import { CLAIM_LEASE_MS } from '#core/backup/run.ts';
+import type { Config, KeepRule } from '#core/config/config.ts';
+import { copyRulesOf, queueCopies, unqueuedCopies } from '#core/copies/queue.ts';
+import { SLOT_STALE_MS } from '#core/copies/start.ts';
+import { describeError } from '#core/model/errors.ts';
+import {
+  type Generation,
+  isFinalCopy,
+  type SnapshotRecord,
+  stateFromSnapshots,
+} from '#core/model/generation.ts';
+import type {
+  Catalog,
+  Clock,
+  CopyQueue,
+  CopySlots,
+  ImageService,
+  Log,
+  SnapshotService,
+} from '#core/model/ports.ts';
+import { applyCopyRetention, type CopyExpiry, sweepSlots } from './copy-lifecycle.ts';
+import { type PruneReport, type Pruner, prune } from './prune.ts';
+import { placeInLineage } from './retention.ts';
+
+export interface ReconcileDeps {
+  config: Config;
+  catalog: Catalog;
+  snapshots: SnapshotService;
+  pruner: Pruner;
+  clock: Clock;
+  log: Log;
+  /** Where completed generations' DR copies are queued; needed when the config copies anywhere. */
+  copyQueue?: CopyQueue;
+  /** The copy slots, to free those whose worker died. */
+  slots?: CopySlots;
+  /** EC2 images, to tell an adopted AMI's own snapshots from the data snapshots taken with it. */
+  images?: ImageService;
+}
+
+export interface ReconcileReport extends PruneReport {
+  examined: number;
+  completed: string[];
+  failed: { generationId: string; failure: string }[];
+  stillPending: string[];
+  /** Pending for longer than `reconcile.stuckAfterMinutes`: someone should look. */
+  stuck: { generationId: string; pendingMinutes: number }[];
+  /** Generations that retention placed in their lineage in this pass, with the expiries it set. */
+  expiries: { generationId: string; expiresAt: string }[];
+  /** Generations whose DR copies this pass queued (a run that stopped before queueing them). */
+  copiesQueued: string[];
+  /** DR copies that retention placed in their Region's lineage in this pass. */
+  copyExpiries: CopyExpiry[];
+  /** Copy slots freed because the worker that took them died. */
+  slotsFreed: { region: string; key: string }[];
+}
+
+/**
+ * One reconcile pass, the scheduled housekeeping of the catalog: advance pending generations from the real
+ * snapshot states (in AWS a snapshot can stay pending for hours), flag the stuck ones, place finished ones
+ * in their lineage under the keep rules, and prune what has expired, behind the interlocks.
+ */
+export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
+  const open = await deps.catalog.openGenerations();
+  const report: ReconcileReport = {
+    examined: open.length,
+    completed: [],
+    failed: [],
+    stillPending: [],
+    stuck: [],
+    expiries: [],
+    copiesQueued: [],
+    copyExpiries: [],
+    slotsFreed: [],
+    pruned: [],
+    held: [],
+    notes: [],
+  };
+  const advanced = await advancePending(open, deps, report);
+  // Finished generations of one lineage are placed together: one read of the lineage per pass, not per member.
+  const lineages = new Map<string, Generation[]>();
+  for (const generation of advanced) {
+    if (generation.state === 'pending') continue;
+    const primary = !generation.retentionAppliedAt && !generation.deletedAt;
+    if (primary && !(await queued(generation, deps, report))) continue;
+    if (!primary && !generation.copies.some((c) => isFinalCopy(c) && !c.retentionAppliedAt)) continue;
+    const key = JSON.stringify([generation.target.id, generation.policy, generation.schedule]);
+    lineages.set(key, [...(lineages.get(key) ?? []), generation]);
+  }
+  for (const finished of lineages.values()) {
+    try {
+      await applyRetention(finished, deps, report);
+    } catch (error) {
+      deps.log.error('retention not applied', {
+        generationIds: finished.map((g) => g.id),
+        error: describeError(error),
+      });
+    }
+  }
+  const pruned = await prune(
+    deps,
+    advanced.filter((g) => g.pruneStartedAt && !g.deletedAt),
+  );
+  report.pruned.push(...pruned.pruned);
+  report.held.push(...pruned.held);
+  report.notes.push(...pruned.notes);
+  if (deps.slots) report.slotsFreed = await sweepSlots({ ...deps, slots: deps.slots }, SLOT_STALE_MS);
+  return report;
+}
+
+/**
+ * A completed generation's DR copies must be queued before retention places it: placing it takes it out of the
+ * open-work index, and with it out of reconcile's sight. So one whose copies could not be queued waits a pass.
+ */
+async function queued(
+  generation: Generation,
+  deps: ReconcileDeps,
+  report: ReconcileReport,
+): Promise<boolean> {
+  if (generation.state !== 'completed') return true;
+  if (unqueuedCopies(deps.config, generation).length === 0) return true;
+  if (!(await queueCopies(deps, generation))) return false;
+  report.copiesQueued.push(generation.id);
+  return true;
+}
+
+async function advancePending(
+  open: Generation[],
+  deps: ReconcileDeps,
+  report: ReconcileReport,
+): Promise<Generation[]> {
+  const now = deps.clock.now();
+  const ids = open.flatMap((g) => g.snapshots.filter((s) => s.state === 'pending').map((s) => s.snapshotId));
+  const states = ids.length > 0 ? await deps.snapshots.snapshotStates(ids) : new Map();
+  const result: Generation[] = [];
+  for (const generation of open) {
+    if (generation.state !== 'pending') {
+      result.push(generation);
+      continue;
+    }
+    const pendingMinutes = Math.floor((now.getTime() - Date.parse(generation.claimedAt)) / 60_000);
+    let next: Generation;
+    if (generation.snapshots.length === 0) {
+      // Claimed, nothing recorded: a run still at work, an AMI whose snapshots EC2 had not listed yet, or a run
+      // that died. Whatever it created carries the generation id from creation, so it is found by tag and
+      // adopted, never left behind untracked.
+      const leaseOver = pendingMinutes * 60_000 >= CLAIM_LEASE_MS;
+      const found =
+        generation.amiId || leaseOver ? await deps.snapshots.snapshotsOfGeneration(generation.id) : [];
+      if (found.length > 0) {
+        const consistency = generation.consistency === 'failed' ? 'crash' : generation.consistency;
+        // Only the snapshots behind the AMI belong to it; the data volumes' snapshots of an AMI schedule do not.
+        const behind =
+          generation.amiId && deps.images ? await deps.images.imageSnapshots(generation.amiId) : [];
+        const snapshots = found.map((s): SnapshotRecord => {
+          const device = behind.find((b) => b.snapshotId === s.snapshotId)?.deviceName;
+          const ofImage = generation.amiId !== undefined && (device !== undefined || !deps.images);
+          return {
+            ...s,
+            region: deps.config.region,
+            consistency,
+            ...(ofImage ? { amiId: generation.amiId } : {}),
+            ...(device ? { deviceName: device } : {}),
+            volumeTags: {},
+          };
+        });
+        next = { ...generation, snapshots, state: stateFromSnapshots(snapshots) };
+      } else if (!leaseOver || generation.amiId) {
+        report.stillPending.push(generation.id);
+        flagStuck(generation, pendingMinutes, deps, report);
+        result.push(generation);
+        continue;
+      } else {
+        const failure = 'the run that claimed this generation stopped before creating snapshots';
+        next = { ...generation, state: 'failed', consistency: 'failed', failure };
+      }
+    } else {
+      const snapshots = generation.snapshots.map((s): SnapshotRecord => {
+        if (s.state !== 'pending') return s;
+        // A snapshot missing from EC2 was deleted outside snapkeeper: record it as lost, never crash on it.
+        return { ...s, state: states.get(s.snapshotId) ?? 'error' };
+      });
+      next = { ...generation, snapshots, state: stateFromSnapshots(snapshots) };
+      if (next.state === 'failed') {
+        const lost = snapshots.filter((s) => s.state === 'error').map((s) => s.snapshotId);
+        next = {
+          ...next,
+          consistency: 'failed',
+          failure: `snapshots in error or missing: ${lost.join(', ')}`,
+        };
+      }
+    }
+    try {
+      if (
+        next.state !== 'pending' ||
+        next.snapshots.some((s, i) => s.state !== generation.snapshots[i]?.state)
+      ) {
+        await deps.catalog.recordOutcome(next);
+      }
+    } catch (error) {
+      deps.log.error('generation not advanced', { generationId: generation.id, error: describeError(error) });
+      report.stillPending.push(generation.id);
+      continue;
+    }
+    if (next.state === 'completed') {
+      report.completed.push(next.id);
+      deps.log.info('generation completed', { generationId: next.id });
+    } else if (next.state === 'failed') {
+      report.failed.push({ generationId: next.id, failure: next.failure ?? '' });
+      deps.log.warn('generation failed', { generationId: next.id, failure: next.failure });
+    } else {
+      report.stillPending.push(next.id);
+      flagStuck(next, pendingMinutes, deps, report);
+    }
+    result.push(next);
+  }
+  return result;
+}
+
+function flagStuck(
+  generation: Generation,
+  pendingMinutes: number,
+  deps: ReconcileDeps,
+  report: ReconcileReport,
+) {
+  if (pendingMinutes < deps.config.reconcile.stuckAfterMinutes) return;
+  report.stuck.push({ generationId: generation.id, pendingMinutes });
+  deps.log.warn('generation stuck', { generationId: generation.id, pendingMinutes });
+}
+
+/**
+ * Places finished generations of one lineage under its keep rule: their own expiries, and the expiries of the
+ * older generations their arrival pushes out of a count rule. Only generations without an expiry yet are
+ * written, so a pass never extends nor shortens what an earlier one decided.
+ */
+async function applyRetention(finished: Generation[], deps: ReconcileDeps, report: ReconcileReport) {
+  const [first] = finished as [Generation];
+  const keep = deps.config.policies
+    .find((p) => p.name === first.policy)
+    ?.schedules.find((s) => s.name === first.schedule)?.keep;
+  const counts = [keep?.count ?? 0, ...copyRulesOf(deps.config, first).map((r) => r.keep.count ?? 0)];
+  const lineage = await lineageFor(finished, Math.max(...counts), deps.catalog);
+  // The primary first: its writes build on the records as read, while a copy's write reads its record anew.
+  const primary = finished.filter((g) => !g.retentionAppliedAt && !g.deletedAt);
+  if (primary.length > 0) await placePrimary(primary, lineage, keep, deps, report);
+  report.copyExpiries.push(...(await applyCopyRetention(finished, lineage, deps)));
+}
+
+async function placePrimary(
+  finished: Generation[],
+  lineage: Generation[],
+  keep: KeepRule | undefined,
+  deps: ReconcileDeps,
+  report: ReconcileReport,
+) {
+  const expiries = keep ? placeInLineage(lineage, keep) : new Map<string, string | undefined>();
+  const placing = new Set(finished.map((g) => g.id));
+  for (const member of lineage) {
+    const expiresAt = expiries.get(member.id);
+    if (!expiresAt || placing.has(member.id) || member.expiresAt || member.deletedAt) continue;
+    await deps.catalog.update({ ...member, expiresAt }, ['expiresAt']);
+    report.expiries.push({ generationId: member.id, expiresAt });
+  }
+  // A generation whose policy or schedule left the config gets no expiry: nothing is deleted by guesswork.
+  const now = deps.clock.now().toISOString();
+  for (const generation of finished) {
+    const expiresAt = generation.expiresAt ?? expiries.get(generation.id);
+    if (expiresAt && !generation.expiresAt) report.expiries.push({ generationId: generation.id, expiresAt });
+    await deps.catalog.update({ ...generation, expiresAt, retentionAppliedAt: now }, [
+      'expiresAt',
+      'retentionAppliedAt',
+    ]);
+  }
+}
+
+/**
+ * The newest part of a lineage that a count rule can see from these generations: down to the oldest of them
+ * and past `count` more completed ones, read a page at a time so failures in between cannot hide the end.
+ */
+async function lineageFor(finished: Generation[], count: number, catalog: Catalog): Promise<Generation[]> {
+  const [first] = finished as [Generation];
+  const oldest = finished.map((g) => g.scheduledAt).sort()[0] as string;
+  for (let limit = count + finished.length + 4; ; limit *= 2) {
+    const lineage = await catalog.lineage(first.target.id, first.policy, first.schedule, { limit });
+    const older = lineage.filter((g) => g.scheduledAt <= oldest);
+    const completedOlder = older.filter((g) => g.state === 'completed').length;
+    if (lineage.length < limit || completedOlder > count) return lineage;
+  }
+}

@@ -1,0 +1,196 @@
+import { DynamoCatalog } from '#adapters/catalog/catalog.ts';
+import { DynamoCopySlots } from '#adapters/catalog/copy-slots.ts';
+import { AwsClients } from '#adapters/clients.ts';
+import { SqsCopyQueue } from '#adapters/copy-queue.ts';
+import { Ec2CopyService } from '#adapters/ec2/copies.ts';
+import { Ec2ImageService } from '#adapters/ec2/images.ts';
+import { Ec2Pruner } from '#adapters/ec2/pruner.ts';
+import { Ec2Inventory, Ec2SnapshotService } from '#adapters/ec2/snapshots.ts';
+import { Ec2VolumeService } from '#adapters/ec2/volumes.ts';
+import { S3ManifestStore } from '#adapters/manifests.ts';
+import { SsmFreezeAgent } from '#adapters/ssm.ts';
+import type { RunDeps } from '#core/backup/run.ts';
+import type { Config } from '#core/config/config.ts';
+import type { CopyDeps } from '#core/copies/step.ts';
+import type { PlanDeps } from '#core/lifecycle/plan.ts';
+import type { ReconcileDeps } from '#core/lifecycle/reconcile.ts';
+import { InputError } from '#core/model/errors.ts';
+import type { Catalog, Clock, CopyQueue, Log, Timer } from '#core/model/ports.ts';
+import { ManifestCatalog, ManifestingCatalog } from '#core/recovery/manifests.ts';
+import type { RestoreDeps } from '#core/recovery/restore.ts';
+
+/** What the handlers and the CLI share to build the core's dependencies: one place that wires adapters. */
+export interface Wiring {
+  config: Config;
+  clients?: AwsClients;
+  clock?: Clock;
+  log: Log;
+  /** The SQS copy queue, where completed generations' DR copies are queued. */
+  copyQueueUrl?: string;
+}
+
+/** What the copy worker needs: the core's copy ports plus the queue it sends waiting messages back to. */
+export type CopyWorkerDeps = Omit<CopyDeps, 'holder'> & { copyQueue: CopyQueue };
+
+/** The copy queue, when there is one. A config that copies anywhere without one is refused at once. */
+function copyQueueFor(config: Config, clients: AwsClients, url: string | undefined): CopyQueue | undefined {
+  if (url) return new SqsCopyQueue(clients.sqs(config.region), url);
+  if (config.policies.some((p) => p.copies.length > 0)) {
+    throw new InputError(
+      'the config copies generations to other Regions but no copy queue is known: set SNAPKEEPER_COPY_QUEUE_URL (the stack does), or run `snapkeeper init` to create the queue',
+    );
+  }
+  return undefined;
+}
+
+export function copyWorkerDeps(
+  { config, clients = new AwsClients(), clock = systemClock, log }: Wiring,
+  copyQueueUrl: string | undefined,
+): CopyWorkerDeps {
+  const copyQueue = copyQueueFor(config, clients, copyQueueUrl);
+  if (!copyQueue) {
+    throw new InputError('the copy worker needs the copy queue: set SNAPKEEPER_COPY_QUEUE_URL');
+  }
+  return {
+    config,
+    catalog: writingCatalog(config, clients, log, clock),
+    copies: new Ec2CopyService(clients),
+    slots: new DynamoCopySlots(clients.dynamo(config.region), config.catalog.table),
+    clock,
+    log,
+    copyQueue,
+  };
+}
+
+export const systemClock: Clock = { now: () => new Date() };
+
+/** setTimeout fires at once for anything longer than this (about 24.8 days). */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+/** Real waiting; an aborted wait resolves at once and leaves no timer behind to hold the process open. */
+export const systemTimer: Timer = {
+  sleep: (ms, signal) =>
+    new Promise((resolve) => {
+      if (signal?.aborted) return resolve();
+      const timeout = setTimeout(
+        () => {
+          signal?.removeEventListener('abort', abort);
+          resolve();
+        },
+        Math.min(ms, MAX_TIMEOUT_MS),
+      );
+      const abort = () => {
+        clearTimeout(timeout);
+        resolve();
+      };
+      signal?.addEventListener('abort', abort, { once: true });
+    }),
+};
+
+export function catalogFor(config: Config, clients: AwsClients): DynamoCatalog {
+  return new DynamoCatalog(clients.dynamo(config.region), config.catalog.table);
+}
+
+/** The manifest bucket of the config, or undefined when the config names none. */
+export function manifestStoreFor(config: Config, clients: AwsClients): S3ManifestStore | undefined {
+  return (
+    config.manifests && new S3ManifestStore(clients.s3(config.manifests.region), config.manifests.bucket)
+  );
+}
+
+/** The catalog that runs and reconcile write through: it also writes manifests when the config names a bucket. */
+function writingCatalog(config: Config, clients: AwsClients, log: Log, clock: Clock): Catalog {
+  const catalog = catalogFor(config, clients);
+  const manifests = manifestStoreFor(config, clients);
+  return manifests ? new ManifestingCatalog(catalog, manifests, log, clock) : catalog;
+}
+
+export function runDeps({
+  config,
+  clients = new AwsClients(),
+  clock = systemClock,
+  log,
+  copyQueueUrl,
+}: Wiring): RunDeps {
+  const ec2 = clients.ec2(config.region);
+  const copyQueue = copyQueueFor(config, clients, copyQueueUrl);
+  return {
+    ...(copyQueue ? { copyQueue } : {}),
+    config,
+    inventory: new Ec2Inventory(ec2),
+    snapshots: new Ec2SnapshotService(ec2),
+    catalog: writingCatalog(config, clients, log, clock),
+    clock,
+    log,
+    freezeAgent: new SsmFreezeAgent(clients.ssm(config.region)),
+    images: new Ec2ImageService(ec2),
+    timer: systemTimer,
+  };
+}
+
+/** The manifest bucket of the config, for reading; an `InputError` naming the fix when the config has none. */
+export function requiredManifests(config: Config, clients: AwsClients): S3ManifestStore {
+  const store = manifestStoreFor(config, clients);
+  if (!store) {
+    throw new InputError(
+      'the config has no "manifests" key, so there are no manifests to read; add "manifests": { "bucket": …, "region": … } to it',
+    );
+  }
+  return store;
+}
+
+/**
+ * The restore runbook's ports. With `fromManifests` it finds generations in the manifests, read-only (the
+ * catalog is unreachable), and its audit entry goes to the log.
+ */
+export function restoreDeps(
+  { config, clients = new AwsClients(), clock = systemClock, log }: Wiring,
+  actor: string,
+  options: { fromManifests?: boolean } = {},
+): RestoreDeps {
+  return {
+    config,
+    catalog: options.fromManifests
+      ? new ManifestCatalog(requiredManifests(config, clients), log)
+      : catalogFor(config, clients),
+    volumes: new Ec2VolumeService(clients),
+    clock,
+    log,
+    actor,
+  };
+}
+
+export function reconcileDeps({
+  config,
+  clients = new AwsClients(),
+  clock = systemClock,
+  log,
+  copyQueueUrl,
+}: Wiring): ReconcileDeps {
+  const copyQueue = copyQueueFor(config, clients, copyQueueUrl);
+  return {
+    ...(copyQueue ? { copyQueue } : {}),
+    slots: new DynamoCopySlots(clients.dynamo(config.region), config.catalog.table),
+    images: new Ec2ImageService(clients.ec2(config.region)),
+    config,
+    catalog: writingCatalog(config, clients, log, clock),
+    snapshots: new Ec2SnapshotService(clients.ec2(config.region)),
+    pruner: new Ec2Pruner(clients, config.region),
+    clock,
+    log,
+  };
+}
+
+export function planDeps({
+  config,
+  clients = new AwsClients(),
+  clock = systemClock,
+}: Omit<Wiring, 'log'>): PlanDeps {
+  return {
+    config,
+    inventory: new Ec2Inventory(clients.ec2(config.region)),
+    catalog: catalogFor(config, clients),
+    pruner: new Ec2Pruner(clients, config.region),
+    clock,
+  };
+}
