@@ -9,20 +9,20 @@ import { fileURLToPath } from 'node:url';
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /**
- * Installs npm packages when node_modules is missing or was installed from another package-lock.json.
- * `npm install` rather than `npm ci`: the lock file lacks the other platforms' optional binaries (biome,
- * rollup, esbuild) when the registry it was made from does not serve them, and `npm ci` then refuses to run.
- * `npm install` still installs exactly the locked versions.
+ * Installs npm packages when node_modules is missing or was installed from another package-lock.json, with
+ * `npm ci`: exactly the locked versions, as users' pipelines install them. The lock file lists every
+ * platform's optional binaries (biome, rollup, esbuild); one updated in place over an existing node_modules
+ * can lose them, and `npm ci` then refuses: test/unit/lockfile.test.ts checks the lock stays complete.
  */
 export function ensureNodeModules() {
   const lock = readFileSync(join(root, 'package-lock.json'));
   const digest = createHash('sha256').update(lock).digest('hex');
   const stamp = join(root, 'node_modules', '.snapkeeper-lock-digest');
   if (existsSync(stamp) && readFileSync(stamp, 'utf8') === digest) return;
-  console.error('snapkeeper: installing npm packages (npm install)…');
-  const result = spawnSync('npm', ['install', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
+  console.error('snapkeeper: installing npm packages (npm ci)…');
+  const result = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
   if (result.status !== 0) {
-    console.error('snapkeeper: npm install failed; see the output above');
+    console.error('snapkeeper: npm ci failed; see the output above');
     process.exit(result.status ?? 1);
   }
   mkdirSync(join(root, 'node_modules'), { recursive: true });
