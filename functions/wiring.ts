@@ -11,11 +11,13 @@ import { S3ManifestStore } from '#adapters/manifests.ts';
 import { SsmFreezeAgent } from '#adapters/ssm.ts';
 import type { RunDeps } from '#core/backup/run.ts';
 import type { Config } from '#core/config/config.ts';
+import type { CopyQueue } from '#core/copies/ports.ts';
 import type { CopyDeps } from '#core/copies/step.ts';
 import type { PlanDeps } from '#core/lifecycle/plan.ts';
 import type { ReconcileDeps } from '#core/lifecycle/reconcile.ts';
+import type { Catalog } from '#core/model/catalog.ts';
 import { InputError } from '#core/model/errors.ts';
-import type { Catalog, Clock, CopyQueue, Log, Timer } from '#core/model/ports.ts';
+import type { Clock, Log, Timer } from '#core/model/ports.ts';
 import { ManifestCatalog, ManifestingCatalog } from '#core/recovery/manifests.ts';
 import type { RestoreDeps } from '#core/recovery/restore.ts';
 

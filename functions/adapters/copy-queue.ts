@@ -6,9 +6,9 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
+import { type CopyMessage, type CopyQueue, MAX_COPY_DELAY_SECONDS } from '#core/copies/ports.ts';
 import { type CopyBatchResult, copyBatch, type DeliveredCopy } from '#core/copies/step.ts';
 import { AwsOperationError, describeError, InputError } from '#core/model/errors.ts';
-import { type CopyMessage, type CopyQueue, MAX_COPY_DELAY_SECONDS } from '#core/model/ports.ts';
 
 /** Sends of a batch's failed entries before giving up on them. */
 const SEND_ATTEMPTS = 3;

@@ -6,7 +6,7 @@ import {
   type SSMClient,
 } from '@aws-sdk/client-ssm';
 import { ec2Call as awsCall } from '#adapters/ec2/snapshots.ts';
-import type { AgentCommand, AgentCommandState, FreezeAgent } from '#core/model/ports.ts';
+import type { AgentCommand, AgentCommandState, FreezeAgent } from '#core/backup/ports.ts';
 
 /** snapkeeper's Linux freeze document, created by the stack under this name (infra/freeze-documents.ts). */
 export const LINUX_FREEZE_DOCUMENT = 'snapkeeper-linux-fsfreeze';

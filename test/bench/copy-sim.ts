@@ -1,8 +1,9 @@
 import type { Config } from '#core/config/config.ts';
+import type { CopyMessage, CopyQueue } from '#core/copies/ports.ts';
 import { queueCopies } from '#core/copies/queue.ts';
 import { type CopyStep, copyBatch } from '#core/copies/step.ts';
 import type { Generation } from '#core/model/generation.ts';
-import type { CopyMessage, CopyQueue, Log } from '#core/model/ports.ts';
+import type { Log } from '#core/model/ports.ts';
 import { mulberry32 } from '../harness/fault-primitives.ts';
 import { FakeCopySlots } from '../support/fake-copies.ts';
 import { type FakeCopy, FakeCopyService } from '../support/fake-copy-service.ts';

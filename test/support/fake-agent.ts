@@ -1,4 +1,5 @@
-import type { AgentCommand, AgentCommandState, Deadline, FreezeAgent, Timer } from '#core/model/ports.ts';
+import type { AgentCommand, AgentCommandState, FreezeAgent } from '#core/backup/ports.ts';
+import type { Deadline, Timer } from '#core/model/ports.ts';
 import type { FakeClock } from './fakes.ts';
 
 /** SSM agents in memory: each instance online or not, each command answering after `polls` status calls. */

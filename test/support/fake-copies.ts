@@ -1,4 +1,5 @@
-import type { Clock, CopyMessage, CopyQueue, CopySlots, SlotRequest, SlotResult } from '#core/model/ports.ts';
+import type { CopyMessage, CopyQueue, CopySlots, SlotRequest, SlotResult } from '#core/copies/ports.ts';
+import type { Clock } from '#core/model/ports.ts';
 
 /** The copy slots as `DynamoCopySlots` keeps them: per Region, key → holder and when it was taken. */
 export class FakeCopySlots implements CopySlots {

@@ -1,12 +1,7 @@
+import type { ImageSnapshot } from '#core/backup/ports.ts';
+import { CopyRefusedError, type CopyService, type FoundCopy } from '#core/copies/ports.ts';
 import type { SnapshotState } from '#core/model/generation.ts';
-import {
-  type Clock,
-  CopyRefusedError,
-  type CopyService,
-  type FoundCopy,
-  type ImageSnapshot,
-  type Tags,
-} from '#core/model/ports.ts';
+import type { Clock, Tags } from '#core/model/ports.ts';
 import { TAG } from '#core/model/tags.ts';
 import { mulberry32 } from '../harness/fault-primitives.ts';
 import { anId, Faults } from './fakes.ts';

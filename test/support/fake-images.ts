@@ -1,4 +1,5 @@
-import type { GenerationImage, ImageService, ImageSnapshot, Tags } from '#core/model/ports.ts';
+import type { GenerationImage, ImageService, ImageSnapshot } from '#core/backup/ports.ts';
+import type { Tags } from '#core/model/ports.ts';
 import { TAG } from '#core/model/tags.ts';
 import { anId, type FakeEc2, Faults } from './fakes.ts';
 

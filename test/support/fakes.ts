@@ -1,7 +1,15 @@
 import type { z } from 'zod';
+import type {
+  CreatedSnapshot,
+  InstanceInfo,
+  Inventory,
+  SnapshotService,
+  VolumeInfo,
+} from '#core/backup/ports.ts';
 import { type RunRequest, runSchedule } from '#core/backup/run.ts';
 import { type Config, type ConfigSchema, parseConfig } from '#core/config/config.ts';
 import { reconcile } from '#core/lifecycle/reconcile.ts';
+import type { AuditEntry, Catalog, ClaimResult, GenerationQuery } from '#core/model/catalog.ts';
 import {
   type CopyRecord,
   type Generation,
@@ -12,22 +20,9 @@ import {
   type SnapshotState,
   type Target,
 } from '#core/model/generation.ts';
-import type {
-  AuditEntry,
-  Catalog,
-  ClaimResult,
-  Clock,
-  CreatedSnapshot,
-  GenerationQuery,
-  InstanceInfo,
-  Inventory,
-  Log,
-  SnapshotService,
-  Tags,
-  VolumeInfo,
-  VolumeService,
-} from '#core/model/ports.ts';
+import type { Clock, Log, Tags } from '#core/model/ports.ts';
 import { TAG, userTags } from '#core/model/tags.ts';
+import type { VolumeService } from '#core/recovery/ports.ts';
 import { restoreVolume } from '#core/recovery/restore.ts';
 import { FakePruner } from './fake-pruner.ts';
 

@@ -12,6 +12,7 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import type { AuditEntry, Catalog, ClaimResult, GenerationQuery } from '#core/model/catalog.ts';
 import { AwsOperationError } from '#core/model/errors.ts';
 import {
   type CopyRecord,
@@ -20,7 +21,6 @@ import {
   hasOpenWork,
   nextExpiry,
 } from '#core/model/generation.ts';
-import type { AuditEntry, Catalog, ClaimResult, GenerationQuery } from '#core/model/ports.ts';
 import { catalogLayout } from './layout.ts';
 import {
   fieldsWrite,

@@ -1,6 +1,6 @@
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { CopySlots, SlotRequest, SlotResult } from '#core/copies/ports.ts';
 import { AwsOperationError } from '#core/model/errors.ts';
-import type { CopySlots, SlotRequest, SlotResult } from '#core/model/ports.ts';
 import { catalogLayout } from './layout.ts';
 import { isConditionFailure } from './writes.ts';
 

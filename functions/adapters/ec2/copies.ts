@@ -6,15 +6,10 @@ import {
   paginateDescribeSnapshots,
 } from '@aws-sdk/client-ec2';
 import type { AwsClients } from '#adapters/clients.ts';
+import type { ImageSnapshot } from '#core/backup/ports.ts';
+import { type CopyRefusal, CopyRefusedError, type CopyService, type FoundCopy } from '#core/copies/ports.ts';
 import { AwsOperationError } from '#core/model/errors.ts';
 import type { SnapshotState } from '#core/model/generation.ts';
-import {
-  type CopyRefusal,
-  CopyRefusedError,
-  type CopyService,
-  type FoundCopy,
-  type ImageSnapshot,
-} from '#core/model/ports.ts';
 import { TAG } from '#core/model/tags.ts';
 import { snapshotsOf } from './images.ts';
 import { describeSnapshotsById, ec2Call, generationFilters, tagList, tagsOf } from './snapshots.ts';

@@ -6,8 +6,8 @@ import {
   type Image,
   paginateDescribeImages,
 } from '@aws-sdk/client-ec2';
+import type { GenerationImage, ImageService, ImageSnapshot } from '#core/backup/ports.ts';
 import type { SnapshotState } from '#core/model/generation.ts';
-import type { GenerationImage, ImageService, ImageSnapshot } from '#core/model/ports.ts';
 import { TAG } from '#core/model/tags.ts';
 import { ec2Call, generationFilters, tagList, tagsOf } from './snapshots.ts';
 

@@ -11,16 +11,16 @@ import {
   type Tag,
   type Volume,
 } from '@aws-sdk/client-ec2';
-import { AwsOperationError } from '#core/model/errors.ts';
-import type { SnapshotState } from '#core/model/generation.ts';
 import type {
   CreatedSnapshot,
   InstanceInfo,
   Inventory,
   SnapshotService,
-  Tags,
   VolumeInfo,
-} from '#core/model/ports.ts';
+} from '#core/backup/ports.ts';
+import { AwsOperationError } from '#core/model/errors.ts';
+import type { SnapshotState } from '#core/model/generation.ts';
+import type { Tags } from '#core/model/ports.ts';
 import { TAG } from '#core/model/tags.ts';
 
 /** EC2 accepts at most 200 values in one filter. */

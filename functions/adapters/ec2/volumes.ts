@@ -6,7 +6,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import type { AwsClients } from '#adapters/clients.ts';
 import { AwsOperationError, WaitTimeoutError } from '#core/model/errors.ts';
-import type { VolumeService } from '#core/model/ports.ts';
+import type { VolumeService } from '#core/recovery/ports.ts';
 import { ec2Call, tagList } from './snapshots.ts';
 
 export interface Sleeper {

@@ -1,7 +1,6 @@
 import type { ConsistencyRule } from '#core/config/config.ts';
 import { describeError } from '#core/model/errors.ts';
 import type { Consistency } from '#core/model/generation.ts';
-import type { CreatedSnapshot, ImageSnapshot } from '#core/model/ports.ts';
 import {
   confirmThaws,
   type FreezeDeps,
@@ -13,6 +12,7 @@ import {
   type ThawSent,
 } from './freeze.ts';
 import { frozenConsistency, volumesFrozen } from './freeze-report.ts';
+import type { CreatedSnapshot, ImageSnapshot } from './ports.ts';
 import type { PlannedTarget } from './selection.ts';
 
 /** What the create calls of one instance (or one volume) made. */

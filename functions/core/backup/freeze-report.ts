@@ -1,5 +1,5 @@
 import type { Consistency } from '#core/model/generation.ts';
-import type { InstanceInfo } from '#core/model/ports.ts';
+import type { InstanceInfo } from './ports.ts';
 
 /**
  * What snapkeeper's Linux freeze document prints, and how the orchestrator reads it back. The document and

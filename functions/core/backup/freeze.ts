@@ -1,13 +1,6 @@
 import { describeError } from '#core/model/errors.ts';
-import type {
-  AgentCommand,
-  Clock,
-  Deadline,
-  FreezeAgent,
-  InstanceInfo,
-  Log,
-  Timer,
-} from '#core/model/ports.ts';
+import type { Clock, Deadline, Log, Timer } from '#core/model/ports.ts';
+import type { AgentCommand, FreezeAgent, InstanceInfo } from './ports.ts';
 
 /**
  * The freeze and thaw state machine, over SSM. A freeze is `sent → acknowledged | failed | timed out`; every

@@ -1,9 +1,10 @@
 import type { ScheduleRule } from '#core/config/config.ts';
 import { describeError } from '#core/model/errors.ts';
 import type { Generation } from '#core/model/generation.ts';
-import type { ImageService, Log, SnapshotService, Tags, Timer } from '#core/model/ports.ts';
+import type { Log, Tags, Timer } from '#core/model/ports.ts';
 import { snapshotTags, TAG, userTags } from '#core/model/tags.ts';
 import type { MemberCreated, Take } from './consistent-take.ts';
+import type { ImageService, SnapshotService } from './ports.ts';
 import type { PlannedTarget } from './selection.ts';
 
 /** What the create calls of a run need. */

@@ -1,23 +1,15 @@
 import { type Config, findSchedule, type ScheduleRule } from '#core/config/config.ts';
+import type { CopyQueue } from '#core/copies/ports.ts';
 import { queueCopies } from '#core/copies/queue.ts';
+import type { Catalog } from '#core/model/catalog.ts';
 import { mapLimit } from '#core/model/concurrency.ts';
 import { describeError } from '#core/model/errors.ts';
 import { type Consistency, type Generation, generationId } from '#core/model/generation.ts';
-import type {
-  Catalog,
-  Clock,
-  CopyQueue,
-  Deadline,
-  FreezeAgent,
-  ImageService,
-  Inventory,
-  Log,
-  SnapshotService,
-  Timer,
-} from '#core/model/ports.ts';
+import type { Clock, Deadline, Log, Timer } from '#core/model/ports.ts';
 import { CreateFailedError, type Take, takeConsistent } from './consistent-take.ts';
 import type { FreezeDeps } from './freeze.ts';
 import { finishImages, memberCreator } from './member-create.ts';
+import type { FreezeAgent, ImageService, Inventory, SnapshotService } from './ports.ts';
 import { type PlannedTarget, type Problem, selectTargets } from './selection.ts';
 import { adoptedTake, drift, fromTake, notesOf } from './take-record.ts';
 

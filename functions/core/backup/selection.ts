@@ -1,7 +1,7 @@
 import type { Policy } from '#core/config/config.ts';
 import type { Target } from '#core/model/generation.ts';
-import type { InstanceInfo, Inventory, VolumeInfo } from '#core/model/ports.ts';
 import { isExcluded, policiesOf, TAG } from '#core/model/tags.ts';
+import type { InstanceInfo, Inventory, VolumeInfo } from './ports.ts';
 
 /** One target a run will snapshot, with the volumes that go into its set. */
 export interface PlannedTarget {

@@ -4,10 +4,10 @@ import {
   type SnapshotRecord,
   stateFromSnapshots,
 } from '#core/model/generation.ts';
-import type { CreatedSnapshot, GenerationImage } from '#core/model/ports.ts';
 import { userTags } from '#core/model/tags.ts';
 import type { Take } from './consistent-take.ts';
 import { weakest } from './freeze-report.ts';
+import type { CreatedSnapshot, GenerationImage } from './ports.ts';
 import type { PlannedTarget, Problem } from './selection.ts';
 
 /** How what the create calls made becomes the generation record, and what they missed. */

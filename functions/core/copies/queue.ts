@@ -1,7 +1,9 @@
 import { type Config, type CopyRule, copiesForSchedule, type KeepRule } from '#core/config/config.ts';
+import type { Catalog } from '#core/model/catalog.ts';
 import { describeError, InputError, NotFoundError } from '#core/model/errors.ts';
 import type { CopyRecord, Generation } from '#core/model/generation.ts';
-import type { Catalog, Clock, CopyQueue, Log } from '#core/model/ports.ts';
+import type { Clock, Log } from '#core/model/ports.ts';
+import type { CopyQueue } from './ports.ts';
 
 export interface QueueCopiesDeps {
   config: Config;

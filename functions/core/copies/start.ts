@@ -7,8 +7,8 @@ import {
   type Generation,
   isFinalCopy,
 } from '#core/model/generation.ts';
-import { CopyRefusedError, type FoundCopy } from '#core/model/ports.ts';
 import { snapshotTags, TAG } from '#core/model/tags.ts';
+import { CopyRefusedError, type FoundCopy } from './ports.ts';
 import {
   allSlots,
   finishedSlots,

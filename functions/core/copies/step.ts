@@ -1,16 +1,15 @@
 import type { Config } from '#core/config/config.ts';
+import type { Catalog } from '#core/model/catalog.ts';
 import { describeError } from '#core/model/errors.ts';
 import { type CopyRecord, type Generation, isFinalCopy } from '#core/model/generation.ts';
+import type { Clock, Log } from '#core/model/ports.ts';
 import {
-  type Catalog,
-  type Clock,
   type CopyMessage,
   type CopyQueue,
   type CopyService,
   type CopySlots,
-  type Log,
   MAX_COPY_DELAY_SECONDS,
-} from '#core/model/ports.ts';
+} from './ports.ts';
 import { copyRulesOf, newCopyRecord } from './queue.ts';
 import { Progress } from './record.ts';
 import { advanceStarted, save, startWaiting } from './start.ts';

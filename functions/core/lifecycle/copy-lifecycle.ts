@@ -1,8 +1,10 @@
 import type { Config, KeepRule } from '#core/config/config.ts';
+import type { CopySlots } from '#core/copies/ports.ts';
 import { copyRulesOf } from '#core/copies/queue.ts';
+import type { Catalog } from '#core/model/catalog.ts';
 import { describeError } from '#core/model/errors.ts';
 import { type CopyRecord, type Generation, isFinalCopy, usableCopyIn } from '#core/model/generation.ts';
-import type { Catalog, Clock, CopySlots, Log } from '#core/model/ports.ts';
+import type { Clock, Log } from '#core/model/ports.ts';
 import {
   type InterlockMemo,
   newestWhere,

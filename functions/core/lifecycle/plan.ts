@@ -1,8 +1,10 @@
+import type { InstanceInfo, Inventory, VolumeInfo } from '#core/backup/ports.ts';
 import { type Problem, selectTargets } from '#core/backup/selection.ts';
 import { type Config, copiesForSchedule, type Policy } from '#core/config/config.ts';
 import { nextRunAt } from '#core/config/next-run.ts';
+import type { Catalog } from '#core/model/catalog.ts';
 import type { Generation, Target } from '#core/model/generation.ts';
-import type { Catalog, Clock, InstanceInfo, Inventory, VolumeInfo } from '#core/model/ports.ts';
+import type { Clock } from '#core/model/ports.ts';
 import { isExcluded, policiesOf } from '#core/model/tags.ts';
 import { copyInterlock, dueCopies } from './copy-lifecycle.ts';
 import { type InterlockMemo, interlock, type Pruner } from './prune.ts';

@@ -1,7 +1,8 @@
 import { type Config, copiesForSchedule, type Policy } from '#core/config/config.ts';
+import type { Catalog } from '#core/model/catalog.ts';
 import { describeError } from '#core/model/errors.ts';
 import type { Generation } from '#core/model/generation.ts';
-import type { Catalog, Clock, Log } from '#core/model/ports.ts';
+import type { Clock, Log } from '#core/model/ports.ts';
 import { dueCopies, pruneCopy } from './copy-lifecycle.ts';
 
 const DAY_MS = 24 * 60 * 60 * 1000;

@@ -1,7 +1,10 @@
+import type { ImageService, SnapshotService } from '#core/backup/ports.ts';
 import { CLAIM_LEASE_MS } from '#core/backup/run.ts';
 import type { Config, KeepRule } from '#core/config/config.ts';
+import type { CopyQueue, CopySlots } from '#core/copies/ports.ts';
 import { copyRulesOf, queueCopies, unqueuedCopies } from '#core/copies/queue.ts';
 import { SLOT_STALE_MS } from '#core/copies/start.ts';
+import type { Catalog } from '#core/model/catalog.ts';
 import { describeError } from '#core/model/errors.ts';
 import {
   type Generation,
@@ -9,15 +12,7 @@ import {
   type SnapshotRecord,
   stateFromSnapshots,
 } from '#core/model/generation.ts';
-import type {
-  Catalog,
-  Clock,
-  CopyQueue,
-  CopySlots,
-  ImageService,
-  Log,
-  SnapshotService,
-} from '#core/model/ports.ts';
+import type { Clock, Log } from '#core/model/ports.ts';
 import { applyCopyRetention, type CopyExpiry, sweepSlots } from './copy-lifecycle.ts';
 import { type PruneReport, type Pruner, prune } from './prune.ts';
 import { placeInLineage } from './retention.ts';

@@ -1,3 +1,4 @@
+import type { AuditEntry, Catalog, ClaimResult, GenerationQuery } from '#core/model/catalog.ts';
 import { describeError } from '#core/model/errors.ts';
 import {
   type CopyRecord,
@@ -5,7 +6,7 @@ import {
   type GenerationField,
   isFinalCopy,
 } from '#core/model/generation.ts';
-import type { AuditEntry, Catalog, ClaimResult, Clock, GenerationQuery, Log } from '#core/model/ports.ts';
+import type { Clock, Log } from '#core/model/ports.ts';
 
 /**
  * Generation manifests: each finished generation, with every snapshot and AMI id in every Region, written to

@@ -1,10 +1,12 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Config } from '#core/config/config.ts';
+import type { Catalog } from '#core/model/catalog.ts';
 import { InputError, NotFoundError } from '#core/model/errors.ts';
 import { type Generation, type SnapshotRecord, usableCopyIn } from '#core/model/generation.ts';
-import type { Catalog, Clock, Log, Tags, VolumeService } from '#core/model/ports.ts';
+import type { Clock, Log, Tags } from '#core/model/ports.ts';
 import { TAG } from '#core/model/tags.ts';
+import type { VolumeService } from './ports.ts';
 
 const isoTime = z.iso.datetime({
   offset: true,

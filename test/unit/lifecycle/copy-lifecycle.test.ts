@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { Config } from '#core/config/config.ts';
+import type { CopyMessage } from '#core/copies/ports.ts';
 import { slotKey } from '#core/copies/record.ts';
 import { SLOT_STALE_MS } from '#core/copies/step.ts';
 import { sweepSlots } from '#core/lifecycle/copy-lifecycle.ts';
 import { type Ownership, type Pruner, prune } from '#core/lifecycle/prune.ts';
 import { type CopyRecord, type Generation, hasOpenWork, nextExpiry } from '#core/model/generation.ts';
-import type { CopyMessage, Tags } from '#core/model/ports.ts';
+import type { Tags } from '#core/model/ports.ts';
 import { TAG } from '#core/model/tags.ts';
 import { restorableIn } from '#core/recovery/restore.ts';
 import { FakeCopyQueue, FakeCopySlots } from '../../support/fake-copies.ts';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import type { InstanceInfo, VolumeInfo } from '#core/backup/ports.ts';
 import type { Config } from '#core/config/config.ts';
 import { plan, tagProblems } from '#core/lifecycle/plan.ts';
-import type { InstanceInfo, VolumeInfo } from '#core/model/ports.ts';
 import { TAG } from '#core/model/tags.ts';
 import { aConfig, anInstance, aPolicy, aVolume, aWorld, policyTag } from '../../support/fakes.ts';
 import { aCopy, aGenerationOn, ec2Contents, store, type World } from '../../support/lifecycle-builders.ts';

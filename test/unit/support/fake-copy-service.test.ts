@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CopyRefusedError, type Tags } from '#core/model/ports.ts';
+import { CopyRefusedError } from '#core/copies/ports.ts';
+import type { Tags } from '#core/model/ports.ts';
 import { TAG } from '#core/model/tags.ts';
 import { FakeCopyService } from '../../support/fake-copy-service.ts';
 import { FakeClock } from '../../support/fakes.ts';
