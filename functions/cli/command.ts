@@ -1,0 +1,103 @@
+import type { Command } from 'commander';
+import { AwsClients } from '#adapters/clients.ts';
+import { type Config, loadConfigFile } from '#core/config/config.ts';
+import { InputError } from '#core/model/errors.ts';
+import type { Clock, Log } from '#core/model/ports.ts';
+import { systemClock } from '#wiring';
+import { consoleLog } from './console-log.ts';
+import { copyQueueUrl } from './sandbox-setup.ts';
+
+/** Where the CLI writes and what it builds clients with; tests and the demo pass their own. */
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  clients?: AwsClients;
+}
+
+/** The options every command takes (SPEC §7). */
+export interface CommonOptions {
+  config: string;
+  json: boolean;
+  quiet: boolean;
+}
+
+/** Exit statuses of SPEC §7. */
+export const EXIT = { ok: 0, failed: 1, badInput: 2 } as const;
+
+/** A result whose command ran but where something failed: exit 1 with the output still printed. */
+export class PartialFailure {
+  constructor(
+    readonly output: unknown,
+    readonly text: string,
+  ) {}
+}
+
+/** A command's work: the loaded config and options in, the JSON output and its text rendering out. */
+export type CommandWork<O extends CommonOptions> = (
+  config: Config,
+  options: O,
+  clients: AwsClients,
+) => Promise<[unknown, string]>;
+
+/** What a command module gets to add its command to the program. */
+export interface Cli {
+  /** A new subcommand with the common options. */
+  command(name: string, summary: string): Command;
+  /** The action that loads the config, runs `work` and prints its output as text or JSON. */
+  act<O extends CommonOptions>(work: CommandWork<O>): (options: O) => Promise<void>;
+  /** The command's log on stderr; --quiet keeps warnings and errors only. */
+  log(options: CommonOptions): Log;
+}
+
+/**
+ * The shared command plumbing over `program`. `status()` is the exit status so far: a command that ran
+ * but ended in a PartialFailure sets it to 1.
+ */
+export function cliOver(program: Command, io: CliIo): Cli & { status(): number } {
+  let status: number = EXIT.ok;
+  return {
+    status: () => status,
+    command: (name, summary) =>
+      program
+        .command(name)
+        .description(summary)
+        .option('-c, --config <file>', 'configuration file (JSON or YAML)', './snapkeeper.config.json')
+        .option('--json', 'print one JSON document on stdout and nothing else there', false)
+        .option('-q, --quiet', 'no progress lines on stderr', false),
+    act: (work) => async (options) => {
+      const config = await loadConfigFile(options.config);
+      const clients = io.clients ?? new AwsClients();
+      try {
+        const [output, text] = await work(config, options, clients);
+        io.stdout(`${options.json ? JSON.stringify(output, null, 2) : text}\n`);
+      } catch (error) {
+        if (!(error instanceof PartialFailure)) throw error;
+        io.stdout(`${options.json ? JSON.stringify(error.output, null, 2) : error.text}\n`);
+        status = EXIT.failed;
+      }
+    },
+    log: (options) => consoleLog(io.stderr, options.quiet ? 'warn' : 'info'),
+  };
+}
+
+/** A `--policy` must name a policy of the config. */
+export function checkPolicy(config: Config, name: string | undefined): void {
+  if (name && !config.policies.some((p) => p.name === name)) {
+    throw new InputError(
+      `no policy named "${name}" in the config; policies: ${config.policies.map((p) => p.name).join(', ')}`,
+    );
+  }
+}
+
+/** The copy queue's URL when the config copies anywhere; the queue must exist (`init` creates it locally). */
+export async function queueUrlOf(config: Config, clients: AwsClients): Promise<string | undefined> {
+  if (!config.policies.some((p) => p.copies.length > 0)) return undefined;
+  return copyQueueUrl(clients.sqs(config.region), config.copyQueue.name);
+}
+
+/** A clock that starts at `at` and runs at real speed: how `--at` replays a schedule on a simulated clock. */
+export function clockFrom(at: string | undefined): Clock {
+  if (!at) return systemClock;
+  const offset = Date.parse(at) - Date.now();
+  return { now: () => new Date(Date.now() + offset) };
+}

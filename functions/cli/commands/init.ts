@@ -1,0 +1,15 @@
+import type { Cli } from '../command.ts';
+import { formatInit } from '../format.ts';
+import { ensureSandbox } from '../sandbox-setup.ts';
+
+/** `snapkeeper init`: the catalog table, manifest bucket and copy queue the config names, where missing. */
+export function initCommand(cli: Cli): void {
+  cli
+    .command('init', 'create the catalog table and manifest bucket named in the config where missing')
+    .action(
+      cli.act(async (config, _options, clients) => {
+        const steps = await ensureSandbox(config, clients);
+        return [{ steps }, formatInit(steps)];
+      }),
+    );
+}
