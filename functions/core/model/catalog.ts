@@ -20,8 +20,32 @@ export interface AuditEntry {
   result: Record<string, unknown>;
 }
 
-/** The generation catalog. `DynamoCatalog` is the only code that knows the key layout. */
-export interface Catalog {
+/**
+ * Finding generations: what restore and `generations` need, and all that the manifests can answer when the
+ * catalog is unreachable (`ManifestCatalog`). Every listing is newest first by `scheduledAt`.
+ */
+export interface CatalogReader {
+  get(generationId: string): Promise<Generation | undefined>;
+  /** Newest first: the generations of one target, policy and schedule, the unit retention counts in. */
+  lineage(targetId: string, policy: string, schedule: string, query?: GenerationQuery): Promise<Generation[]>;
+  /** Newest first. */
+  byTarget(targetId: string, query?: GenerationQuery): Promise<Generation[]>;
+  /** Newest first by scheduledAt: every generation holding a snapshot of this volume (standalone or in an
+   * instance set). `atOrBefore` bounds scheduledAt; callers that need the point in time check takenAt. */
+  byVolume(volumeId: string, query?: GenerationQuery): Promise<Generation[]>;
+  byPolicy(policy: string, query?: GenerationQuery): Promise<Generation[]>;
+}
+
+/** Where runbooks record what they did (`restore-volume`, `retry-copy`, ...). */
+export interface AuditTrail {
+  audit(entry: AuditEntry): Promise<void>;
+}
+
+/**
+ * Writing generations. Every write is conditioned on the record's `revision`, so concurrent writers (runs,
+ * reconcile, copy workers) never overwrite each other's fields.
+ */
+export interface CatalogWriter {
   /** Creates the generation unless one with its id exists (the idempotency of runs). */
   claim(generation: Generation): Promise<ClaimResult>;
   /** Takes over a stale or failed claim with no snapshots, only if nobody else did since `previousClaimedAt`. */
@@ -55,18 +79,15 @@ export interface Catalog {
     region: string,
     change: (current: CopyRecord | undefined, generation: Generation) => CopyRecord | undefined,
   ): Promise<Generation | undefined>;
-  /** Generations whose expiry is at or before this ISO time and that are not deleted, soonest first. */
-  expiring(atOrBefore: string, limit?: number): Promise<Generation[]>;
-  /** Newest first: the generations of one target, policy and schedule, the unit retention counts in. */
-  lineage(targetId: string, policy: string, schedule: string, query?: GenerationQuery): Promise<Generation[]>;
-  get(generationId: string): Promise<Generation | undefined>;
+}
+
+/**
+ * The generation catalog: its reads, its writes, its audit trail, and the two work indexes only it keeps (open
+ * work for reconcile, expiry for pruning). `DynamoCatalog` is the only code that knows the key layout.
+ */
+export interface Catalog extends CatalogReader, CatalogWriter, AuditTrail {
   /** Generations that still have work to do (`hasOpenWork`), oldest first, from the sparse open-work index. */
   openGenerations(limit?: number): Promise<Generation[]>;
-  /** Newest first. */
-  byTarget(targetId: string, query?: GenerationQuery): Promise<Generation[]>;
-  /** Newest first by scheduledAt: every generation holding a snapshot of this volume (standalone or in an
-   * instance set). `atOrBefore` bounds scheduledAt; callers that need the point in time check takenAt. */
-  byVolume(volumeId: string, query?: GenerationQuery): Promise<Generation[]>;
-  byPolicy(policy: string, query?: GenerationQuery): Promise<Generation[]>;
-  audit(entry: AuditEntry): Promise<void>;
+  /** Generations whose expiry is at or before this ISO time and that are not deleted, soonest first. */
+  expiring(atOrBefore: string, limit?: number): Promise<Generation[]>;
 }

@@ -1,8 +1,8 @@
-import type { Catalog } from '#core/model/catalog.ts';
+import type { CatalogReader } from '#core/model/catalog.ts';
 import type { Generation } from '#core/model/generation.ts';
 
 /** The catalog reads a listing needs; the DynamoDB catalog and the manifest catalog both provide them. */
-export type GenerationLookup = Pick<Catalog, 'byVolume' | 'byTarget' | 'byPolicy'>;
+export type GenerationLookup = Pick<CatalogReader, 'byVolume' | 'byTarget' | 'byPolicy'>;
 
 /** Which generations to list: those of one volume, of one instance, or of the given policies. */
 export interface GenerationListing {

@@ -1,4 +1,11 @@
-import type { AuditEntry, Catalog, ClaimResult, GenerationQuery } from '#core/model/catalog.ts';
+import type {
+  AuditEntry,
+  AuditTrail,
+  Catalog,
+  CatalogReader,
+  ClaimResult,
+  GenerationQuery,
+} from '#core/model/catalog.ts';
 import { describeError } from '#core/model/errors.ts';
 import {
   type CopyRecord,
@@ -196,48 +203,16 @@ function copyManifestReason(before: CopyRecord | undefined, after: CopyRecord): 
   return undefined;
 }
 
-/** A write to the catalog while it is read from manifests: the DR read path never writes. */
-export class ReadOnlyCatalogError extends Error {
-  override readonly name = 'ReadOnlyCatalogError';
-}
-
 /**
- * A read-only catalog over the manifests, for restores when the primary catalog is unreachable: the restore
- * core runs unchanged on it. The audit entry cannot go to the catalog, so it goes to the log.
+ * The catalog read from the manifests, for restores and listings when the primary catalog is unreachable: the
+ * restore core runs unchanged on it. It is a reader only, so no code can even try to write through it. The
+ * audit entry cannot go to the catalog, so it goes to the log.
  */
-export class ManifestCatalog implements Catalog {
+export class ManifestCatalog implements CatalogReader, AuditTrail {
   constructor(
     private readonly manifests: ManifestStore,
     private readonly log: Log,
   ) {}
-
-  async claim(): Promise<ClaimResult> {
-    return this.readOnly('claim');
-  }
-  async takeOver(): Promise<boolean> {
-    return this.readOnly('takeOver');
-  }
-  async recordOutcome(): Promise<void> {
-    return this.readOnly('recordOutcome');
-  }
-  async recordFailure(): Promise<void> {
-    return this.readOnly('recordFailure');
-  }
-  async update(): Promise<void> {
-    return this.readOnly('update');
-  }
-  async markManifest(): Promise<void> {
-    return this.readOnly('markManifest');
-  }
-  async updateCopy(): Promise<Generation | undefined> {
-    return this.readOnly('updateCopy');
-  }
-  async expiring(): Promise<Generation[]> {
-    return this.readOnly('expiring');
-  }
-  async openGenerations(): Promise<Generation[]> {
-    return this.readOnly('openGenerations');
-  }
 
   async lineage(
     targetId: string,
@@ -269,12 +244,6 @@ export class ManifestCatalog implements Catalog {
 
   async audit(entry: AuditEntry): Promise<void> {
     this.log.info('audit entry (catalog unreachable; not recorded there)', { ...entry });
-  }
-
-  private readOnly(operation: string): never {
-    throw new ReadOnlyCatalogError(
-      `${operation}: the catalog is being read from manifests, which are read-only; rebuild it with snapkeeper rebuild-catalog`,
-    );
   }
 }
 

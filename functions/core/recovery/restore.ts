@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Config } from '#core/config/config.ts';
-import type { Catalog } from '#core/model/catalog.ts';
+import type { AuditTrail, CatalogReader } from '#core/model/catalog.ts';
 import { InputError, NotFoundError } from '#core/model/errors.ts';
 import { type Generation, type SnapshotRecord, usableCopyIn } from '#core/model/generation.ts';
 import type { Clock, Log, Tags } from '#core/model/ports.ts';
@@ -63,7 +63,8 @@ export interface RestoreVolumeResult {
 
 export interface RestoreDeps {
   config: Config;
-  catalog: Catalog;
+  /** Reads only, and the audit trail: a restore never writes a generation, so it also runs on the manifests. */
+  catalog: CatalogReader & AuditTrail;
   volumes: VolumeService;
   clock: Clock;
   log: Log;
