@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { type CopyMessage, type CopyQueue, MAX_COPY_DELAY_SECONDS } from '#core/copies/ports.ts';
 import { type CopyBatchResult, copyBatch, type DeliveredCopy } from '#core/copies/step.ts';
 import { AwsOperationError, describeError, InputError } from '#core/model/errors.ts';
+import { awsRegion } from '#core/model/regions.ts';
 
 /** Sends of a batch's failed entries before giving up on them. */
 const SEND_ATTEMPTS = 3;
@@ -63,11 +64,9 @@ export class SqsCopyQueue implements CopyQueue {
   }
 }
 
-const REGION_PATTERN = /^[a-z]{2}(?:-[a-z]+){1,2}-\d{1,2}$/;
-
 const CopyMessageSchema = z.object({
   generationId: z.string().min(1, { error: 'generationId is empty' }),
-  region: z.string().regex(REGION_PATTERN, { error: 'region is not an AWS Region id like "eu-west-1"' }),
+  region: awsRegion,
 });
 
 /** A copy message's body, validated; an `InputError` naming what is wrong when it is not one. */

@@ -462,6 +462,9 @@ describe('the copy queue', () => {
     expect(() => parseCopyMessage('not json')).toThrow(/not JSON/);
     expect(() => parseCopyMessage('{"generationId":"gen-1"}')).toThrow(/region/);
     expect(() => parseCopyMessage('{"generationId":"gen-1","region":"Europe"}')).toThrow(/region/);
+    expect(() => parseCopyMessage('{"generationId":"gen-1","region":"eu-west-9"}')).toThrow(
+      'not an AWS Region id: "eu-west-9" (did you mean "eu-west-1"?)',
+    );
     expect(() => parseCopyMessage('{"generationId":"","region":"eu-west-1"}')).toThrow(/generationId/);
     expect(parseCopyMessage('{"generationId":"gen-1","region":"eu-west-1","extra":1}')).toEqual({
       generationId: 'gen-1',

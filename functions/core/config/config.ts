@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
+import { didYouMean } from '#core/model/spelling.ts';
 import {
   type Config,
   ConfigSchema,
@@ -182,9 +183,7 @@ function issueMessage(issue: z.core.$ZodRawIssue): string | undefined {
     case 'too_big':
       return `must be at most ${issue.maximum}, got ${String(issue.input)}`;
     case 'invalid_key':
-      return issue.issues
-        .map((inner) => `tag key ${JSON.stringify(issue.input)}: ${inner.message}`)
-        .join('; ');
+      return issue.issues.map((inner) => `key ${JSON.stringify(issue.input)}: ${inner.message}`).join('; ');
     default:
       return undefined;
   }
@@ -215,24 +214,6 @@ function describeValue(value: unknown): string {
   if (typeof value === 'object') return 'an object';
   if (typeof value === 'string') return JSON.stringify(value);
   return `${typeof value} ${String(value)}`;
-}
-
-function didYouMean(input: string, choices: readonly string[]): string {
-  const close = choices.find((choice) => editDistance(input.toLowerCase(), choice.toLowerCase()) <= 2);
-  return close && close !== input ? ` (did you mean "${close}"?)` : '';
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const substitution = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, substitution);
-    }
-    previous = current;
-  }
-  return previous[b.length] ?? 0;
 }
 
 function parseJson(text: string, source?: string): unknown {

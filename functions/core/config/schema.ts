@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { awsRegion } from '#core/model/regions.ts';
 import { crossFieldProblems, timezoneProblem } from './checks.ts';
 import { scheduleExpressionProblem } from './schedule-expression.ts';
 
@@ -9,7 +10,6 @@ import { scheduleExpressionProblem } from './schedule-expression.ts';
  */
 
 const NAME_PATTERN = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
-const REGION_PATTERN = /^[a-z]{2}(?:-[a-z]+){1,2}-\d{1,2}$/;
 const KMS_KEY_PATTERN =
   /^(?:alias\/[a-zA-Z0-9/_-]+|(?:mrk-)?[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}|mrk-[0-9a-f]{32}|arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(?:key|alias)\/[a-zA-Z0-9/_-]+)$/;
 
@@ -21,9 +21,10 @@ const name = (what: string, example: string) =>
       error: `${what} name must be lowercase letters, digits and hyphens, starting and ending with a letter or digit (it becomes a tag value and a schedule name), e.g. "${example}"`,
     });
 
-const region = z
-  .string()
-  .regex(REGION_PATTERN, { error: 'not an AWS Region id; write it like "us-east-1" or "eu-central-1"' });
+const region = awsRegion;
+
+/** EC2 refuses an AMI deprecation time more than 10 years ahead (EnableImageDeprecation). */
+const MAX_DEPRECATE_AFTER_DAYS = 3650;
 
 const s3Bucket = z
   .string()
@@ -96,7 +97,10 @@ const schedule = z
     deprecateAfterDays: z
       .int()
       .min(1)
-      .max(36500)
+      .max(MAX_DEPRECATE_AFTER_DAYS, {
+        error: (issue) =>
+          `must be at most ${MAX_DEPRECATE_AFTER_DAYS}, got ${String(issue.input)}: EC2 refuses a deprecation date more than 10 years after the AMI is taken; use ${MAX_DEPRECATE_AFTER_DAYS} or less`,
+      })
       .optional()
       .describe('With ami: mark each AMI deprecated this many days after it was taken. Default: never.'),
   })

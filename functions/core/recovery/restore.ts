@@ -5,6 +5,7 @@ import type { AuditTrail, CatalogReader } from '#core/model/catalog.ts';
 import { InputError, NotFoundError } from '#core/model/errors.ts';
 import { type Generation, type SnapshotRecord, usableCopyIn } from '#core/model/generation.ts';
 import type { Clock, Log, Tags } from '#core/model/ports.ts';
+import { awsRegion } from '#core/model/regions.ts';
 import { TAG } from '#core/model/tags.ts';
 import type { VolumeService } from './ports.ts';
 
@@ -27,10 +28,7 @@ export const restoreVolumeFields = {
   availabilityZone: z
     .string()
     .regex(/^[a-z]{2}(-[a-z]+)+-\d[a-z]$/, 'must be an Availability Zone such as us-east-1a'),
-  region: z
-    .string()
-    .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be a Region such as us-west-2')
-    .optional(),
+  region: awsRegion.optional(),
   volumeType: z.enum(['gp2', 'gp3', 'io1', 'io2', 'st1', 'sc1', 'standard']).optional(),
   iops: z.number().int().positive().optional(),
   throughput: z.number().int().positive().optional(),

@@ -5,56 +5,15 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
   ConfigError,
-  type ConfigIssue,
   copiesForSchedule,
   findSchedule,
   loadConfigFile,
   parseConfig,
   parseConfigText,
 } from '#core/config/config.ts';
+import { aConfig, expectIssue, withSchedule } from '../../support/raw-config.ts';
 
 const exampleFile = fileURLToPath(new URL('../../../snapkeeper.config.json', import.meta.url));
-
-// The tests write deliberately wrong shapes into the config, so it is loosely typed on purpose.
-// biome-ignore lint/suspicious/noExplicitAny: see above
-type Raw = Record<string, any>;
-
-/** The smallest valid config; `change` edits a copy of it. */
-function aConfig(change: (config: Raw) => void = () => {}): Raw {
-  const config = {
-    region: 'us-east-1',
-    catalog: { table: 'snapkeeper-catalog' },
-    policies: [
-      {
-        name: 'daily',
-        targets: 'instances',
-        schedules: [{ name: 'daily', expression: 'cron(0 3 * * ? *)', keep: { count: 7 } }],
-      },
-    ],
-  };
-  change(config);
-  return config;
-}
-
-function withSchedule(fields: Record<string, unknown>) {
-  return aConfig((config) => {
-    config.policies[0].schedules[0] = { name: 'daily', keep: { count: 7 }, ...fields };
-  });
-}
-
-function issuesOf(raw: unknown): ConfigIssue[] {
-  try {
-    parseConfig(raw, 'test.json');
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as ConfigError).issues;
-  }
-  throw new Error('expected the config to be rejected');
-}
-
-function expectIssue(raw: unknown, path: string, fragment: string) {
-  expect(issuesOf(raw)).toContainEqual({ path, message: expect.stringContaining(fragment) });
-}
 
 describe('a valid config', () => {
   it('loads the example file from the repository root', async () => {

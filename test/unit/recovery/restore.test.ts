@@ -154,6 +154,13 @@ describe('restoreVolume: which generation', () => {
 });
 
 describe('restoreVolume: bad requests', () => {
+  it('refuses an unknown Region before any AWS call, naming the likely one', async () => {
+    const world = aRestoreWorld(...history('completed'));
+    const restoring = world.restore({ volumeId: VOLUME, availabilityZone: AZ, region: 'us-west-9' });
+    await expect(restoring).rejects.toBeInstanceOf(InputError);
+    await expect(restoring).rejects.toThrow('not an AWS Region id: "us-west-9" (did you mean "us-west-1"?)');
+  });
+
   it('refuses an Availability Zone outside the Region', async () => {
     const world = aRestoreWorld(...history('completed'));
     const restoring = world.restore({ volumeId: VOLUME, availabilityZone: 'us-west-2a' });
