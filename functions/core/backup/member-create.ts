@@ -3,6 +3,7 @@ import { describeError } from '#core/model/errors.ts';
 import type { Generation } from '#core/model/generation.ts';
 import type { Log, Tags, Timer } from '#core/model/ports.ts';
 import { snapshotTags, TAG, userTags } from '#core/model/tags.ts';
+import { daysAfter } from '#core/model/time.ts';
 import type { MemberCreated, Take } from './consistent-take.ts';
 import type { ImageService, SnapshotService } from './ports.ts';
 import type { PlannedTarget } from './selection.ts';
@@ -14,8 +15,6 @@ export interface CreateDeps {
   timer?: Timer;
   log: Log;
 }
-
-const DAY_MS = 24 * 60 * 60 * 1000;
 
 /**
  * The create calls of one member of a generation, made inside the freeze: one `CreateSnapshots` for an
@@ -106,7 +105,7 @@ export async function finishImages(take: Take, rule: ScheduleRule, deps: CreateD
         if (created.imageSnapshots.length === 0) await deps.timer?.sleep(500 * 2 ** attempt);
       }
       if (rule.deprecateAfterDays === undefined) return;
-      const at = new Date(Date.parse(take.takenAt) + rule.deprecateAfterDays * DAY_MS).toISOString();
+      const at = daysAfter(take.takenAt, rule.deprecateAfterDays);
       try {
         await images.deprecate(amiId, at);
       } catch (error) {

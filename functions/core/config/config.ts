@@ -109,6 +109,18 @@ export function findSchedule(
   return { policy: found, schedule: rule };
 }
 
+/**
+ * The policy and schedule rule a generation (or a run) names; each is undefined when the config no longer
+ * has it, which callers treat as "keep what it made" rather than an error (compare findSchedule).
+ */
+export function scheduleOf(
+  config: Config,
+  names: { policy: string; schedule: string },
+): { policy?: Policy; schedule?: ScheduleRule } {
+  const policy = config.policies.find((p) => p.name === names.policy);
+  return { policy, schedule: policy?.schedules.find((s) => s.name === names.schedule) };
+}
+
 /** How many snapshot copies may be in flight at once into this Region. */
 export function copyLimit(config: Config, region: string): number {
   return config.copyQueue.maxInFlightByRegion[region] ?? config.copyQueue.maxInFlight;

@@ -1,8 +1,8 @@
+import { DAY_MS } from '#core/model/time.ts';
 import { parseScheduleExpression } from './schedule-expression.ts';
 
 const DAY_NAMES = ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'];
 const MONTH_NAMES = ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'];
-const DAY_MS = 86_400_000;
 
 /**
  * When a schedule next fires strictly after `after`, in its time zone, for the plan. Covers `*`, `?`, lists,

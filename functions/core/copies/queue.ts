@@ -1,4 +1,10 @@
-import { type Config, type CopyRule, copiesForSchedule, type KeepRule } from '#core/config/config.ts';
+import {
+  type Config,
+  type CopyRule,
+  copiesForSchedule,
+  type KeepRule,
+  scheduleOf,
+} from '#core/config/config.ts';
 import type { Catalog } from '#core/model/catalog.ts';
 import { describeError, InputError, NotFoundError } from '#core/model/errors.ts';
 import type { CopyRecord, Generation } from '#core/model/generation.ts';
@@ -16,8 +22,7 @@ export interface QueueCopiesDeps {
 
 /** The copy rules a generation falls under, with retention resolved; empty when its schedule copies nowhere. */
 export function copyRulesOf(config: Config, generation: Generation): Array<CopyRule & { keep: KeepRule }> {
-  const policy = config.policies.find((p) => p.name === generation.policy);
-  const schedule = policy?.schedules.find((s) => s.name === generation.schedule);
+  const { policy, schedule } = scheduleOf(config, generation);
   return policy && schedule ? copiesForSchedule(policy, schedule) : [];
 }
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type Config, copyLimit } from '#core/config/config.ts';
+import { type Config, copyLimit, scheduleOf } from '#core/config/config.ts';
 import {
   type CopiedImage,
   type CopiedSnapshot,
@@ -7,7 +7,7 @@ import {
   type Generation,
   isFinalCopy,
 } from '#core/model/generation.ts';
-import { snapshotTags, TAG } from '#core/model/tags.ts';
+import { MAX_TAGS, snapshotTags, TAG } from '#core/model/tags.ts';
 import { CopyRefusedError, type FoundCopy } from './ports.ts';
 import {
   allSlots,
@@ -218,7 +218,7 @@ export async function copyImage(
 
 /**
  * A copy carries the tags its source was created with (SPEC §3), plus where it came from. snapkeeper's keys
- * always fit: other keys are dropped, last first, when the total would pass EC2's 50.
+ * always fit: other keys are dropped, last first, when the total would pass EC2's limit (MAX_TAGS).
  */
 export function copyTags(
   generation: Generation,
@@ -226,7 +226,7 @@ export function copyTags(
   volumeTags: Record<string, string>,
   origin: Record<string, string>,
 ): Record<string, string> {
-  const policy = config.policies.find((p) => p.name === generation.policy);
+  const { policy } = scheduleOf(config, generation);
   const base = snapshotTags(
     {
       policy: generation.policy,
@@ -241,7 +241,7 @@ export function copyTags(
   const own = { ...origin, [TAG.sourceRegion]: config.region };
   const others = Object.entries(base).filter(([key]) => !key.startsWith('snapkeeper:'));
   const mine = Object.entries({ ...base, ...own }).filter(([key]) => key.startsWith('snapkeeper:'));
-  return Object.fromEntries([...others.slice(0, Math.max(0, 50 - mine.length)), ...mine]) as Record<
+  return Object.fromEntries([...others.slice(0, Math.max(0, MAX_TAGS - mine.length)), ...mine]) as Record<
     string,
     string
   >;

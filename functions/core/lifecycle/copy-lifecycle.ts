@@ -1,4 +1,4 @@
-import type { Config, KeepRule } from '#core/config/config.ts';
+import { type Config, type KeepRule, scheduleOf } from '#core/config/config.ts';
 import type { CopySlots } from '#core/copies/ports.ts';
 import { copyRulesOf } from '#core/copies/queue.ts';
 import type { Catalog } from '#core/model/catalog.ts';
@@ -195,7 +195,7 @@ export async function copyInterlock(
   memo: InterlockMemo,
 ): Promise<string | undefined> {
   if (!isFinalCopy(copy)) return `its copy to ${copy.region} is still in progress`;
-  const policy = deps.config.policies.find((p) => p.name === generation.policy);
+  const { policy } = scheduleOf(deps.config, generation);
   if (!policy || !copyRulesOf(deps.config, generation).some((r) => r.region === copy.region)) {
     return `the copy rule of ${generation.policy}/${generation.schedule} for ${copy.region} is no longer in the config; restore it there, or keep the copy`;
   }

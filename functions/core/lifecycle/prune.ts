@@ -1,11 +1,10 @@
-import { type Config, copiesForSchedule, type Policy } from '#core/config/config.ts';
+import { type Config, copiesForSchedule, type Policy, scheduleOf } from '#core/config/config.ts';
 import type { Catalog } from '#core/model/catalog.ts';
 import { describeError } from '#core/model/errors.ts';
 import type { Generation } from '#core/model/generation.ts';
 import type { Clock, Log } from '#core/model/ports.ts';
+import { DAY_MS } from '#core/model/time.ts';
 import { dueCopies, pruneCopy } from './copy-lifecycle.ts';
-
-const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** What EC2 says a resource is, by its tags, right now. */
 export interface Ownership {
@@ -131,8 +130,7 @@ export async function interlock(
   memo: InterlockMemo = { newest: new Map() },
 ): Promise<string | undefined> {
   if (generation.state === 'pending') return 'its outcome is not final yet';
-  const policy = deps.config.policies.find((p) => p.name === generation.policy);
-  const schedule = policy?.schedules.find((s) => s.name === generation.schedule);
+  const { policy, schedule } = scheduleOf(deps.config, generation);
   if (!policy || !schedule) {
     return `its policy or schedule (${generation.policy}/${generation.schedule}) is no longer in the config; restore it there, or keep the generation`;
   }

@@ -1,6 +1,6 @@
 import type { ImageService, SnapshotService } from '#core/backup/ports.ts';
 import { CLAIM_LEASE_MS } from '#core/backup/run.ts';
-import type { Config, KeepRule } from '#core/config/config.ts';
+import { type Config, type KeepRule, scheduleOf } from '#core/config/config.ts';
 import type { CopyQueue, CopySlots } from '#core/copies/ports.ts';
 import { copyRulesOf, queueCopies, unqueuedCopies } from '#core/copies/queue.ts';
 import { SLOT_STALE_MS } from '#core/copies/start.ts';
@@ -229,9 +229,7 @@ function flagStuck(
  */
 async function applyRetention(finished: Generation[], deps: ReconcileDeps, report: ReconcileReport) {
   const [first] = finished as [Generation];
-  const keep = deps.config.policies
-    .find((p) => p.name === first.policy)
-    ?.schedules.find((s) => s.name === first.schedule)?.keep;
+  const keep = scheduleOf(deps.config, first).schedule?.keep;
   const counts = [keep?.count ?? 0, ...copyRulesOf(deps.config, first).map((r) => r.keep.count ?? 0)];
   const lineage = await lineageFor(finished, Math.max(...counts), deps.catalog);
   // The primary first: its writes build on the records as read, while a copy's write reads its record anew.

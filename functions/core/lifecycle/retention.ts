@@ -1,7 +1,6 @@
 import type { KeepRule } from '#core/config/config.ts';
 import type { Generation } from '#core/model/generation.ts';
-
-const DAY_MS = 24 * 60 * 60 * 1000;
+import { daysAfter } from '#core/model/time.ts';
 
 /** When a generation's time in a lineage ends: undefined while a keep rule still keeps it open-endedly. */
 export type Expiry = string | undefined;
@@ -40,7 +39,7 @@ function expiryOf(generation: Generation, keep: KeepRule, newerCompleted: readon
     ends.push(pushedOutBy);
   }
   if (keep.days !== undefined) {
-    ends.push(new Date(Date.parse(takenAt(generation)) + keep.days * DAY_MS).toISOString());
+    ends.push(daysAfter(takenAt(generation), keep.days));
   }
   return ends.sort().at(-1);
 }

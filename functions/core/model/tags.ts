@@ -18,7 +18,7 @@ export const TAG = {
 } as const;
 
 /** AWS allows 50 tags on a resource. */
-const MAX_TAGS = 50;
+export const MAX_TAGS = 50;
 
 /** The policy names in a `snapkeeper:policy` value (`daily` or `daily,weekly`). */
 export function policiesOf(tags: Tags): string[] {
