@@ -5,8 +5,8 @@ import { scheduleExpressionProblem } from './schedule-expression.ts';
 
 /**
  * The schema of `snapkeeper.config.json` (SPEC §4). Every field carries a description: the generated JSON
- * Schema and the README reuse them. Field-level rules live next to each field; rules that span fields are
- * in `config-checks.ts`. Messages say what is wrong and how to fix it.
+ * Schema and docs/configuration.md (`npm run docs`) reuse them. Field-level rules live next to each field;
+ * rules that span fields are in `checks.ts`. Messages say what is wrong and how to fix it.
  */
 
 const NAME_PATTERN = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
@@ -294,7 +294,7 @@ export const ConfigSchema = z
           })
           .default('snapkeeper-copies')
           .describe(
-            'Name of the SQS queue DR copies wait in (in the config region); its dead-letter queue is <name>-dlq. Default snapkeeper-copies.',
+            'Name of the SQS queue DR copies wait in (in the config region); its dead-letter queue is <name>-dlq.',
           ),
         maxInFlight: z
           .int({ error: 'maxInFlight must be a whole number of copies' })
@@ -304,7 +304,7 @@ export const ConfigSchema = z
           })
           .default(20)
           .describe(
-            'Snapshot copies in flight at once per destination Region. Default 20, the EBS quota; raise it only with the quota.',
+            'Snapshot copies in flight at once per destination Region. The default is the EBS quota of concurrent copies per destination Region; raise it only with the quota.',
           ),
         maxInFlightByRegion: z
           .record(
@@ -326,7 +326,7 @@ export const ConfigSchema = z
           .min(15, { error: 'stuckAfterMinutes must be at least 15 (a run can hold a claim for 15 minutes)' })
           .default(360)
           .describe(
-            'A generation still pending this long after it was claimed is flagged as stuck (logged, reported, alarmed). Default 360.',
+            'A generation still pending this long after it was claimed is flagged as stuck (logged, reported, alarmed).',
           ),
       })
       .prefault({})
