@@ -27,6 +27,9 @@ interface Section {
   node: SchemaNode;
 }
 
+/** Enums longer than this are summarised. */
+const LONG_ENUM = 8;
+
 const code = (value: unknown) => `\`${typeof value === 'string' ? value : JSON.stringify(value)}\``;
 // A `<name>` in a description would be read as an HTML tag and vanish from the rendered page.
 const cell = (text: string) => text.replaceAll('|', '\\|').replaceAll('<', '&lt;').replaceAll('\n', ' ');
@@ -45,6 +48,10 @@ function range(low: number | undefined, high: number | undefined, unit = ''): st
 }
 
 function typeOf(node: SchemaNode, path: string): string {
+  // A long list (the AWS Regions) would bury the row; the JSON Schema has it whole.
+  if (node.enum && node.enum.length > LONG_ENUM) {
+    return `one of ${node.enum.length} known values (listed in the JSON Schema)`;
+  }
   if (node.enum) return node.enum.map(code).join(' | ');
   if (isRecord(node)) return `map of string to ${typeOf(node.additionalProperties as SchemaNode, path)}`;
   if (hasKeys(node)) return `object (see \`${path}\`)`;
