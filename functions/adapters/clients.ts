@@ -5,6 +5,9 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Pluggable } from '@smithy/types';
+import { z } from 'zod';
+import { InputError } from '#core/model/errors.ts';
+import { DEFAULT_TIMEOUTS, requestHandlerOptions, type Timeouts, timeoutTranslation } from './timeouts.ts';
 
 // Middleware that applies to every service's client cannot name one service's input and output types.
 // biome-ignore lint/suspicious/noExplicitAny: see above
@@ -18,6 +21,30 @@ export interface ClientOptions {
   /** SDK attempts per call. EC2 throttles by token bucket, so the default is generous and adaptive. */
   maxAttempts?: number;
   retryMode?: 'standard' | 'adaptive';
+  /** Bounds on every call; default 30 s a request and 10 s a connection. A timed-out call is not retried. */
+  timeouts?: Partial<Timeouts>;
+}
+
+const ClientEnvSchema = z.object({
+  SNAPKEEPER_REQUEST_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .optional()
+    .describe('How long one AWS call may take, in milliseconds (default 30000).'),
+});
+
+/** Client options the environment sets: SNAPKEEPER_REQUEST_TIMEOUT_MS bounds every AWS call. */
+export function clientOptionsFromEnv(env: Record<string, string | undefined>): ClientOptions {
+  const parsed = ClientEnvSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new InputError(
+      `SNAPKEEPER_REQUEST_TIMEOUT_MS must be a whole number of milliseconds, 1 or more (e.g. 30000); got "${env.SNAPKEEPER_REQUEST_TIMEOUT_MS}"`,
+    );
+  }
+  const requestMs = parsed.data.SNAPKEEPER_REQUEST_TIMEOUT_MS;
+  if (requestMs === undefined) return {};
+  return { timeouts: { requestMs, connectionMs: Math.min(DEFAULT_TIMEOUTS.connectionMs, requestMs) } };
 }
 
 interface SdkClient {
@@ -27,8 +54,13 @@ interface SdkClient {
 /** One client per service and Region, built on first use and then reused (Lambda keeps them warm). */
 export class AwsClients {
   private readonly cache = new Map<string, unknown>();
+  private readonly timeouts: Timeouts;
+  private readonly middleware: AnyPluggable[];
 
-  constructor(private readonly options: ClientOptions = {}) {}
+  constructor(private readonly options: ClientOptions = {}) {
+    this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+    this.middleware = [timeoutTranslation(this.timeouts), ...(options.middleware ?? [])];
+  }
 
   ec2(region: string): EC2Client {
     return this.cached('ec2', region, (config) => new EC2Client(config));
@@ -58,7 +90,12 @@ export class AwsClients {
   private cached<T>(
     service: string,
     region: string,
-    build: (config: { region: string; maxAttempts: number; retryMode: string }) => T,
+    build: (config: {
+      region: string;
+      maxAttempts: number;
+      retryMode: string;
+      requestHandler: ReturnType<typeof requestHandlerOptions>;
+    }) => T,
   ): T {
     const key = `${service}:${region}`;
     let client = this.cache.get(key) as T | undefined;
@@ -67,6 +104,7 @@ export class AwsClients {
         region,
         maxAttempts: this.options.maxAttempts ?? 8,
         retryMode: this.options.retryMode ?? 'adaptive',
+        requestHandler: requestHandlerOptions(this.timeouts),
       });
       if (service !== 'dynamo') this.withMiddleware(client as SdkClient);
       this.cache.set(key, client);
@@ -76,7 +114,7 @@ export class AwsClients {
 
   /** The document client shares its inner client's stack, so `dynamo` adds middleware to the inner one only. */
   private withMiddleware<T extends SdkClient>(client: T): T {
-    for (const pluggable of this.options.middleware ?? []) client.middlewareStack.use(pluggable);
+    for (const pluggable of this.middleware) client.middlewareStack.use(pluggable);
     return client;
   }
 }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { AwsClients } from '#adapters/clients.ts';
+import { AwsClients, clientOptionsFromEnv } from '#adapters/clients.ts';
 import { type Config, loadConfigFile } from '#core/config/config.ts';
 import { InputError } from '#core/model/errors.ts';
 import type { Clock, Log } from '#core/model/ports.ts';
@@ -66,7 +66,7 @@ export function cliOver(program: Command, io: CliIo): Cli & { status(): number }
         .option('-q, --quiet', 'no progress lines on stderr', false),
     act: (work) => async (options) => {
       const config = await loadConfigFile(options.config);
-      const clients = io.clients ?? new AwsClients();
+      const clients = io.clients ?? new AwsClients(clientOptionsFromEnv(process.env));
       try {
         const [output, text] = await work(config, options, clients);
         io.stdout(`${options.json ? JSON.stringify(output, null, 2) : text}\n`);

@@ -27,12 +27,12 @@ export async function cli(argv: string[], clients?: AwsClients): Promise<CliResu
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
-/** Runs `npx snapkeeper` as a user would, as a separate process. */
-export function cliProcess(argv: string[], cwd = repoRoot): CliResult {
+/** Runs `npx snapkeeper` as a user would, as a separate process; `env` adds to or overrides the environment. */
+export function cliProcess(argv: string[], cwd = repoRoot, env: NodeJS.ProcessEnv = {}): CliResult {
   const result = spawnSync('npx', ['--no-install', 'snapkeeper', ...argv], {
     cwd,
     encoding: 'utf8',
-    env: { ...process.env, NODE_NO_WARNINGS: '1' },
+    env: { ...process.env, NODE_NO_WARNINGS: '1', ...env },
     timeout: 60_000,
   });
   return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };

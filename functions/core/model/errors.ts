@@ -35,6 +35,39 @@ export class WaitTimeoutError extends Error {
   override readonly name = 'WaitTimeoutError';
 }
 
+/** Where an AWS call went unanswered, and for how long it waited. */
+export interface EndpointTimeout {
+  /** The service as users know it: EC2, DynamoDB, S3, SQS, SSM. */
+  service: string;
+  operation: string;
+  /** scheme://host[:port] the call went to. */
+  endpoint: string;
+  timeoutMs: number;
+  /** True when not even the connection opened within the bound. */
+  connecting: boolean;
+}
+
+/**
+ * An AWS endpoint did not answer within the client's bound. The outcome is unknown: the request may have been
+ * carried out, so a create must look for what it made before it tries again.
+ */
+export class EndpointTimeoutError extends Error {
+  override readonly name = 'EndpointTimeoutError';
+  constructor(
+    readonly timeout: EndpointTimeout,
+    options?: { cause?: unknown },
+  ) {
+    const seconds = `${timeout.timeoutMs / 1000} s`;
+    const what = timeout.connecting
+      ? `did not accept a connection within ${seconds}`
+      : `did not answer within ${seconds}`;
+    super(
+      `the ${timeout.service} endpoint ${timeout.endpoint} ${what} (${timeout.operation}); check that the endpoint is reachable (AWS_ENDPOINT_URL, the network, a proxy), or set SNAPKEEPER_REQUEST_TIMEOUT_MS to wait longer`,
+      options,
+    );
+  }
+}
+
 /** The message of any thrown value, for records and logs. */
 export function describeError(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
