@@ -5,22 +5,40 @@
  */
 import { runCli } from '#cli/main.ts';
 
-/** What `snapkeeper <argv>` prints on stdout, at commander's default width and without colour. */
-async function helpOf(argv: string[]): Promise<string> {
+/** What a CLI invocation printed, and its exit status. */
+export interface CliOutput {
+  stdout: string;
+  stderr: string;
+  status: number;
+}
+
+/** Runs `snapkeeper <argv>` in this process, at commander's default width and without colour. */
+export async function cliOutput(argv: string[]): Promise<CliOutput> {
   // A terminal's width or colours would make the page depend on who ran `npm run docs`.
   const tty = process.stdout.isTTY;
   const noColor = process.env.NO_COLOR;
   process.stdout.isTTY = false;
   process.env.NO_COLOR = '1';
-  let out = '';
+  const output = { stdout: '', stderr: '', status: 0 };
   try {
-    await runCli(argv, { stdout: (text) => (out += text), stderr: () => {} });
+    output.status = await runCli(argv, {
+      stdout: (text) => {
+        output.stdout += text;
+      },
+      stderr: (text) => {
+        output.stderr += text;
+      },
+    });
   } finally {
     process.stdout.isTTY = tty;
     if (noColor === undefined) delete process.env.NO_COLOR;
     else process.env.NO_COLOR = noColor;
   }
-  return out.trimEnd();
+  return output;
+}
+
+async function helpOf(argv: string[]): Promise<string> {
+  return (await cliOutput(argv)).stdout.trimEnd();
 }
 
 /** The command names `snapkeeper --help` lists, in its order. */

@@ -5,6 +5,7 @@
 import { configJsonSchema } from '#core/config/config.ts';
 import { renderCliReference } from './cli-reference.ts';
 import { renderConfigReference, type SchemaNode } from './config-reference.ts';
+import { renderExampleConfig, renderValidationExample } from './examples.ts';
 
 /** A region of a page (see regions.ts) and how to render it. */
 export interface GeneratedRegion {
@@ -20,5 +21,7 @@ export const GENERATED: readonly GeneratedRegion[] = [
     region: 'config-reference',
     render: async () => renderConfigReference(configJsonSchema() as SchemaNode),
   },
+  { page: 'docs/configuration.md', region: 'example-config', render: renderExampleConfig },
+  { page: 'docs/configuration.md', region: 'validation-example', render: renderValidationExample },
   { page: 'docs/cli.md', region: 'cli-reference', render: renderCliReference },
 ];

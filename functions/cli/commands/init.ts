@@ -5,7 +5,10 @@ import { ensureSandbox } from '../sandbox-setup.ts';
 /** `snapkeeper init`: the catalog table, manifest bucket and copy queue the config names, where missing. */
 export function initCommand(cli: Cli): void {
   cli
-    .command('init', 'create the catalog table and manifest bucket named in the config where missing')
+    .command(
+      'init',
+      'create the catalog table, manifest bucket and copy queue named in the config where missing',
+    )
     .action(
       cli.act(async (config, _options, clients) => {
         const steps = await ensureSandbox(config, clients);
