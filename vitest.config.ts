@@ -15,7 +15,14 @@ import { defineConfig } from 'vitest/config';
  */
 function emulatorProject(
   name: string,
-  overrides: { include: string[]; exclude?: string[]; benchInclude?: string[]; singleFork?: boolean },
+  overrides: {
+    include: string[];
+    exclude?: string[];
+    benchInclude?: string[];
+    singleFork?: boolean;
+    setupFiles?: string[];
+    groupOrder?: number;
+  },
 ) {
   return {
     test: {
@@ -24,7 +31,8 @@ function emulatorProject(
       exclude: overrides.exclude ?? [],
       benchmark: { include: overrides.benchInclude ?? [] },
       globalSetup: ['test/harness/global-setup.ts'],
-      setupFiles: ['test/harness/per-file.ts'],
+      setupFiles: ['test/harness/per-file.ts', ...(overrides.setupFiles ?? [])],
+      sequence: { groupOrder: overrides.groupOrder ?? 0 },
       poolOptions: { forks: { singleFork: overrides.singleFork ?? true } },
       // Real calls against the emulator, and CDK deploys in infra, are slower than unit tests.
       testTimeout: 60_000,
@@ -46,11 +54,15 @@ export default defineConfig({
       emulatorProject('integration', {
         include: ['test/integration/**/*.test.ts'],
         exclude: ['test/integration/replay.test.ts'],
+        // Records every AWS call each Lambda's code makes, for the permission contract test in infra.
+        setupFiles: ['test/harness/permission-recording.ts'],
       }),
       // The 60-day replay is minutes of emulator calls: its own project and emulator, so it runs beside the
       // other tiers on the second core instead of after them.
       emulatorProject('replay', { include: ['test/integration/replay.test.ts'], singleFork: false }),
-      emulatorProject('infra', { include: ['test/infra/**/*.test.ts'] }),
+      // After integration (a higher group runs after every lower one), because its permission contract test
+      // reads the calls the integration tier recorded.
+      emulatorProject('infra', { include: ['test/infra/**/*.test.ts'], groupOrder: 1 }),
       // `npm run bench`: benchmarks get their own emulator too; they print figures and assert nothing.
       emulatorProject('bench', { include: [], benchInclude: ['test/bench/**/*.bench.ts'] }),
     ],

@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { type Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
+import { type CfnResource, type Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -10,6 +10,12 @@ import type { HandlerEnv } from '#handlers/env.ts';
 
 /** AWS rejects a function whose environment (keys plus values) exceeds 4 KB. */
 export const LAMBDA_ENVIRONMENT_LIMIT_BYTES = 4096;
+
+/**
+ * CloudFormation metadata naming each function's handler file (`scheduled-run`), so tests can tell the
+ * template's Lambdas apart: the permission contract test checks each one's role against its recorded calls.
+ */
+export const HANDLER_METADATA = 'snapkeeper:handler';
 
 /** Node.js reads this to map stack traces back to the TypeScript sources through the bundled source maps. */
 const NODE_OPTIONS = '--enable-source-maps';
@@ -127,6 +133,7 @@ export class SnapkeeperFunction extends Construct {
           "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
       },
     });
+    (this.function.node.defaultChild as CfnResource).addMetadata(HANDLER_METADATA, props.handler);
   }
 
   /**

@@ -1,11 +1,21 @@
 import { Aws } from 'aws-cdk-lib';
 import { type IRole, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { NagSuppressions } from 'cdk-nag';
+import { MANIFEST_PREFIXES } from '#adapters/manifests.ts';
 import type { Config } from '#core/config/config.ts';
 
 /**
+ * The objects of the manifest layout (`S3ManifestStore`): its four key prefixes, so a writer cannot put
+ * anything else into the bucket. The default partition is written as cdk-nag spells it in a finding.
+ */
+function manifestObjects(bucket: string, partition = '<AWS::Partition>'): string[] {
+  return Object.values(MANIFEST_PREFIXES).map((prefix) => `arn:${partition}:s3:::${bucket}/${prefix}*`);
+}
+
+/**
  * Lets the functions that write generation manifests (the scheduled run and reconcile, through
- * `ManifestingCatalog`) put objects into the config's `manifests` bucket, and nothing else there.
+ * `ManifestingCatalog`) and the copy worker put objects under the manifest layout's prefixes of the config's
+ * `manifests` bucket, and nothing else there.
  *
  * The bucket lives in the manifest (DR) Region and is referenced by name: this stack is deployed to the primary
  * Region and does not create it, so that losing the primary Region, or deleting this stack, cannot take the
@@ -15,12 +25,12 @@ import type { Config } from '#core/config/config.ts';
  */
 export function grantManifestWrites(config: Config, roles: readonly IRole[]): void {
   if (!config.manifests) return;
-  const objects = `arn:${Aws.PARTITION}:s3:::${config.manifests.bucket}/*`;
+  const objects = manifestObjects(config.manifests.bucket, Aws.PARTITION);
   for (const role of roles) {
     role.addToPrincipalPolicy(
       new PolicyStatement({
         actions: ['s3:PutObject'],
-        resources: [objects],
+        resources: objects,
         // Every put must ask for SSE-S3, as `S3ManifestStore` does: an unencrypted manifest cannot be written.
         conditions: { StringEquals: { 's3:x-amz-server-side-encryption': 'AES256' } },
       }),
@@ -31,8 +41,8 @@ export function grantManifestWrites(config: Config, roles: readonly IRole[]): vo
         {
           id: 'AwsSolutions-IAM5',
           reason:
-            'Manifests are objects named by generation, volume, target and policy, written as generations finish, so they cannot be listed in advance: PutObject is allowed on the objects of the one manifest bucket of the config, and only with SSE-S3 encryption.',
-          appliesTo: [`Resource::arn:<AWS::Partition>:s3:::${config.manifests.bucket}/*`],
+            'Manifests are objects named by generation, volume, target and policy, written as generations finish, so they cannot be listed in advance: PutObject is allowed under the four key prefixes of the manifest layout in the one manifest bucket of the config, and only with SSE-S3 encryption.',
+          appliesTo: manifestObjects(config.manifests.bucket).map((arn) => `Resource::${arn}`),
         },
       ],
       true,
@@ -48,7 +58,12 @@ export function grantManifestReads(config: Config, roles: readonly IRole[]): voi
   if (!config.manifests) return;
   const bucket = `arn:${Aws.PARTITION}:s3:::${config.manifests.bucket}`;
   for (const role of roles) {
-    role.addToPrincipalPolicy(new PolicyStatement({ actions: ['s3:GetObject'], resources: [`${bucket}/*`] }));
+    role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: manifestObjects(config.manifests.bucket, Aws.PARTITION),
+      }),
+    );
     role.addToPrincipalPolicy(new PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucket] }));
     NagSuppressions.addResourceSuppressions(
       role,
@@ -56,8 +71,8 @@ export function grantManifestReads(config: Config, roles: readonly IRole[]): voi
         {
           id: 'AwsSolutions-IAM5',
           reason:
-            'A restore from manifests reads the manifest and pointer objects of whichever generation it restores, so they cannot be named in advance: GetObject is allowed on the objects of the one manifest bucket of the config, nothing else.',
-          appliesTo: [`Resource::arn:<AWS::Partition>:s3:::${config.manifests.bucket}/*`],
+            'A restore from manifests reads the manifest and pointer objects of whichever generation it restores, so they cannot be named in advance: GetObject is allowed under the key prefixes of the manifest layout in the one manifest bucket of the config, nothing else.',
+          appliesTo: manifestObjects(config.manifests.bucket).map((arn) => `Resource::${arn}`),
         },
       ],
       true,

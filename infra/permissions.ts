@@ -1,8 +1,10 @@
 import { Aws } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import { catalogIndexes } from '#adapters/catalog/layout.ts';
+import { catalogIndexes, catalogLayout } from '#adapters/catalog/layout.ts';
+import type { Config } from '#core/config/config.ts';
 import { TAG } from '#core/model/tags.ts';
+import { grantCopyKeyUse } from './copy-keys.ts';
 
 /**
  * EC2 ARNs of the stack's own account. The stack's Region is written as a pseudo parameter rather than the
@@ -96,12 +98,18 @@ export function grantScheduledRun(grantee: IGrantable, table: ITable): void {
 
 /**
  * What the restore-volume runbook may do: read the catalog, create a volume from one of our snapshots, tagged
- * as ours at creation, in the primary Region or a DR Region, and write an audit entry. It cannot create
- * anything from a snapshot it did not take, and cannot delete.
+ * as ours at creation, in the primary Region or a DR Region (using the copy keys of the config through EC2),
+ * and write an audit entry. It cannot create anything from a snapshot it did not take, cannot write any catalog
+ * item but an audit entry, and cannot delete.
  *
  * @param drRegions the policies' copy Regions, where a restore may also run.
  */
-export function grantRestoreVolume(grantee: IGrantable, table: ITable, drRegions: readonly string[]): void {
+export function grantRestoreVolume(
+  grantee: IGrantable,
+  table: ITable,
+  config: Config,
+  drRegions: readonly string[],
+): void {
   const principal = grantee.grantPrincipal;
   const regions = [ec2Arns(), ...drRegions.map((region) => ec2Arns(region))];
   // Checking the zone and waiting for the new volume to become available are Describe* calls, which IAM cannot
@@ -136,8 +144,22 @@ export function grantRestoreVolume(grantee: IGrantable, table: ITable, drRegions
       conditions: { StringEquals: { 'ec2:CreateAction': 'CreateVolume' } },
     }),
   );
-  // Reads generations; its only write is the audit entry (PutItem): no UpdateItem, so it never edits a generation.
+  // Reads generations; its only write is the audit entry. PutItem replaces a whole item, so it is allowed only
+  // for items whose partition key is an audit day's (`AUDIT#…`, a prefix no other item has): the runbook can
+  // neither edit nor overwrite a generation. ForAllValues holds for a request without keys, but PutItem always
+  // has one. No UpdateItem.
   principal.addToPrincipalPolicy(
-    new PolicyStatement({ actions: [...CATALOG_READ, 'dynamodb:PutItem'], resources: catalogArns(table) }),
+    new PolicyStatement({ actions: CATALOG_READ, resources: catalogArns(table) }),
   );
+  principal.addToPrincipalPolicy(
+    new PolicyStatement({
+      actions: ['dynamodb:PutItem'],
+      resources: [table.tableArn],
+      conditions: {
+        'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${catalogLayout.auditPrefix}*`] },
+      },
+    }),
+  );
+  // Volumes from copies encrypted with a copy key: EBS uses the key on the runbook's behalf.
+  grantCopyKeyUse(principal, config);
 }

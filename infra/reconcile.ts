@@ -8,6 +8,7 @@ import type { Config } from '#core/config/config.ts';
 import { SnapkeeperFunction } from './functions.ts';
 import {
   CATALOG_READ,
+  CATALOG_WRITE,
   catalogArns,
   ec2Arns,
   ec2ArnsAsNagSeesThem,
@@ -73,10 +74,12 @@ export class Reconcile extends Construct {
         conditions: MANAGED_RESOURCE_TAG,
       }),
     );
-    // The catalog: read, and update generations in place. No DeleteItem: records are history.
+    // The catalog: read, and write generations in place. A generation's outcome is one TransactWriteItems that
+    // updates the record and puts its pointers, and IAM authorizes each item of a transaction as its own
+    // action: the Puts need dynamodb:PutItem. No DeleteItem: records are history.
     principal.addToPolicy(
       new PolicyStatement({
-        actions: [...CATALOG_READ, 'dynamodb:UpdateItem'],
+        actions: [...CATALOG_READ, ...CATALOG_WRITE],
         resources: catalogArns(props.table),
       }),
     );

@@ -7,6 +7,7 @@ import type { Config } from '#core/config/config.ts';
 import { createCatalogTable } from './catalog-table.ts';
 import { grantConsistency, suppressConsistencyFindings } from './consistency-permissions.ts';
 import { Copies } from './copies.ts';
+import { suppressCopyKeyFindings } from './copy-keys.ts';
 import { FreezeDocuments } from './freeze-documents.ts';
 import { SnapkeeperFunction } from './functions.ts';
 import { grantManifestReads, grantManifestWrites } from './manifests.ts';
@@ -73,7 +74,8 @@ export class SnapKeeper extends Construct {
       // It waits for the new volume to become available, which takes minutes for a large volume.
       timeout: Duration.minutes(10),
     });
-    grantRestoreVolume(restoreVolume.role, this.table, copyRegions);
+    grantRestoreVolume(restoreVolume.role, this.table, config, copyRegions);
+    suppressCopyKeyFindings(restoreVolume.role, config);
     this.restoreVolumeFunction = restoreVolume.function;
 
     new PolicySchedules(this, 'Schedules', { config, target: this.scheduledRunFunction });

@@ -27,6 +27,14 @@ import type { ManifestQuery, ManifestStore } from '#core/recovery/manifests.ts';
  * URI-encoded, so a group or tag-derived id never adds a `/`. Every put asks for SSE-S3 encryption, whatever
  * the bucket's default. Pointers never change, so each write re-puts the same keys: writing twice is harmless.
  */
+/** The key prefixes of the layout above, under which everything in the bucket lives; IAM scopes writers to them. */
+export const MANIFEST_PREFIXES = {
+  manifests: 'generations/',
+  byVolume: 'by-volume/',
+  byTarget: 'by-target/',
+  byPolicy: 'by-policy/',
+} as const;
+
 export class S3ManifestStore implements ManifestStore {
   constructor(
     private readonly s3: S3Client,
@@ -60,15 +68,15 @@ export class S3ManifestStore implements ManifestStore {
 
   async list(query: ManifestQuery = {}): Promise<Generation[]> {
     const [kind, value] = query.volumeId
-      ? (['by-volume', query.volumeId] as const)
+      ? ([MANIFEST_PREFIXES.byVolume, query.volumeId] as const)
       : query.targetId
-        ? (['by-target', query.targetId] as const)
+        ? ([MANIFEST_PREFIXES.byTarget, query.targetId] as const)
         : query.policy
-          ? (['by-policy', query.policy] as const)
+          ? ([MANIFEST_PREFIXES.byPolicy, query.policy] as const)
           : ([undefined, undefined] as const);
     if (!kind) return this.listAll(query);
 
-    const prefix = `${kind}/${segment(value)}/`;
+    const prefix = `${kind}${segment(value)}/`;
     const found: Generation[] = [];
     const pages = paginateListObjectsV2(
       { client: this.s3, pageSize: Math.min(Math.max((query.limit ?? 100) * 2, 10), 1000) },
@@ -101,11 +109,12 @@ export class S3ManifestStore implements ManifestStore {
     try {
       const pages = paginateListObjectsV2(
         { client: this.s3, pageSize: 1000 },
-        { Bucket: this.bucket, Prefix: 'generations/' },
+        { Bucket: this.bucket, Prefix: MANIFEST_PREFIXES.manifests },
       );
       for await (const page of pages) {
         for (const object of page.Contents ?? []) {
-          ids.push(decodeURIComponent(String(object.Key).slice('generations/'.length, -'.json'.length)));
+          const key = String(object.Key);
+          ids.push(decodeURIComponent(key.slice(MANIFEST_PREFIXES.manifests.length, -'.json'.length)));
         }
       }
     } catch (error) {
@@ -150,7 +159,7 @@ function segment(value: string): string {
 }
 
 function manifestKey(generationId: string): string {
-  return `generations/${segment(generationId)}.json`;
+  return `${MANIFEST_PREFIXES.manifests}${segment(generationId)}.json`;
 }
 
 function pointerKeys(generation: Generation): string[] {
@@ -158,9 +167,9 @@ function pointerKeys(generation: Generation): string[] {
   const targets = [generation.target.id, ...(generation.target.members ?? [])];
   const volumes = [...new Set(generation.snapshots.map((s) => s.volumeId))];
   return [
-    ...targets.map((id) => `by-target/${segment(id)}/${suffix}`),
-    `by-policy/${segment(generation.policy)}/${suffix}`,
-    ...volumes.map((id) => `by-volume/${segment(id)}/${suffix}`),
+    ...targets.map((id) => `${MANIFEST_PREFIXES.byTarget}${segment(id)}/${suffix}`),
+    `${MANIFEST_PREFIXES.byPolicy}${segment(generation.policy)}/${suffix}`,
+    ...volumes.map((id) => `${MANIFEST_PREFIXES.byVolume}${segment(id)}/${suffix}`),
   ];
 }
 

@@ -1,5 +1,8 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { startEmulator } from './emulator.ts';
+import { PERMISSION_RECORD_FILE, RECORDING_PROJECT } from './permission-record-file.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -7,6 +10,8 @@ declare module 'vitest' {
     emulatorEndpoint: string;
     /** False when the tests run against an external `AWS_ENDPOINT_URL` (LocalStack) the harness did not start. */
     emulatorManaged: boolean;
+    /** Where the integration tier records the AWS calls of each Lambda (permission-recording.ts). */
+    permissionRecordFile?: string;
   }
 }
 
@@ -14,11 +19,16 @@ declare module 'vitest' {
  * Starts one emulator per vitest project, in the main process, and hands it to the test workers through
  * `provide`/`inject`: workers are separate processes, so setting process.env here would not reach them
  * reliably. The teardown always runs (vitest calls it after failures too); if vitest itself dies, moto
- * exits on its own when its stdin closes.
+ * exits on its own when its stdin closes. The integration tier also starts a fresh permission record.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const emulator = await startEmulator();
   project.provide('emulatorEndpoint', emulator.endpoint);
   project.provide('emulatorManaged', emulator.managed);
+  if (project.name === RECORDING_PROJECT) {
+    mkdirSync(dirname(PERMISSION_RECORD_FILE), { recursive: true });
+    writeFileSync(PERMISSION_RECORD_FILE, '');
+    project.provide('permissionRecordFile', PERMISSION_RECORD_FILE);
+  }
   return () => emulator.stop();
 }

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Config, loadConfigFile } from '#core/config/config.ts';
-import { COPY_QUEUE_URL_VARIABLE, copyKeys } from '../../infra/copies.ts';
+import { COPY_QUEUE_URL_VARIABLE } from '../../infra/copies.ts';
+import { copyKeys } from '../../infra/copy-keys.ts';
 import {
   actionsOf,
   policyStatements,

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { catalogIndexes, catalogLayout } from '#adapters/catalog/layout.ts';
+import { MANIFEST_PREFIXES } from '#adapters/manifests.ts';
 import { type Config, loadConfigFile, parseConfig } from '#core/config/config.ts';
 import { SCHEDULED_TIME, scheduleName } from '../../infra/schedules.ts';
 import {
@@ -201,14 +202,17 @@ describe.each(cases)('the stack synthesized from $name', ({ file }) => {
 
   it('scopes DynamoDB access to the catalog table and its index', () => {
     const table = Object.keys(synthesized.template.findResources('AWS::DynamoDB::Table'))[0];
+    const catalog = [
+      { 'Fn::GetAtt': [table, 'Arn'] },
+      ...catalogIndexes.map((index) => ({
+        'Fn::Join': ['', [{ 'Fn::GetAtt': [table, 'Arn'] }, `/index/${index.name}`]],
+      })),
+    ];
     for (const statement of policyStatements(synthesized.template)) {
       if (!actionsOf(statement).some((action) => action.startsWith('dynamodb:'))) continue;
-      expect(statement.Resource).toEqual([
-        { 'Fn::GetAtt': [table, 'Arn'] },
-        ...catalogIndexes.map((index) => ({
-          'Fn::Join': ['', [{ 'Fn::GetAtt': [table, 'Arn'] }, `/index/${index.name}`]],
-        })),
-      ]);
+      // The restore runbook's audit PutItem names the table alone: item writes never act on an index.
+      if (statement.Condition) expect(statement.Resource).toEqual(catalog[0]);
+      else expect(statement.Resource).toEqual(catalog);
     }
   });
 
@@ -229,7 +233,12 @@ describe.each(cases)('the stack synthesized from $name', ({ file }) => {
     );
     for (const statement of writes) {
       expect(actionsOf(statement)).toEqual(['s3:PutObject']);
-      expect(JSON.stringify(statement.Resource)).toContain(`:s3:::${config.manifests?.bucket}/*`);
+      // Only the prefixes of the manifest layout, never the whole bucket.
+      const resources = JSON.stringify(statement.Resource);
+      for (const prefix of Object.values(MANIFEST_PREFIXES)) {
+        expect(resources).toContain(`:s3:::${config.manifests?.bucket}/${prefix}*`);
+      }
+      expect(resources).not.toContain(`:s3:::${config.manifests?.bucket}/*`);
       expect(statement.Condition).toEqual({
         StringEquals: { 's3:x-amz-server-side-encryption': 'AES256' },
       });

@@ -1,9 +1,13 @@
 // Synthesizes the real app (infra/define-app.ts, the cdk.json context) for the infra tests.
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import type { Config } from '#core/config/config.ts';
 import { CONFIG_FILE_CONTEXT, defineApp } from '../../infra/define-app.ts';
 import type { SnapkeeperStack } from '../../infra/snapkeeper-stack.ts';
+import type { TemplateJson } from './iam/roles.ts';
 
 export const repoRoot = new URL('../../', import.meta.url);
 export const repoConfigFile = new URL('snapkeeper.config.json', repoRoot).pathname;
@@ -63,3 +67,26 @@ export const resourcesOf = (statement: Statement): string[] =>
   (Array.isArray(statement.Resource) ? statement.Resource : [statement.Resource]).map((resource) =>
     typeof resource === 'string' ? resource : JSON.stringify(resource),
   );
+
+const scratch = mkdtempSync(join(tmpdir(), 'snapkeeper-synth-'));
+process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
+const synthesizedConfigs = new Map<string, TemplateJson>();
+
+/**
+ * The template of the app for a configuration given as an object, without bundling the Lambdas (an empty
+ * `aws:cdk:bundling-stacks`): for tests of roles and resources, which do not read the code. About a second.
+ */
+export function templateFor(config: Config): TemplateJson {
+  const text = JSON.stringify(config);
+  let template = synthesizedConfigs.get(text);
+  if (!template) {
+    const file = join(scratch, `config-${synthesizedConfigs.size}.json`);
+    writeFileSync(file, text);
+    const app = new App({
+      context: { ...cdkContext, [CONFIG_FILE_CONTEXT]: file, 'aws:cdk:bundling-stacks': [] },
+    });
+    template = Template.fromStack(defineApp(app)).toJSON() as TemplateJson;
+    synthesizedConfigs.set(text, template);
+  }
+  return template;
+}

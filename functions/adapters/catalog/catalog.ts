@@ -372,7 +372,11 @@ export class DynamoCatalog implements Catalog {
       await this.db.send(
         new PutCommand({
           TableName: this.table,
-          Item: { pk: `AUDIT#${entry.at.slice(0, 10)}`, sk: `${entry.at}#${randomUUID()}`, ...entry },
+          Item: {
+            pk: `${catalogLayout.auditPrefix}${entry.at.slice(0, 10)}`,
+            sk: `${entry.at}#${randomUUID()}`,
+            ...entry,
+          },
         }),
       );
     } catch (error) {

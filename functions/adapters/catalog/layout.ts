@@ -6,6 +6,11 @@
 export const catalogLayout = {
   partitionKey: 'pk',
   sortKey: 'sk',
+  /**
+   * The partition key prefix of audit entries (`AUDIT#<yyyy-mm-dd>`), which no other item shares: the
+   * restore-volume role may put items only under it (`dynamodb:LeadingKeys`).
+   */
+  auditPrefix: 'AUDIT#',
   /** Sparse index over generations that still have work to do (pending, retention not yet applied, pruning). */
   openWorkIndex: { name: 'open-work', partitionKey: 'openPk', sortKey: 'openSk' },
   /** Sparse index over generations with an expiry that are not deleted yet, by expiry time. */
