@@ -68,6 +68,11 @@ export interface SnapkeeperFunctionProps {
   readonly config: Config;
   readonly memorySize: number;
   readonly timeout: Duration;
+  /**
+   * How long Lambda keeps retrying an asynchronous invocation of the function.
+   * @default Lambda's own (6 hours)
+   */
+  readonly maxEventAge?: Duration;
 }
 
 /**
@@ -116,6 +121,7 @@ export class SnapkeeperFunction extends Construct {
       architecture: Architecture.ARM_64,
       memorySize: props.memorySize,
       timeout: props.timeout,
+      maxEventAge: props.maxEventAge,
       role: this.role,
       logGroup: this.logGroup,
       environment: { ...environment },

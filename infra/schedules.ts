@@ -5,6 +5,7 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { CfnSchedule, CfnScheduleGroup } from 'aws-cdk-lib/aws-scheduler';
 import { Construct } from 'constructs';
 import type { Config } from '#core/config/config.ts';
+import { SCHEDULER_MAX_EVENT_AGE_SECONDS } from '#core/config/occurrence.ts';
 
 /** The event a schedule delivers to the scheduled-run Lambda. */
 export interface ScheduledRunInput {
@@ -85,8 +86,12 @@ export class PolicySchedules extends Construct {
             roleArn: this.role.roleArn,
             input: JSON.stringify(input),
             // Runs are idempotent per (policy, schedule, scheduledAt), so retrying a failed delivery is safe; an
-            // hour bounds it so a stale run does not land on top of the next hourly one.
-            retryPolicy: { maximumRetryAttempts: 5, maximumEventAgeInSeconds: 3600 },
+            // hour bounds it so a stale run does not land on top of the next hourly one. The scheduled-run
+            // handler refuses a time older than this plus the function's own retries (core/config/occurrence.ts).
+            retryPolicy: {
+              maximumRetryAttempts: 5,
+              maximumEventAgeInSeconds: SCHEDULER_MAX_EVENT_AGE_SECONDS,
+            },
           },
         });
         // A schedule without its role's policy would fail its first invocations.

@@ -4,6 +4,7 @@ import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import type { Config } from '#core/config/config.ts';
+import { RUN_MAX_EVENT_AGE_SECONDS } from '#core/config/occurrence.ts';
 import { createCatalogTable } from './catalog-table.ts';
 import { grantConsistency, suppressConsistencyFindings } from './consistency-permissions.ts';
 import { Copies } from './copies.ts';
@@ -57,6 +58,8 @@ export class SnapKeeper extends Construct {
       memorySize: 1024,
       // A run of a large fleet is long; 15 minutes is Lambda's ceiling.
       timeout: Duration.minutes(15),
+      // Scheduler invokes it asynchronously; the handler refuses a delivery older than all retries together.
+      maxEventAge: Duration.seconds(RUN_MAX_EVENT_AGE_SECONDS),
     });
     grantScheduledRun(scheduledRun.role, this.table);
     grantConsistency(scheduledRun.role, config);

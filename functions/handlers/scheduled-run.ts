@@ -3,6 +3,8 @@ import middy from '@middy/core';
 import { z } from 'zod';
 import type { RunDeps, RunReport } from '#core/backup/run.ts';
 import { runSchedule } from '#core/backup/run.ts';
+import { findSchedule } from '#core/config/config.ts';
+import { assertDeliverable, assertOccurrence } from '#core/config/occurrence.ts';
 import { runDeps } from '#wiring';
 import { copyQueueUrl } from './env.ts';
 import { lambdaConfig, lambdaLog, logger, parseEvent } from './lambda.ts';
@@ -29,7 +31,18 @@ export function createScheduledRunHandler(deps: () => RunDeps) {
     .handler(async (event, context) => {
       // The freeze state machine thaws everything before the Lambda's own timeout cuts it off.
       const deadline = { remainingMs: () => context.getRemainingTimeInMillis() };
-      const report = await runSchedule(ScheduledRunEventSchema.parse(event), { ...deps(), deadline });
+      const run = ScheduledRunEventSchema.parse(event);
+      const built = deps();
+      // Retention counts generations by their scheduled time: an invented one, far ahead or off the schedule,
+      // would stand in for real backups. Only a time the schedule fires at, delivered while it can be, is run.
+      const scheduledAt = new Date(run.scheduledAt);
+      assertOccurrence(
+        findSchedule(built.config, run.policy, run.schedule).schedule,
+        scheduledAt,
+        'scheduledAt',
+      );
+      assertDeliverable(scheduledAt, built.clock.now(), 'scheduledAt');
+      const report = await runSchedule(run, { ...built, deadline });
       // A thaw that could not be confirmed is a failure of the run too: the alarm must fire for it.
       const failed = report.results.filter(
         (r) => r.outcome === 'failed' || (r.thawProblems ?? []).length > 0,

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { catalogIndexes, catalogLayout } from '#adapters/catalog/layout.ts';
 import { MANIFEST_PREFIXES } from '#adapters/manifests.ts';
 import { type Config, loadConfigFile, parseConfig } from '#core/config/config.ts';
+import { RUN_MAX_EVENT_AGE_SECONDS, SCHEDULER_MAX_EVENT_AGE_SECONDS } from '#core/config/occurrence.ts';
 import { SCHEDULED_TIME, scheduleName } from '../../infra/schedules.ts';
 import {
   actionsOf,
@@ -127,6 +128,21 @@ describe.each(cases)('the stack synthesized from $name', ({ file }) => {
         scheduledAt: SCHEDULED_TIME,
       });
     }
+  });
+
+  it('bounds how late a delivery can come to the window the scheduled-run handler accepts', () => {
+    for (const schedule of policySchedules(synthesized)) {
+      expect(schedule.Properties.Target.RetryPolicy.MaximumEventAgeInSeconds).toBe(
+        SCHEDULER_MAX_EVENT_AGE_SECONDS,
+      );
+    }
+    const runFunction = synthesized.stack.resolve(
+      synthesized.stack.snapkeeper.scheduledRunFunction.functionName,
+    );
+    synthesized.template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: runFunction,
+      MaximumEventAgeInSeconds: RUN_MAX_EVENT_AGE_SECONDS,
+    });
   });
 
   it('lets Scheduler invoke the scheduled-run function and nothing else', () => {

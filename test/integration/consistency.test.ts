@@ -11,10 +11,12 @@ import type { AgentBehaviour } from '../harness/ssm-faults.ts';
 import { agentWorld, positions } from '../support/agent-world.ts';
 import { anInstance, type SeededInstance } from '../support/fleet.ts';
 import { lambdaContext } from '../support/lambda-context.ts';
+import { latestOccurrence } from '../support/occurrence.ts';
 
 // Freezes, groups and AMIs against the emulator, with SSM agents played through the fault seam (the emulator
 // runs no command and always answers Success). Real adapters, real catalog, real SDK retries.
 
+const HOURLY = { name: 'daily', expression: 'cron(0 * * * ? *)', keep: { count: 3 } };
 const policy = (name: string, consistency: object, extra: object = {}) => ({
   name,
   targets: 'instances',
@@ -29,7 +31,8 @@ const config = parseConfig({
     policy('fs', { mode: 'filesystem', timeoutSeconds: 4, onFailure: 'crash' }),
     policy('strict', { mode: 'filesystem', timeoutSeconds: 4, onFailure: 'skip' }),
     policy('group', { mode: 'filesystem', timeoutSeconds: 4, onFailure: 'crash' }),
-    policy('late', { mode: 'filesystem', timeoutSeconds: 1, onFailure: 'crash' }),
+    // Hourly: the real handler takes only an occurrence recent enough for a delivery's retries.
+    policy('late', { mode: 'filesystem', timeoutSeconds: 1, onFailure: 'crash' }, { schedules: [HOURLY] }),
     {
       ...policy('image', { mode: 'filesystem', timeoutSeconds: 4 }),
       schedules: [
@@ -160,8 +163,9 @@ describe('freeze failures', () => {
     );
     const handler = createScheduledRunHandler(() => deps);
     // timeoutSeconds 1 + the 5 s thaw reserve fit in 6.5 s; the create call then runs into the reserve.
+    // The real handler believes only a time its schedule fired at lately.
     const report = await handler(
-      { policy: 'late', schedule: 'daily', scheduledAt: AT },
+      { policy: 'late', schedule: 'daily', scheduledAt: latestOccurrence(HOURLY.expression) },
       lambdaContext('late', 6500),
     );
     expect(report.results[0]).toMatchObject({ outcome: 'created', consistency: 'crash' });

@@ -11,10 +11,12 @@ import { handler as runHandler } from '#handlers/scheduled-run.ts';
 import { cli, cliProcess } from '../support/cli.ts';
 import { anInstance, aVolume, type SeededInstance } from '../support/fleet.ts';
 import { lambdaContext } from '../support/lambda-context.ts';
+import { latestOccurrence } from '../support/occurrence.ts';
 
 // The first slice end to end on the emulator: tag a fleet, run the real scheduled-run handler, check the
 // snapshots, their tags and the catalog, run again, restore with the real restore-volume handler and the CLI.
 
+const HOURLY = 'cron(0 * * * ? *)';
 const config = parseConfig({
   region: 'us-east-1',
   catalog: { table: 'slice-catalog' },
@@ -22,7 +24,8 @@ const config = parseConfig({
     {
       name: 'daily',
       targets: 'instances',
-      schedules: [{ name: 'daily', expression: 'cron(0 3 * * ? *)', keep: { count: 7 } }],
+      // Hourly: the real handler takes only an occurrence recent enough for a delivery's retries.
+      schedules: [{ name: 'daily', expression: HOURLY, keep: { count: 7 } }],
       tags: { Backup: '$(policy)-$(schedule)', Host: '$(instance-id)' },
     },
     {
@@ -70,7 +73,9 @@ beforeAll(async () => {
 });
 
 describe('a scheduled run through the real handler', () => {
-  const event = { policy: 'daily', schedule: 'daily', scheduledAt: '2026-11-20T03:00:00Z' };
+  // The real handler believes only a time its schedule fired at lately: the latest hour before now.
+  const scheduledAt = latestOccurrence(HOURLY);
+  const event = { policy: 'daily', schedule: 'daily', scheduledAt };
   let first: RunReport;
 
   beforeAll(async () => {
@@ -113,7 +118,7 @@ describe('a scheduled run through the real handler', () => {
       policy: 'daily',
       schedule: 'daily',
       target: { kind: 'instance', id: web.instanceId },
-      scheduledAt: '2026-11-20T03:00:00.000Z',
+      scheduledAt,
       consistency: 'crash',
     });
     expect(generation?.snapshots).toHaveLength(2);

@@ -1,5 +1,6 @@
 import { runSchedule } from '#core/backup/run.ts';
 import { findSchedule } from '#core/config/config.ts';
+import { assertOccurrence, checkOccurrence, previousRunAt } from '#core/config/occurrence.ts';
 import { runDeps } from '#wiring';
 import { type Cli, type CommonOptions, clockFrom, PartialFailure, queueUrlOf } from '../command.ts';
 import { formatRun } from '../format.ts';
@@ -11,12 +12,16 @@ export function runCommand(cli: Cli): void {
     .command('run', 'one scheduled run of a policy schedule, through the same code as the Lambda')
     .requiredOption('-p, --policy <name>', 'policy name')
     .requiredOption('-s, --schedule <name>', 'schedule name within the policy')
-    .option('--at <time>', "the run's scheduledAt (ISO-8601); default now", isoTime)
+    .option(
+      '--at <time>',
+      "the run's scheduledAt (ISO-8601), an occurrence of the schedule; default its latest occurrence at or before now",
+      isoTime,
+    )
     .action(
       cli.act<CommonOptions & { policy: string; schedule: string; at?: string }>(
         async (config, options, clients) => {
-          findSchedule(config, options.policy, options.schedule);
-          const scheduledAt = options.at ?? new Date().toISOString();
+          const { schedule } = findSchedule(config, options.policy, options.schedule);
+          const scheduledAt = runTime(schedule, options.at);
           const report = await runSchedule(
             { policy: options.policy, schedule: options.schedule, scheduledAt },
             runDeps({
@@ -33,4 +38,23 @@ export function runCommand(cli: Cli): void {
         },
       ),
     );
+}
+
+/**
+ * The scheduled time a CLI run uses: `--at` when it is an occurrence of the schedule (retention counts runs by
+ * it, so an invented time would push a real backup out), else the latest occurrence at or before now. A
+ * `rate(...)` schedule has no phase the CLI can know, so it takes `--at` or now as given.
+ */
+function runTime(
+  schedule: Parameters<typeof checkOccurrence>[0] & { name: string },
+  at: string | undefined,
+): string {
+  if (at) {
+    assertOccurrence(schedule, new Date(at), '--at');
+    return at;
+  }
+  const now = new Date();
+  if (!checkOccurrence(schedule, now).evaluated) return now.toISOString();
+  const latest = checkOccurrence(schedule, now).onSchedule ? now : previousRunAt(schedule, now);
+  return (latest ?? now).toISOString();
 }
