@@ -160,3 +160,44 @@ function normalise(path: string): string {
   }
   return parts.join('/');
 }
+
+/** The code of a page: fenced blocks and inline code spans, where commands are written. */
+function codeOf(markdown: string): string[] {
+  const blocks = [...markdown.matchAll(/^```[^\n]*\n([\s\S]*?)^```/gm)].map((match) => match[1] ?? '');
+  const prose = markdown.replace(/^```[\s\S]*?^```/gm, '');
+  return [...blocks, ...[...prose.matchAll(/`([^`\n]+)`/g)].map((match) => match[1] ?? '')];
+}
+
+/**
+ * Problems with the `snapkeeper <command> --flag` lines the pages show: the command must exist (or be one of
+ * `notBuilt`, which the pages describe as not built yet), and take every flag shown with it.
+ */
+export function cliUsageProblems(
+  pages: readonly Page[],
+  flagsOf: ReadonlyMap<string, ReadonlySet<string>>,
+  notBuilt: readonly string[],
+): string[] {
+  const problems: string[] = [];
+  for (const page of pages) {
+    for (const code of codeOf(page.text)) {
+      for (const use of code.matchAll(/snapkeeper ([a-z][a-z-]*)([^\n]*)/g)) {
+        const [, command = '', rest = ''] = use;
+        const flags = flagsOf.get(command);
+        if (!flags) {
+          if (!notBuilt.includes(command)) {
+            problems.push(`${page.path}: shows "snapkeeper ${command}", which is no command; fix the page`);
+          }
+          continue;
+        }
+        for (const flag of rest.split(/snapkeeper /)[0]?.match(/(?<![\w-])--[a-z][a-z-]*/g) ?? []) {
+          if (!flags.has(flag)) {
+            problems.push(
+              `${page.path}: shows "snapkeeper ${command} ${flag}", a flag ${command} does not take; fix the page`,
+            );
+          }
+        }
+      }
+    }
+  }
+  return problems;
+}
