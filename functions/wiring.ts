@@ -1,3 +1,4 @@
+import { StsAccount } from '#adapters/account.ts';
 import { DynamoCatalog } from '#adapters/catalog/catalog.ts';
 import { DynamoCopySlots } from '#adapters/catalog/copy-slots.ts';
 import { AwsClients } from '#adapters/clients.ts';
@@ -121,6 +122,7 @@ export function runDeps({
     config,
     inventory: new Ec2Inventory(ec2),
     snapshots: new Ec2SnapshotService(ec2),
+    account: new StsAccount(clients.sts(config.region)),
     catalog: writingCatalog(config, clients, log, clock),
     clock,
     log,
@@ -177,6 +179,8 @@ export function reconcileDeps({
     config,
     catalog: writingCatalog(config, clients, log, clock),
     snapshots: new Ec2SnapshotService(clients.ec2(config.region)),
+    inventory: new Ec2Inventory(clients.ec2(config.region)),
+    account: new StsAccount(clients.sts(config.region)),
     pruner: new Ec2Pruner(clients, config.region),
     clock,
     log,

@@ -3,6 +3,7 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
+import { STSClient } from '@aws-sdk/client-sts';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Pluggable } from '@smithy/types';
 import { z } from 'zod';
@@ -73,6 +74,10 @@ export class AwsClients {
   s3(region: string): S3Client {
     // Path-style keeps bucket names out of host names, which works for AWS and for local endpoints alike.
     return this.cached('s3', region, (config) => new S3Client({ ...config, forcePathStyle: true }));
+  }
+
+  sts(region: string): STSClient {
+    return this.cached('sts', region, (config) => new STSClient(config));
   }
 
   sqs(region: string): SQSClient {

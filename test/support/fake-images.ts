@@ -1,7 +1,7 @@
 import type { GenerationImage, ImageService, ImageSnapshot } from '#core/backup/ports.ts';
 import type { Tags } from '#core/model/ports.ts';
 import { TAG } from '#core/model/tags.ts';
-import { anId, type FakeEc2, Faults } from './fakes.ts';
+import { anId, FAKE_ACCOUNT, type FakeEc2, Faults } from './fakes.ts';
 
 type CreateImageRequest = Parameters<ImageService['createImage']>[0];
 
@@ -19,6 +19,9 @@ export interface FakeImage {
   tags: Tags;
   snapshots: ImageSnapshot[];
   deprecateAt?: string;
+  /** EC2's CreationDate and OwnerId; an image a test puts straight into the map was made just now, in our account. */
+  createdAt?: string;
+  ownerId?: string;
 }
 
 /**
@@ -40,7 +43,7 @@ export class FakeImages implements ImageService {
   async createImage(request: CreateImageRequest): Promise<string> {
     this.calls.push({ operation: 'createImage', request: structuredClone(request) });
     await this.faults.before('createImage', request);
-    const instance = this.ec2.instances.get(request.instanceId);
+    const instance = this.ec2.instanceMap.get(request.instanceId);
     if (!instance) throw new Error(`InvalidInstanceID.NotFound: ${request.instanceId}`);
     if ([...this.images.values()].some((i) => i.name === request.name))
       throw new Error(`InvalidAMIName.Duplicate: AMI name ${request.name} is already in use`);
@@ -54,6 +57,8 @@ export class FakeImages implements ImageService {
         state: 'completed',
         tags: this.tagSnapshots ? { ...request.tags } : {},
         description: `Created by CreateImage(${request.instanceId}) for ${imageId}`,
+        startedAt: this.ec2.clock.now().toISOString(),
+        ownerId: FAKE_ACCOUNT,
       });
       return { deviceName: v.deviceName, snapshotId, state: 'completed' as const };
     });
@@ -63,6 +68,8 @@ export class FakeImages implements ImageService {
       instanceId: request.instanceId,
       tags: { ...request.tags },
       snapshots,
+      createdAt: this.ec2.clock.now().toISOString(),
+      ownerId: FAKE_ACCOUNT,
     });
     await this.faults.after('createImage', request);
     return imageId;
@@ -86,6 +93,9 @@ export class FakeImages implements ImageService {
       .map((i) => ({
         imageId: i.imageId,
         instanceId: i.tags[TAG.sourceInstance],
+        sourceInstanceId: i.instanceId,
+        ownerId: i.ownerId ?? FAKE_ACCOUNT,
+        createdAt: i.createdAt ?? this.ec2.clock.now().toISOString(),
         snapshots: this.unlistedDescribes > 0 ? [] : structuredClone(i.snapshots),
       }));
   }

@@ -44,7 +44,7 @@ export class FakePruner implements Pruner {
 
   async existingTargets(targetIds: readonly string[]): Promise<Set<string>> {
     await Promise.resolve();
-    return new Set(targetIds.filter((id) => this.ec2.instances.has(id) || this.ec2.volumeMap.has(id)));
+    return new Set(targetIds.filter((id) => this.ec2.instanceMap.has(id) || this.ec2.volumeMap.has(id)));
   }
 
   private interrupt(id: string): void {

@@ -1,6 +1,8 @@
 import type { z } from 'zod';
 import type {
+  Account,
   CreatedSnapshot,
+  FoundSnapshot,
   InstanceInfo,
   Inventory,
   SnapshotService,
@@ -213,7 +215,13 @@ export function anInstance(
 export interface FakeSnapshot extends CreatedSnapshot {
   tags: Tags;
   description: string;
+  /** EC2's StartTime and OwnerId; a snapshot a test puts straight into the map started just now, in our account. */
+  startedAt?: string;
+  ownerId?: string;
 }
+
+/** The account every fake resource belongs to (moto's, so unit and emulator tests read alike). */
+export const FAKE_ACCOUNT = '123456789012';
 
 type SnapshotInstanceRequest = Parameters<SnapshotService['snapshotInstance']>[0];
 type SnapshotVolumeRequest = Parameters<SnapshotService['snapshotVolume']>[0];
@@ -229,12 +237,13 @@ type Ec2Requests = {
   snapshotInstance: SnapshotInstanceRequest;
   snapshotVolume: SnapshotVolumeRequest;
   snapshotStates: readonly string[];
-  snapshotsOfGeneration: string;
+  snapshotsOfGenerations: readonly string[];
+  instances: readonly string[];
 };
 
 /** EC2 over a small in-memory fleet: the Inventory and the SnapshotService, recording every create call. */
-export class FakeEc2 implements Inventory, SnapshotService {
-  readonly instances = new Map<string, InstanceInfo>();
+export class FakeEc2 implements Inventory, SnapshotService, Account {
+  readonly instanceMap = new Map<string, InstanceInfo>();
   readonly volumeMap = new Map<string, VolumeInfo>();
   readonly snapshots = new Map<string, FakeSnapshot>();
   readonly createCalls: CreateCall[] = [];
@@ -242,12 +251,35 @@ export class FakeEc2 implements Inventory, SnapshotService {
   /** The state a new snapshot starts in; EBS starts them `pending`. */
   startState: SnapshotState = 'pending';
 
-  constructor(private readonly clock: Clock = new FakeClock()) {}
+  constructor(readonly clock: Clock = new FakeClock()) {}
+
+  async accountId(): Promise<string> {
+    await Promise.resolve();
+    return FAKE_ACCOUNT;
+  }
+
+  /**
+   * As a principal allowed only to tag would: a snapshot of `volumeId` (another volume, another account, or taken
+   * long ago) that carries `tags`, such as a generation's.
+   */
+  forgeSnapshot(fields: { volumeId: string; tags: Tags; ownerId?: string; startedAt?: string }): string {
+    const snapshotId = anId('snap');
+    this.snapshots.set(snapshotId, {
+      snapshotId,
+      volumeId: fields.volumeId,
+      state: 'completed',
+      tags: { ...fields.tags },
+      description: 'not made by snapkeeper',
+      startedAt: fields.startedAt ?? this.clock.now().toISOString(),
+      ownerId: fields.ownerId ?? FAKE_ACCOUNT,
+    });
+    return snapshotId;
+  }
 
   add(...items: (FleetInstance | VolumeInfo)[]): this {
     for (const item of items) {
       if ('instance' in item) {
-        this.instances.set(item.instanceId, structuredClone(item.instance));
+        this.instanceMap.set(item.instanceId, structuredClone(item.instance));
         for (const volume of item.volumes) this.volumeMap.set(volume.volumeId, structuredClone(volume));
       } else {
         this.volumeMap.set(item.volumeId, structuredClone(item));
@@ -279,7 +311,7 @@ export class FakeEc2 implements Inventory, SnapshotService {
   async instancesTaggedFor(policy: string): Promise<InstanceInfo[]> {
     await this.faults.before('instancesTaggedFor', policy);
     // Like the adapter's server-side filter `*policy*`: a superset that callers narrow exactly.
-    return [...this.instances.values()]
+    return [...this.instanceMap.values()]
       .filter((i) => i.tags[TAG.policy]?.includes(policy))
       .map((i) => structuredClone(i));
   }
@@ -288,7 +320,7 @@ export class FakeEc2 implements Inventory, SnapshotService {
     await Promise.resolve();
     const tagged = <T extends { tags: Tags }>(items: Iterable<T>) =>
       [...items].filter((item) => TAG.policy in item.tags).map((item) => structuredClone(item));
-    return { instances: tagged(this.instances.values()), volumes: tagged(this.volumeMap.values()) };
+    return { instances: tagged(this.instanceMap.values()), volumes: tagged(this.volumeMap.values()) };
   }
 
   async volumesTaggedFor(policy: string): Promise<VolumeInfo[]> {
@@ -309,7 +341,7 @@ export class FakeEc2 implements Inventory, SnapshotService {
   async snapshotInstance(request: SnapshotInstanceRequest): Promise<CreatedSnapshot[]> {
     const at = this.clock.now().toISOString(); // when the call was made, before any injected delay
     await this.faults.before('snapshotInstance', request);
-    const instance = this.instances.get(request.instanceId);
+    const instance = this.instanceMap.get(request.instanceId);
     if (!instance) throw new Error(`InvalidInstanceID.NotFound: ${request.instanceId}`);
     const created = instance.volumes
       .filter((v) => !(request.excludeBootVolume && v.deviceName === instance.rootDeviceName))
@@ -353,11 +385,26 @@ export class FakeEc2 implements Inventory, SnapshotService {
     return states;
   }
 
-  async snapshotsOfGeneration(generationId: string): Promise<CreatedSnapshot[]> {
-    await this.faults.before('snapshotsOfGeneration', generationId);
+  async instances(instanceIds: readonly string[]): Promise<InstanceInfo[]> {
+    await this.faults.before('instances', instanceIds);
+    return instanceIds.flatMap((id) => {
+      const instance = this.instanceMap.get(id);
+      return instance ? [structuredClone(instance)] : [];
+    });
+  }
+
+  async snapshotsOfGenerations(generationIds: readonly string[]): Promise<FoundSnapshot[]> {
+    await this.faults.before('snapshotsOfGenerations', generationIds);
     return this.allSnapshots()
-      .filter((s) => s.tags[TAG.generation] === generationId && s.tags[TAG.managed] === 'true')
-      .map(({ snapshotId, volumeId, state }) => ({ snapshotId, volumeId, state }));
+      .filter((s) => generationIds.includes(s.tags[TAG.generation] ?? '') && s.tags[TAG.managed] === 'true')
+      .map(({ snapshotId, volumeId, state, tags, startedAt, ownerId }) => ({
+        snapshotId,
+        volumeId,
+        state,
+        generationId: tags[TAG.generation] ?? '',
+        startedAt: startedAt ?? this.clock.now().toISOString(),
+        ownerId: ownerId ?? FAKE_ACCOUNT,
+      }));
   }
 
   private takeSnapshot(volumeId: string, tags: Tags, description: string): CreatedSnapshot {
@@ -367,6 +414,8 @@ export class FakeEc2 implements Inventory, SnapshotService {
       state: this.startState,
       tags: { ...tags },
       description,
+      startedAt: this.clock.now().toISOString(),
+      ownerId: FAKE_ACCOUNT,
     };
     this.snapshots.set(snapshot.snapshotId, snapshot);
     return { snapshotId: snapshot.snapshotId, volumeId, state: snapshot.state };
@@ -740,10 +789,11 @@ export function aWorld(options: { config?: Config; now?: string } = {}) {
     run: (request: Partial<RunRequest> = {}) =>
       runSchedule(
         { policy: 'daily', schedule: 'daily', scheduledAt: SCHEDULED_AT, ...request },
-        { config, inventory: ec2, snapshots: ec2, catalog, clock, log },
+        { config, inventory: ec2, snapshots: ec2, account: ec2, catalog, clock, log },
       ),
     restore: (input: unknown) =>
       restoreVolume(input, { config, catalog, volumes, clock, log, actor: 'unit-test' }),
-    reconcile: () => reconcile({ config, catalog, snapshots: ec2, pruner, clock, log }),
+    reconcile: () =>
+      reconcile({ config, catalog, snapshots: ec2, inventory: ec2, account: ec2, pruner, clock, log }),
   };
 }

@@ -57,6 +57,7 @@ export function freezing(
         config,
         inventory: world.ec2,
         snapshots: world.ec2,
+        account: world.ec2,
         catalog: world.catalog,
         clock: world.clock,
         log: world.log,

@@ -212,6 +212,8 @@ export function reconcileUnder(world: World, config: Config, extra: Partial<Reco
     config,
     catalog: world.catalog,
     snapshots: world.ec2,
+    inventory: world.ec2,
+    account: world.ec2,
     pruner: world.pruner,
     clock: world.clock,
     log: world.log,

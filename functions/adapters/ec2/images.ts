@@ -62,6 +62,9 @@ export class Ec2ImageService implements ImageService {
           found.push({
             imageId: image.ImageId,
             ...(instanceId ? { instanceId } : {}),
+            ...(image.SourceInstanceId ? { sourceInstanceId: image.SourceInstanceId } : {}),
+            ownerId: image.OwnerId ?? '',
+            createdAt: image.CreationDate ?? '',
             snapshots: snapshotsOf(image),
           });
         }

@@ -13,6 +13,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import type {
   CreatedSnapshot,
+  FoundSnapshot,
   InstanceInfo,
   Inventory,
   SnapshotService,
@@ -64,10 +65,13 @@ export async function describeSnapshotsById(
   return found;
 }
 
-/** Filters for what one generation created: tagged at creation with its id, and as ours. */
-export function generationFilters(generationId: string): Filter[] {
+/** Filters for what these generations (at most `FILTER_VALUES_MAX`) created: tagged at creation with the id, and as ours. */
+export function generationFilters(generationIds: string | readonly string[]): Filter[] {
   return [
-    { Name: `tag:${TAG.generation}`, Values: [generationId] },
+    {
+      Name: `tag:${TAG.generation}`,
+      Values: typeof generationIds === 'string' ? [generationIds] : [...generationIds],
+    },
     { Name: `tag:${TAG.managed}`, Values: ['true'] },
   ];
 }
@@ -118,6 +122,15 @@ export class Ec2Inventory implements Inventory {
       }
       return instances;
     });
+  }
+
+  async instances(instanceIds: readonly string[]): Promise<InstanceInfo[]> {
+    const found: InstanceInfo[] = [];
+    for (let i = 0; i < instanceIds.length; i += FILTER_VALUES_MAX) {
+      const batch = instanceIds.slice(i, i + FILTER_VALUES_MAX);
+      found.push(...(await this.describeInstances([{ Name: 'instance-id', Values: [...batch] }])));
+    }
+    return found;
   }
 
   volumesTaggedFor(policy: string): Promise<VolumeInfo[]> {
@@ -213,12 +226,22 @@ export class Ec2SnapshotService implements SnapshotService {
     return new Map(found.map((snapshot) => [snapshot.SnapshotId ?? '', created(snapshot).state]));
   }
 
-  snapshotsOfGeneration(generationId: string): Promise<CreatedSnapshot[]> {
+  snapshotsOfGenerations(generationIds: readonly string[]): Promise<FoundSnapshot[]> {
     return ec2Call('DescribeSnapshots', async () => {
-      const found: CreatedSnapshot[] = [];
-      const input = { OwnerIds: ['self'], Filters: generationFilters(generationId) };
-      for await (const page of paginateDescribeSnapshots({ client: this.ec2 }, input)) {
-        found.push(...(page.Snapshots ?? []).map(created));
+      const found: FoundSnapshot[] = [];
+      for (let i = 0; i < generationIds.length; i += FILTER_VALUES_MAX) {
+        const filters = generationFilters(generationIds.slice(i, i + FILTER_VALUES_MAX));
+        const input = { OwnerIds: ['self'], Filters: filters };
+        for await (const page of paginateDescribeSnapshots({ client: this.ec2 }, input)) {
+          found.push(
+            ...(page.Snapshots ?? []).map((snapshot) => ({
+              ...created(snapshot),
+              generationId: tagsOf(snapshot.Tags)[TAG.generation] ?? '',
+              startedAt: snapshot.StartTime?.toISOString() ?? '',
+              ownerId: snapshot.OwnerId ?? '',
+            })),
+          );
+        }
       }
       return found;
     });

@@ -31,6 +31,8 @@ export interface Inventory {
   instancesTaggedFor(policy: string): Promise<InstanceInfo[]>;
   volumesTaggedFor(policy: string): Promise<VolumeInfo[]>;
   volumes(volumeIds: readonly string[]): Promise<VolumeInfo[]>;
+  /** These instances as they are now; one that no longer exists (terminated long ago) is absent. */
+  instances(instanceIds: readonly string[]): Promise<InstanceInfo[]>;
   /** Every instance and volume that carries a `snapkeeper:policy` tag at all: what the plan checks for problems. */
   taggedResources(): Promise<{ instances: InstanceInfo[]; volumes: VolumeInfo[] }>;
 }
@@ -39,6 +41,24 @@ export interface CreatedSnapshot {
   snapshotId: string;
   volumeId: string;
   state: SnapshotState;
+}
+
+/**
+ * A snapshot found by its `snapkeeper:generation` tag, with what EC2 itself says about it. Tags can be written by
+ * anyone allowed to tag, so adoption trusts only EC2's own fields: the volume, the start time and the owner.
+ */
+export interface FoundSnapshot extends CreatedSnapshot {
+  /** From its `snapkeeper:generation` tag. */
+  generationId: string;
+  /** EC2's `StartTime`, ISO. */
+  startedAt: string;
+  /** EC2's `OwnerId`: the account the snapshot belongs to. */
+  ownerId: string;
+}
+
+/** The account snapkeeper runs in (`StsAccount`): what adoption compares a found resource's owner with. */
+export interface Account {
+  accountId(): Promise<string>;
 }
 
 export interface SnapshotService {
@@ -55,8 +75,8 @@ export interface SnapshotService {
   snapshotVolume(request: { volumeId: string; tags: Tags; description: string }): Promise<CreatedSnapshot>;
   /** Current states of these snapshots; a snapshot that no longer exists is absent from the result. */
   snapshotStates(snapshotIds: readonly string[]): Promise<Map<string, SnapshotState>>;
-  /** Snapshots that carry `snapkeeper:generation=<id>`: how a crashed run's work is found again. */
-  snapshotsOfGeneration(generationId: string): Promise<CreatedSnapshot[]>;
+  /** Snapshots that carry `snapkeeper:generation=<id>` for any of these ids: how a crashed run's work is found again. */
+  snapshotsOfGenerations(generationIds: readonly string[]): Promise<FoundSnapshot[]>;
 }
 
 /** Where an SSM command stands on one instance. `pending` covers every not-yet-final state, including SSM's
@@ -99,8 +119,13 @@ export interface ImageSnapshot {
 /** An AMI found by its `snapkeeper:generation` tag: what a run that died after `CreateImage` left behind. */
 export interface GenerationImage {
   imageId: string;
-  /** From its `snapkeeper:source-instance` tag. */
+  /** From its `snapkeeper:source-instance` tag (anyone allowed to tag can write it). */
   instanceId?: string;
+  /** EC2's `SourceInstanceId`: the instance `CreateImage` imaged, set by EC2 itself. */
+  sourceInstanceId?: string;
+  /** EC2's `OwnerId` and `CreationDate` (ISO). */
+  ownerId: string;
+  createdAt: string;
   /** The snapshots behind it, by device; empty while EC2 has not listed them yet. */
   snapshots: ImageSnapshot[];
 }

@@ -6,12 +6,14 @@ import { mapLimit } from '#core/model/concurrency.ts';
 import { describeError } from '#core/model/errors.ts';
 import { type Consistency, type Generation, generationId } from '#core/model/generation.ts';
 import type { Clock, Deadline, Log, Timer } from '#core/model/ports.ts';
+import { adoptedGeneration, findAdoptable, rejectionNotes } from './adoption.ts';
+import { claimIsLive } from './claim.ts';
 import { CreateFailedError, type Take, takeConsistent } from './consistent-take.ts';
 import type { FreezeDeps } from './freeze.ts';
 import { finishImages, memberCreator } from './member-create.ts';
-import type { FreezeAgent, ImageService, Inventory, SnapshotService } from './ports.ts';
+import type { Account, FreezeAgent, ImageService, Inventory, SnapshotService } from './ports.ts';
 import { type PlannedTarget, type Problem, selectTargets } from './selection.ts';
-import { adoptedTake, drift, fromTake, notesOf } from './take-record.ts';
+import { drift, fromTake, notesOf } from './take-record.ts';
 
 /** One firing of one schedule of one policy (SPEC §2 "Run"). */
 export interface RunRequest {
@@ -26,6 +28,8 @@ export interface RunDeps {
   inventory: Inventory;
   snapshots: SnapshotService;
   catalog: Catalog;
+  /** The account, which what a run adopts must belong to. */
+  account: Account;
   clock: Clock;
   log: Log;
   /** Targets worked on at once inside this invocation. */
@@ -74,12 +78,6 @@ export interface RunReport extends RunRequest {
   results: TargetResult[];
   problems: Problem[];
 }
-
-/**
- * A claim older than this is presumed dead: no Lambda runs longer than 15 minutes, so its holder is gone and
- * another delivery may finish its work.
- */
-export const CLAIM_LEASE_MS = 15 * 60 * 1000;
 
 /** Runs one schedule of one policy: select, claim, snapshot, record. Idempotent per (policy, schedule, scheduledAt). */
 export async function runSchedule(request: RunRequest, deps: RunDeps): Promise<RunReport> {
@@ -137,9 +135,11 @@ async function backUpTarget(
   });
 
   const claim = await deps.catalog.claim(generation);
+  let resumedNotes: string[] = [];
   if (!claim.claimed) {
     const resumed = await resumeExisting(claim.existing, generation, planned, rule, deps);
     if (resumed.outcome !== 'retake') return result(resumed.outcome, resumed.generation);
+    resumedNotes = resumed.notes;
   }
 
   let take: Take;
@@ -158,7 +158,7 @@ async function backUpTarget(
     deps.log.error('generation failed', { generationId: id, targetId: planned.target.id, failure });
     if (error instanceof CreateFailedError && error.taken.members.length > 0) {
       const partial = { ...fromTake(generation, error.taken, deps.config.region), state: 'failed' as const };
-      const notes = notesOf(planned, problems, error.taken);
+      const notes = [...resumedNotes, ...notesOf(planned, problems, error.taken)];
       const failed = {
         ...partial,
         consistency: 'failed' as const,
@@ -172,7 +172,7 @@ async function backUpTarget(
     return result('failed', { ...generation, state: 'failed', failure });
   }
   const drifted = drift(planned, take);
-  const notes = notesOf(planned, [...problems, ...drifted], take);
+  const notes = [...resumedNotes, ...notesOf(planned, [...problems, ...drifted], take)];
   const recorded: Generation = {
     ...fromTake(generation, take, deps.config.region),
     ...(notes.length > 0 ? { notes } : {}),
@@ -207,7 +207,8 @@ async function backUpTarget(
 
 type Resumption =
   | { outcome: 'existing' | 'adopted' | 'in-progress'; generation: Generation }
-  | { outcome: 'retake' };
+  /** Take the target again; `notes` tell of candidates that carried the generation's tags but were not adopted. */
+  | { outcome: 'retake'; notes: string[] };
 
 /** A redelivered run meets the generation an earlier delivery claimed. */
 async function resumeExisting(
@@ -220,43 +221,41 @@ async function resumeExisting(
   if (existing.snapshots.length > 0 || existing.state === 'completed') {
     return { outcome: 'existing', generation: existing };
   }
-  // Claimed but never recorded: the earlier delivery is still working, died between create and record, or
-  // failed. Snapshots and AMIs are tagged with the generation id at creation, so work already done is found and
-  // adopted rather than taken twice (a second CreateImage would fail anyway: the AMI name is the generation's).
-  const orphans = await deps.snapshots.snapshotsOfGeneration(existing.id);
-  const images = rule.ami && deps.images ? await deps.images.imagesOfGeneration(existing.id) : [];
-  if (orphans.length > 0 || images.length > 0) {
-    // The create call happened shortly after the claim; the claim time is the closest record of it.
-    const take = adoptedTake(planned, orphans, images, existing.claimedAt);
+  // A live claim's holder is still at work and records its own snapshots: adopting the ones it has made so far
+  // would record part of its set, and a late write of that part could replace its complete record.
+  if (claimIsLive(existing, deps.clock.now())) return { outcome: 'in-progress', generation: existing };
+  // Claimed but never recorded: the earlier delivery died between create and record, or failed. Snapshots and
+  // AMIs are tagged with the generation id at creation, so work already done is found and adopted rather than
+  // taken twice (a second CreateImage would fail anyway: the AMI name is the generation's).
+  const adoptable = await findAdoptable(existing, planned, { ami: Boolean(rule.ami) }, deps);
+  if (adoptable.take) {
     // The AMI's snapshots may not have been listed yet, and its deprecation never happened: finish both now.
-    await finishImages(take, rule, deps);
+    await finishImages(adoptable.take, rule, deps);
     const note =
       'adopted by a redelivery of the run: the delivery that took it stopped before recording it, so no freeze is known to have covered it';
-    const adopted: Generation = {
-      ...fromTake(existing, take, deps.config.region),
-      notes: [...(existing.notes ?? []), note],
-    };
+    const adopted = adoptedGeneration(
+      existing,
+      { ...adoptable, take: adoptable.take },
+      deps.config.region,
+      note,
+    );
     await deps.catalog.recordOutcome(adopted);
     await queueCopies(deps, adopted);
     deps.log.warn('adopted snapshots of an interrupted run', {
       generationId: existing.id,
-      count: orphans.length,
-      amiIds: images.map((i) => i.imageId),
+      snapshotIds: adopted.snapshots.map((s) => s.snapshotId),
+      amiId: adopted.amiId,
     });
     return { outcome: 'adopted', generation: adopted };
   }
-  if (existing.state === 'failed') {
-    // A failed generation holds no snapshot, so a redelivery (the Lambda's own retry) tries the target again.
-    return (await deps.catalog.takeOver(fresh, existing.claimedAt))
-      ? { outcome: 'retake' }
-      : { outcome: 'in-progress', generation: existing };
-  }
-  const age = deps.clock.now().getTime() - Date.parse(existing.claimedAt);
-  if (age < CLAIM_LEASE_MS || !(await deps.catalog.takeOver(fresh, existing.claimedAt))) {
+  // A failed generation holds no snapshot, and a dead claim's lease is over: this delivery takes the target again.
+  if (!(await deps.catalog.takeOver(fresh, existing.claimedAt))) {
     return { outcome: 'in-progress', generation: existing };
   }
-  deps.log.warn('took over a stale claim', { generationId: existing.id, claimedAt: existing.claimedAt });
-  return { outcome: 'retake' };
+  if (existing.state !== 'failed') {
+    deps.log.warn('took over a stale claim', { generationId: existing.id, claimedAt: existing.claimedAt });
+  }
+  return { outcome: 'retake', notes: rejectionNotes(adoptable.rejected) };
 }
 
 /** The freeze ports, or an agent that reports none online when the run was built without one. */

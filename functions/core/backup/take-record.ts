@@ -1,48 +1,11 @@
-import {
-  type Consistency,
-  type Generation,
-  type SnapshotRecord,
-  stateFromSnapshots,
-} from '#core/model/generation.ts';
+import { type Generation, type SnapshotRecord, stateFromSnapshots } from '#core/model/generation.ts';
 import { userTags } from '#core/model/tags.ts';
 import type { Take } from './consistent-take.ts';
 import { weakest } from './freeze-report.ts';
-import type { CreatedSnapshot, GenerationImage } from './ports.ts';
+import type { CreatedSnapshot } from './ports.ts';
 import type { PlannedTarget, Problem } from './selection.ts';
 
 /** How what the create calls made becomes the generation record, and what they missed. */
-
-/**
- * What an interrupted run left behind, found again by its `snapkeeper:generation` tags, as a take: each member's
- * snapshots and AMI. No freeze is known to have covered it, so it is crash-consistent.
- */
-export function adoptedTake(
-  planned: PlannedTarget,
-  created: readonly CreatedSnapshot[],
-  images: readonly GenerationImage[],
-  takenAt: string,
-): Take {
-  const members = planned.members ?? [planned];
-  const lone = members.length === 1;
-  const mine = (m: PlannedTarget) =>
-    created.filter((s) => lone || m.volumes.some((v) => v.volumeId === s.volumeId));
-  return {
-    takenAt,
-    thawProblems: [],
-    members: members.map((m) => {
-      const image =
-        images.find((i) => i.instanceId === m.instance?.instanceId) ?? (lone ? images[0] : undefined);
-      return {
-        planned: m,
-        created: {
-          snapshots: mine(m),
-          ...(image ? { amiId: image.imageId, imageSnapshots: image.snapshots } : {}),
-        },
-        consistency: new Map<string, Consistency>(),
-      };
-    }),
-  };
-}
 
 /** The generation a take made: each snapshot with its volume, instance, AMI and the consistency it has. */
 export function fromTake(generation: Generation, take: Take, region: string): Generation {

@@ -1,5 +1,6 @@
-import type { ImageService, SnapshotService } from '#core/backup/ports.ts';
-import { CLAIM_LEASE_MS } from '#core/backup/run.ts';
+import { adoptedGeneration, findAdoptable, plannedFor, rejectionNotes } from '#core/backup/adoption.ts';
+import { CLAIM_LEASE_MS } from '#core/backup/claim.ts';
+import type { Account, ImageService, Inventory, SnapshotService } from '#core/backup/ports.ts';
 import { type Config, type KeepRule, scheduleOf } from '#core/config/config.ts';
 import type { CopyQueue, CopySlots } from '#core/copies/ports.ts';
 import { copyRulesOf, queueCopies, unqueuedCopies } from '#core/copies/queue.ts';
@@ -21,6 +22,10 @@ export interface ReconcileDeps {
   config: Config;
   catalog: Catalog;
   snapshots: SnapshotService;
+  /** The targets' volumes and instances as they are now: what a generation may adopt, and their tags. */
+  inventory: Inventory;
+  /** The account, which what reconcile adopts must belong to. */
+  account: Account;
   pruner: Pruner;
   clock: Clock;
   log: Log;
@@ -139,27 +144,21 @@ async function advancePending(
       // that died. Whatever it created carries the generation id from creation, so it is found by tag and
       // adopted, never left behind untracked.
       const leaseOver = pendingMinutes * 60_000 >= CLAIM_LEASE_MS;
-      const found =
-        generation.amiId || leaseOver ? await deps.snapshots.snapshotsOfGeneration(generation.id) : [];
-      if (found.length > 0) {
-        const consistency = generation.consistency === 'failed' ? 'crash' : generation.consistency;
-        // Only the snapshots behind the AMI belong to it; the data volumes' snapshots of an AMI schedule do not.
-        const behind =
-          generation.amiId && deps.images ? await deps.images.imageSnapshots(generation.amiId) : [];
-        const snapshots = found.map((s): SnapshotRecord => {
-          const device = behind.find((b) => b.snapshotId === s.snapshotId)?.deviceName;
-          const ofImage = generation.amiId !== undefined && (device !== undefined || !deps.images);
-          return {
-            ...s,
-            region: deps.config.region,
-            consistency,
-            ...(ofImage ? { amiId: generation.amiId } : {}),
-            ...(device ? { deviceName: device } : {}),
-            volumeTags: {},
-          };
-        });
-        next = { ...generation, snapshots, state: stateFromSnapshots(snapshots) };
+      const adoptable =
+        generation.amiId || leaseOver ? await adoptLeftovers(generation, deps) : { rejected: [] };
+      const notes = [...(generation.notes ?? []), ...rejectionNotes(adoptable.rejected)];
+      if (adoptable.take) {
+        const note = generation.amiId
+          ? undefined
+          : 'adopted by reconcile: the run that claimed it stopped before recording it, so no freeze is known to have covered it';
+        next = adoptedGeneration(
+          generation,
+          { ...adoptable, take: adoptable.take },
+          deps.config.region,
+          note,
+        );
       } else if (!leaseOver || generation.amiId) {
+        if (adoptable.rejected.length > 0) await deps.catalog.update({ ...generation, notes }, ['notes']);
         report.stillPending.push(generation.id);
         flagStuck(generation, pendingMinutes, deps, report);
         result.push(generation);
@@ -167,6 +166,7 @@ async function advancePending(
       } else {
         const failure = 'the run that claimed this generation stopped before creating snapshots';
         next = { ...generation, state: 'failed', consistency: 'failed', failure };
+        if (notes.length > 0) next.notes = notes;
       }
     } else {
       const snapshots = generation.snapshots.map((s): SnapshotRecord => {
@@ -209,6 +209,20 @@ async function advancePending(
     result.push(next);
   }
   return result;
+}
+
+/**
+ * What a claim that never recorded its snapshots left behind, through the one adoption path: an AMI generation
+ * whose image's snapshots EC2 had not listed yet, or the work of a run that died. What the run recorded about the
+ * generation's consistency stands.
+ */
+function adoptLeftovers(generation: Generation, deps: ReconcileDeps) {
+  const rule = scheduleOf(deps.config, generation).schedule;
+  const consistency = generation.consistency === 'failed' ? 'crash' : generation.consistency;
+  const ami = generation.amiId !== undefined || Boolean(rule?.ami);
+  return plannedFor(generation, deps.inventory).then((planned) =>
+    findAdoptable(generation, planned, { ami, consistency }, deps),
+  );
 }
 
 function flagStuck(

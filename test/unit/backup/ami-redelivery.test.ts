@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { CLAIM_LEASE_MS } from '#core/backup/claim.ts';
 import type { Policy } from '#core/config/config.ts';
 import { anInstance, policyTag } from '../../support/fakes.ts';
 import { freezing } from '../../support/freezing.ts';
@@ -68,7 +69,7 @@ describe('an AMI generation redelivered after the run died past CreateImage', ()
     // Only the boot volume, and AMI snapshots untagged (as the emulator leaves them): nothing but the image.
     const world = imageLost({ volumes: 1, tagSnapshots: false });
     await world.run();
-    expect(await world.ec2.snapshotsOfGeneration(world.catalog.all()[0]?.id ?? '')).toEqual([]);
+    expect(await world.ec2.snapshotsOfGenerations([world.catalog.all()[0]?.id ?? ''])).toEqual([]);
 
     const [retry] = (await world.run()).results;
     expect(retry).toMatchObject({ outcome: 'adopted' });
@@ -122,6 +123,7 @@ describe('an AMI generation redelivered after the run died past CreateImage', ()
     world.add(anInstance({ tags: policyTag('daily') }));
     world.catalog.faults.failNext('recordOutcome');
     await world.run();
+    world.clock.advance(CLAIM_LEASE_MS + 60_000);
     const [retry] = (await world.run()).results;
     expect(retry).toMatchObject({ outcome: 'adopted' });
     expect(world.images.count('imagesOfGeneration')).toBe(0);

@@ -167,7 +167,7 @@ describe('exclusions and drift', () => {
     world.ec2.add(web);
     const detached = web.dataVolumeIds[1] ?? '';
     world.ec2.faults.onCall('snapshotInstance', () => {
-      const instance = world.ec2.instances.get(web.instanceId);
+      const instance = world.ec2.instanceMap.get(web.instanceId);
       if (instance) instance.volumes = instance.volumes.filter((v) => v.volumeId !== detached);
     });
     const run = await world.run();
@@ -184,7 +184,7 @@ describe('exclusions and drift', () => {
     const web = anInstance({ tags: policyTag('daily') });
     world.ec2.add(web);
     world.ec2.faults.onCall('snapshotInstance', () => {
-      world.ec2.instances.delete(web.instanceId);
+      world.ec2.instanceMap.delete(web.instanceId);
     });
     const [result] = (await world.run()).results;
     expect(result).toMatchObject({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CLAIM_LEASE_MS } from '#core/backup/run.ts';
+import { CLAIM_LEASE_MS } from '#core/backup/claim.ts';
 import { generationId } from '#core/model/generation.ts';
 import { TAG } from '#core/model/tags.ts';
 import {
@@ -83,7 +83,7 @@ describe('runSchedule: idempotency', () => {
     expect(outcomes.every((o) => ['created', 'in-progress', 'adopted', 'existing'].includes(o))).toBe(true);
   });
 
-  it('lists a generation once by volume when a racing delivery adopted it before the creator recorded it', async () => {
+  it('lists a generation once by volume when a racing delivery meets it before the creator recorded it', async () => {
     const world = withInstances(1);
     const volumeId = world.fleet[0]?.dataVolumeIds[0] ?? '';
     world.catalog.faults.onCall('claim', () => world.clock.advance(1_000)); // claim, then create a second later
@@ -91,8 +91,9 @@ describe('runSchedule: idempotency', () => {
     world.catalog.faults.onCall('recordOutcome', async () => {
       if (raced) return;
       raced = true;
-      // The duplicate delivery runs between the first one's create call and its record.
-      expect((await world.run()).results[0]?.outcome).toBe('adopted');
+      // The duplicate delivery runs between the first one's create call and its record: the claim is live, so it
+      // leaves the snapshots to their creator rather than adopting them.
+      expect((await world.run()).results[0]?.outcome).toBe('in-progress');
     });
     expect((await world.run()).results[0]?.outcome).toBe('created');
     expect(world.ec2.createCalls).toHaveLength(1);
@@ -107,7 +108,8 @@ describe('runSchedule: idempotency', () => {
     expect(first.results[0]?.outcome).toBe('failed');
     const created = ec2.allSnapshots().map((s) => s.snapshotId);
 
-    clock.advance(MINUTE);
+    // The claim stays live until its lease ends: only then is its holder known to be gone.
+    clock.advance(CLAIM_LEASE_MS + MINUTE);
     const second = await run();
 
     expect(second.results[0]).toMatchObject({ outcome: 'adopted', state: 'pending' });
@@ -120,7 +122,7 @@ describe('runSchedule: idempotency', () => {
   });
 
   it('does not take the snapshots again when recording them failed after the create call', async () => {
-    const { run, catalog, ec2, fleet } = withInstances(1);
+    const { run, catalog, ec2, clock, fleet } = withInstances(1);
     catalog.faults.failNext('recordOutcome', {
       error: new Error('ProvisionedThroughputExceededException'),
     });
@@ -132,6 +134,7 @@ describe('runSchedule: idempotency', () => {
       snapshots: [],
     });
 
+    clock.advance(CLAIM_LEASE_MS + MINUTE);
     const second = await run();
     expect(second.results[0]?.outcome).toBe('adopted');
     expect(ec2.createCalls).toHaveLength(1);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CLAIM_LEASE_MS } from '#core/backup/run.ts';
+import { CLAIM_LEASE_MS } from '#core/backup/claim.ts';
 import type { Config } from '#core/config/config.ts';
 import { generationId } from '#core/model/generation.ts';
 import { TAG } from '#core/model/tags.ts';
@@ -242,7 +242,10 @@ describe('reconcile adopting an AMI generation whose run died', () => {
     const amiId = 'ami-0000000000000dead';
     const boot = anId('snap');
     const data = anId('snap');
-    const claimed = aGenerationOn(1, { amiId });
+    // Adoption takes only snapshots of the target's own volumes, so the instance is in the fleet.
+    const web = anInstance({ volumes: 2 });
+    world.ec2.add(web);
+    const claimed = aGenerationOn(1, { amiId, target: { kind: 'instance', id: web.instanceId } });
     const pending = {
       ...claimed,
       state: 'pending' as const,
@@ -252,8 +255,8 @@ describe('reconcile adopting an AMI generation whose run died', () => {
     };
     await world.catalog.claim(pending);
     for (const [snapshotId, volumeId] of [
-      [boot, anId('vol')],
-      [data, anId('vol')],
+      [boot, web.bootVolumeId],
+      [data, web.dataVolumeIds[0] ?? ''],
     ] as const) {
       world.ec2.snapshots.set(snapshotId, {
         snapshotId,
@@ -261,12 +264,13 @@ describe('reconcile adopting an AMI generation whose run died', () => {
         state: 'completed',
         tags: { [TAG.managed]: 'true', [TAG.generation]: pending.id },
         description: 'made by the run that died',
+        startedAt: dayAt(1),
       });
     }
     images.images.set(amiId, {
       imageId: amiId,
       name: pending.id,
-      instanceId: 'i-0000000000000dead',
+      instanceId: web.instanceId,
       tags: {},
       snapshots: [{ deviceName: '/dev/xvda', snapshotId: boot, state: 'completed' }],
     });
@@ -278,7 +282,8 @@ describe('reconcile adopting an AMI generation whose run died', () => {
     expect(adopted?.snapshots.map((s) => [s.snapshotId, s.amiId, s.deviceName]).sort()).toEqual(
       [
         [boot, amiId, '/dev/xvda'],
-        [data, undefined, undefined],
+        // The instance is known now, so the data snapshot keeps its device too.
+        [data, undefined, '/dev/sdf'],
       ].sort(),
     );
   });

@@ -30,9 +30,10 @@ function aManifestingWorld(now?: string) {
     run: () =>
       runSchedule(
         { policy: 'daily', schedule: 'daily', scheduledAt: SCHEDULED_AT },
-        { config, inventory: ec2, snapshots: ec2, catalog, clock, log },
+        { config, inventory: ec2, snapshots: ec2, account: ec2, catalog, clock, log },
       ),
-    reconcile: () => reconcile({ config, catalog, snapshots: ec2, pruner, clock, log }),
+    reconcile: () =>
+      reconcile({ config, catalog, snapshots: ec2, inventory: ec2, account: ec2, pruner, clock, log }),
     prune: () => prune({ config, catalog, pruner, clock, log }),
   };
 }
