@@ -119,44 +119,59 @@ export async function findAdoptable(
   return { take, rejected };
 }
 
+/** A screen's verdict: what passed every check, and what only carried the generation's tags, with why. */
+export interface Screened<T> {
+  accepted: T[];
+  rejected: Rejected[];
+}
+
 /** Splits found snapshots into those of the scope and those that only carry its tags. */
 export function screenSnapshots(
   found: readonly FoundSnapshot[],
   scope: AdoptionScope,
-): { accepted: FoundSnapshot[]; rejected: Rejected[] } {
-  const accepted: FoundSnapshot[] = [];
-  const rejected: Rejected[] = [];
-  for (const snapshot of found) {
-    const reason =
-      ownerProblem(snapshot.ownerId, scope) ??
-      (scope.volumeIds.has(snapshot.volumeId)
+): Screened<FoundSnapshot> {
+  return screen(
+    found,
+    (s) => s.snapshotId,
+    (s) =>
+      ownerProblem(s.ownerId, scope) ??
+      (scope.volumeIds.has(s.volumeId)
         ? undefined
-        : `a snapshot of ${snapshot.volumeId || 'an unknown volume'}, which is not a volume of ${scope.targetId}`) ??
-      timeProblem('started', snapshot.startedAt, scope);
-    if (reason) rejected.push({ resourceId: snapshot.snapshotId, reason });
-    else accepted.push(snapshot);
-  }
-  return { accepted, rejected };
+        : `a snapshot of ${s.volumeId || 'an unknown volume'}, which is not a volume of ${scope.targetId}`) ??
+      timeProblem('started', s.startedAt, scope),
+  );
 }
 
 /** Splits found AMIs into those made from the scope's instances in its window and the others. */
 export function screenImages(
   found: readonly GenerationImage[],
   scope: AdoptionScope,
-): { accepted: GenerationImage[]; rejected: Rejected[] } {
-  const accepted: GenerationImage[] = [];
-  const rejected: Rejected[] = [];
-  for (const image of found) {
-    const source = image.sourceInstanceId;
-    const reason =
-      ownerProblem(image.ownerId, scope) ??
-      (source && scope.instanceIds.has(source)
+): Screened<GenerationImage> {
+  const screened = screen(
+    found,
+    (i) => i.imageId,
+    (i) =>
+      ownerProblem(i.ownerId, scope) ??
+      (i.sourceInstanceId && scope.instanceIds.has(i.sourceInstanceId)
         ? undefined
-        : `an AMI made from ${source ?? 'an instance EC2 does not name'}, not from an instance of ${scope.targetId}`) ??
-      timeProblem('created', image.createdAt, scope);
-    if (reason) rejected.push({ resourceId: image.imageId, reason });
-    // Matched by EC2's source instance, so the member it belongs to is the instance EC2 names.
-    else accepted.push({ ...image, instanceId: source });
+        : `an AMI made from ${i.sourceInstanceId ?? 'an instance EC2 does not name'}, not from an instance of ${scope.targetId}`) ??
+      timeProblem('created', i.createdAt, scope),
+  );
+  // Matched by EC2's source instance, so the member an AMI belongs to is the instance EC2 names, not its tag's.
+  return { ...screened, accepted: screened.accepted.map((i) => ({ ...i, instanceId: i.sourceInstanceId })) };
+}
+
+function screen<T>(
+  found: readonly T[],
+  idOf: (item: T) => string,
+  problemOf: (item: T) => string | undefined,
+): Screened<T> {
+  const accepted: T[] = [];
+  const rejected: Rejected[] = [];
+  for (const item of found) {
+    const reason = problemOf(item);
+    if (reason) rejected.push({ resourceId: idOf(item), reason });
+    else accepted.push(item);
   }
   return { accepted, rejected };
 }
