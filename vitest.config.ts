@@ -51,6 +51,17 @@ export default defineConfig({
           benchmark: { include: [] },
         },
       },
+      // The real freeze script on loop-mounted filesystems: needs root (see its global setup), no emulator.
+      {
+        test: {
+          name: 'freeze',
+          include: ['test/freeze/**/*.test.ts'],
+          benchmark: { include: [] },
+          globalSetup: ['test/freeze/global-setup.ts'],
+          testTimeout: 30_000,
+          hookTimeout: 120_000,
+        },
+      },
       emulatorProject('integration', {
         include: ['test/integration/**/*.test.ts'],
         exclude: ['test/integration/replay.test.ts'],

@@ -1,61 +1,38 @@
+import { readFileSync } from 'node:fs';
 import { CfnDocument } from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
-import { LINUX_FREEZE_DOCUMENT } from '#adapters/ssm.ts';
-import { FREEZE_REPORT } from '#core/backup/freeze-report.ts';
+import { FREEZE_ID_PATTERN, LINUX_FREEZE_DOCUMENT } from '#adapters/ssm.ts';
 
 /**
- * The Linux freeze, as one SSM Command document with `Action` Freeze or Thaw. Design:
- * - The freeze arms its watchdog **before** freezing anything: a systemd timer (or, without systemd, a detached
- *   process) that runs the thaw after `TimeoutSeconds`, from a script kept on tmpfs (`/run`), which is never
- *   frozen. Whatever happens to the Lambda, SSM or this script afterwards, the filesystems thaw.
- * - It refuses to run after `NotAfter`, so a freeze that SSM delivers late (after the orchestrator gave up and
- *   sent its thaw) never freezes anything.
- * - It syncs, then freezes every mounted filesystem on an EBS volume except the one holding the SSM agent's
- *   state (`/var/lib/amazon/ssm`, usually the root filesystem): the agent must write the command's result
- *   there and receive the thaw, so freezing it would wait for the watchdog every time. That filesystem is
- *   synced, not frozen, and the orchestrator records its volume as crash-consistent.
- * - It prints one `SNAPKEEPER_FROZEN <mountpoint> <device> <nvme-serial>` line per frozen filesystem and ends
- *   with `SNAPKEEPER_FREEZE_OK`; the orchestrator records `filesystem` only for the volumes named.
- * - Any failure thaws what it froze and exits non-zero. Thaw is idempotent and disarms the watchdog.
+ * The Linux freeze, as one SSM Command document with `Action` Freeze or Thaw, for one freeze id. The work is
+ * done by `linux-freeze.sh` beside this file (its header describes the state it keeps); the document copies
+ * it to tmpfs (`/run`, never frozen) so the watchdog can run it again after the command ended. Design:
+ * - Each freeze has its own id and takes the instance's freeze lock: a second freeze waits for the first to be
+ *   thawed, until its own `NotAfter`, then refuses; so two schedules at the same minute never share a freeze.
+ * - It arms its own watchdog (a systemd timer, or without systemd a detached process) **before** freezing
+ *   anything, keyed by its id: the watchdog thaws exactly that freeze's filesystems after `TimeoutSeconds`.
+ * - Right before each `fsfreeze` it checks again that its thaw has not come, that `NotAfter` has not passed and
+ *   that its watchdog is not about to fire: a slow `sync` can never make it freeze what nothing will thaw.
+ * - It freezes every EBS filesystem once (bind mounts and subvolumes share a device) except the one holding the
+ *   SSM agent's state, which is synced only (the agent must write the result and receive the thaw there).
+ * - It prints one `SNAPKEEPER_FROZEN <mountpoint> <device> <nvme-serial>` line per frozen filesystem (the mount
+ *   point escaped as in /proc/mounts) and ends with `SNAPKEEPER_FREEZE_OK`. Any failure thaws what it froze.
+ * - A thaw for id X waits for freeze X if it is still running, thaws X's filesystems only, and reports
+ *   `SNAPKEEPER_THAWED held|watchdog|none`: whether it found X still frozen, or already ended by X's watchdog.
  * Parameters are constrained by `allowedPattern`, so nothing a caller passes can become shell code.
  */
+const freezeShell = readFileSync(new URL('./linux-freeze.sh', import.meta.url), 'utf8');
+const HEREDOC_END = 'SNAPKEEPER_FREEZE_SH';
+
 const script = `set -u
-ACTION='{{ Action }}'; TIMEOUT='{{ TimeoutSeconds }}'; NOT_AFTER='{{ NotAfter }}'
-STATE=/run/snapkeeper-freeze; LIST="$STATE/frozen"; UNIT=snapkeeper-thaw
-mkdir -p "$STATE"
-cat > "$STATE/thaw.sh" <<'THAW'
-#!/bin/sh
-LIST=/run/snapkeeper-freeze/frozen
-[ -f "$LIST" ] && tac "$LIST" | while read -r m; do fsfreeze -u "$m" 2>/dev/null; done
-rm -f "$LIST"
-THAW
-chmod 700 "$STATE/thaw.sh"
-disarm() { systemctl stop "$UNIT.timer" 2>/dev/null; [ -f "$STATE/watchdog.pid" ] && kill "$(cat "$STATE/watchdog.pid")" 2>/dev/null; rm -f "$STATE/watchdog.pid"; }
-if [ "$ACTION" = Thaw ]; then "$STATE/thaw.sh"; disarm; echo SNAPKEEPER_THAW_OK; exit 0; fi
-if [ "$(date -u +%s)" -gt "$(date -u -d "$NOT_AFTER" +%s)" ]; then echo "arrived after NotAfter $NOT_AFTER; not freezing" >&2; exit 1; fi
-if [ -s "$LIST" ]; then echo 'a freeze is already active' >&2; exit 1; fi
-: > "$LIST"
-if command -v systemd-run >/dev/null 2>&1; then
-  systemctl stop "$UNIT.timer" 2>/dev/null; systemctl reset-failed "$UNIT.service" 2>/dev/null
-  systemd-run --quiet --unit="$UNIT" --on-active="$TIMEOUT" "$STATE/thaw.sh" || { echo 'cannot arm the watchdog' >&2; exit 1; }
-else
-  setsid nohup sh -c "sleep $TIMEOUT; $STATE/thaw.sh" >/dev/null 2>&1 & echo $! > "$STATE/watchdog.pid"
-fi
-AGENT_FS=$(findmnt -n -o TARGET --target /var/lib/amazon/ssm)
-sync
-findmnt -rn -o TARGET,SOURCE,FSTYPE | while read -r target source fstype; do
-  case "$source" in /dev/*) ;; *) continue ;; esac
-  case "$fstype" in ext2|ext3|ext4|xfs|btrfs) ;; *) continue ;; esac
-  [ "$target" = "$AGENT_FS" ] && continue
-  disk=$(lsblk -ndo PKNAME "$source" 2>/dev/null); [ -n "$disk" ] || disk=$(basename "$source")
-  serial=$(lsblk -ndo SERIAL "/dev/$disk" 2>/dev/null | tr -d ' '); [ -n "$serial" ] || serial=-
-  case "$serial:$disk" in vol*|*:xvd*|*:sd*) ;; *) continue ;; esac
-  echo "$target" >> "$LIST"
-  if ! fsfreeze -f "$target"; then echo "fsfreeze failed on $target" >&2; "$STATE/thaw.sh"; disarm; exit 1; fi
-  echo "${FREEZE_REPORT.frozen} $target $source $serial"
-done
-[ -f "$LIST" ] || exit 1
-echo ${FREEZE_REPORT.ok}
+ACTION='{{ Action }}'; FREEZE_ID='{{ FreezeId }}'; TIMEOUT='{{ TimeoutSeconds }}'; NOT_AFTER='{{ NotAfter }}'
+STATE=\${SNAPKEEPER_STATE_DIR:-/run/snapkeeper-freeze}
+mkdir -p "$STATE" && chmod 700 "$STATE" || exit 1
+cat > "$STATE/freeze.sh.$$" <<'${HEREDOC_END}'
+${freezeShell.trimEnd()}
+${HEREDOC_END}
+mv -f "$STATE/freeze.sh.$$" "$STATE/freeze.sh" || exit 1
+exec /bin/sh "$STATE/freeze.sh" "$ACTION" "$FREEZE_ID" "$TIMEOUT" "$NOT_AFTER"
 `;
 
 /** snapkeeper's SSM documents, created only when a policy uses `filesystem` consistency. */
@@ -76,6 +53,8 @@ export class FreezeDocuments extends Construct {
           'snapkeeper: fsfreeze the EBS filesystems of this instance, with a watchdog that always thaws',
         parameters: {
           Action: { type: 'String', allowedValues: ['Freeze', 'Thaw'] },
+          // Names the freeze's state directory and watchdog unit: letters, digits and '-' only.
+          FreezeId: { type: 'String', allowedPattern: FREEZE_ID_PATTERN.source },
           TimeoutSeconds: { type: 'String', allowedPattern: '^[1-9][0-9]?$', default: '10' },
           NotAfter: { type: 'String', allowedPattern: '^[0-9T:.Z-]{20,24}$' },
         },
@@ -92,5 +71,5 @@ export class FreezeDocuments extends Construct {
   }
 }
 
-/** The script, for tests that check its syntax. */
+/** The document's script, `{{ }}` parameters unsubstituted: what the agent runs once SSM fills them in. */
 export const linuxFreezeScript = script;

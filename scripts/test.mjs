@@ -1,5 +1,6 @@
 // `npm test`: installs what is missing, then checks everything: types, lint and format, and every test tier
-// (unit, integration on the emulator, infra with a deploy to the emulator, and the 60-day retention replay).
+// (unit, the freeze script on loop filesystems (root), integration on the emulator, infra with a deploy to the
+// emulator, and the 60-day retention replay).
 // The emulator itself is installed and started by the test harness (test/harness/). Extra arguments go to
 // vitest alone (e.g. `npm test -- --project unit`).
 import { spawn, spawnSync } from 'node:child_process';
@@ -44,7 +45,7 @@ process.on('SIGTERM', () => replay.kill('SIGTERM'));
 // Every project but the replay and the benchmarks (`npm run bench`).
 const main = spawnSync(
   vitest,
-  ['run', '--project', 'unit', '--project', 'integration', '--project', 'infra'],
+  ['run', '--project', 'unit', '--project', 'freeze', '--project', 'integration', '--project', 'infra'],
   {
     cwd: root,
     stdio: 'inherit',
@@ -52,8 +53,9 @@ const main = spawnSync(
 );
 const replayStatus = await replayDone;
 process.stdout.write(`\n${replayOutput}`);
-const failed = [main.status !== 0 && 'unit, integration and infra', replayStatus !== 0 && 'replay'].filter(
-  Boolean,
-);
+const failed = [
+  main.status !== 0 && 'unit, freeze, integration and infra',
+  replayStatus !== 0 && 'replay',
+].filter(Boolean);
 if (failed.length > 0) console.error(`snapkeeper: tests failed in: ${failed.join('; ')}`);
 process.exit(failed.length > 0 ? 1 : 0);

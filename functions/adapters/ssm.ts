@@ -10,6 +10,8 @@ import type { AgentCommand, AgentCommandState, FreezeAgent } from '#core/backup/
 
 /** snapkeeper's Linux freeze document, created by the stack under this name (infra/freeze-documents.ts). */
 export const LINUX_FREEZE_DOCUMENT = 'snapkeeper-linux-fsfreeze';
+/** What the Linux document accepts as a freeze id: it names a directory and a systemd unit on the instance. */
+export const FREEZE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9-]{0,95}$/;
 /** The AWS-provided VSS document DLM uses: `Action` Freeze or Thaw; VSS itself ends a freeze after 10 s. */
 export const WINDOWS_VSS_DOCUMENT = 'AWSEC2-ManageVssIO';
 
@@ -105,10 +107,14 @@ export class SsmFreezeAgent implements FreezeAgent {
     if (command.windows) {
       return { DocumentName: WINDOWS_VSS_DOCUMENT, Parameters: { Action: [freeze ? 'Freeze' : 'Thaw'] } };
     }
+    if (!FREEZE_ID_PATTERN.test(command.freezeId)) {
+      throw new Error(`freeze id ${JSON.stringify(command.freezeId)} does not match ${FREEZE_ID_PATTERN}`);
+    }
     return {
       DocumentName: this.linuxDocument,
       Parameters: {
         Action: [freeze ? 'Freeze' : 'Thaw'],
+        FreezeId: [command.freezeId],
         TimeoutSeconds: [String(command.timeoutSeconds)],
         NotAfter: [command.notAfter],
       },

@@ -118,6 +118,7 @@ async function oneFreeze(i: number): Promise<Sample> {
       deadline: { remainingMs: () => 900_000 },
       log: quiet,
     },
+    `gen-bench-${i}`,
   );
   return {
     windowMs: take.freezeWindowMs ?? Number.NaN,

@@ -85,6 +85,11 @@ describe('a filesystem freeze that works', () => {
     const [thaw] = positions(faults, 'SendCommand', 'Thaw');
     expect(freeze).toBeLessThan(create ?? -1);
     expect(create).toBeLessThan(thaw ?? -1);
+    // The thaw names the freeze it ends: the generation's id and this take's attempt.
+    const freezeIds = faults.calls
+      .filter((c) => c.action === 'SendCommand')
+      .map((c) => (c.input.Parameters as Record<string, string[]>).FreezeId?.[0]);
+    expect(freezeIds).toEqual([expect.stringMatching(/^gen-[0-9T]+-[0-9a-f]+-[0-9a-z]+$/), freezeIds[0]]);
     expect(agents.frozenAt(Date.now())).toEqual([]);
     expect(agents.count('thawed', web.instanceId)).toBe(1);
 

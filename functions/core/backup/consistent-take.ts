@@ -7,6 +7,7 @@ import {
   type FreezeRule,
   type Frozen,
   freezeAll,
+  freezeIdOf,
   sendThaw,
   THAW_RESERVE_MS,
   type ThawSent,
@@ -41,6 +42,8 @@ export interface Take {
   freezeFailure?: string;
   /** Thaws that could not be confirmed: reported, and bounded by the watchdog. */
   thawProblems: string[];
+  /** Members recorded crash-consistent although frozen, and why (their freeze had ended before their thaw). */
+  freezeNotes?: string[];
 }
 
 /** `onFailure: skip`: the freeze failed, so no generation is taken. */
@@ -75,6 +78,7 @@ export async function takeConsistent(
   rule: ConsistencyRule,
   create: (member: PlannedTarget) => Promise<MemberCreated>,
   deps: FreezeDeps,
+  generationId: string,
 ): Promise<Take> {
   const now = () => deps.clock.now().getTime();
   const running = members.filter((m) => m.instance?.state === 'running');
@@ -86,6 +90,7 @@ export async function takeConsistent(
     mode: rule.mode,
     timeoutSeconds: rule.timeoutSeconds,
     document: rule.document,
+    freezeId: freezeIdOf(generationId, now()),
   };
   const freeze = await freezeAll(
     running.flatMap((m) => (m.instance ? [m.instance] : [])),
@@ -104,8 +109,8 @@ export async function takeConsistent(
         cause: freeze.error,
       });
     const take = await crashTake(members, create, deps);
-    const thawProblems = await confirmThaws(freeze.thaws, instancesOf(members), freezeRule, deps);
-    return { ...take, freezeFailure: reason, freezeWindowMs: window, thawProblems };
+    const { problems } = await confirmThaws(freeze.thaws, instancesOf(members), freezeRule, deps);
+    return { ...take, freezeFailure: reason, freezeWindowMs: window, thawProblems: problems };
   }
 
   const frozen = new Map(freeze.members.map((f) => [f.instance.instanceId, f]));
@@ -156,6 +161,22 @@ export async function takeConsistent(
     );
   });
   if (!held) deps.log.warn('freeze did not cover the create calls; recording crash', { freezeWindowMs });
+  const thawed = await confirmThaws(sentThaws, instancesOf(members), freezeRule, deps);
+  // A thaw that found its freeze already ended (by its watchdog, or gone) proves the freeze did not hold until
+  // the create call returned, whatever the timing says: those members are crash-consistent.
+  const ended = [...frozen.values()].filter((f) => {
+    const outcome = thawed.outcomes.get(f.instance.instanceId);
+    return outcome !== undefined && outcome !== 'held';
+  });
+  const freezeNotes = ended.map(
+    (f) =>
+      `${f.instance.instanceId}: its freeze had ended before the thaw came (${
+        thawed.outcomes.get(f.instance.instanceId) === 'watchdog'
+          ? 'the watchdog thawed it'
+          : 'no freeze held'
+      }); recorded crash-consistent`,
+  );
+  if (ended.length > 0) deps.log.warn('freeze ended before its thaw; recording crash', { freezeNotes });
   const taken: MemberTaken[] = [];
   const failures: string[] = [];
   settled.forEach((result, i) => {
@@ -165,11 +186,16 @@ export async function takeConsistent(
       taken.push({
         planned,
         created: result.value,
-        consistency: memberConsistency(planned, frozen.get(idOf(planned)), held, rule),
+        consistency: memberConsistency(planned, frozen.get(idOf(planned)), held && ended.length === 0, rule),
       });
   });
-  const thawProblems = await confirmThaws(sentThaws, instancesOf(members), freezeRule, deps);
-  const take: Take = { members: taken, takenAt, freezeWindowMs, thawProblems };
+  const take: Take = {
+    members: taken,
+    takenAt,
+    freezeWindowMs,
+    thawProblems: thawed.problems,
+    ...(freezeNotes.length > 0 ? { freezeNotes } : {}),
+  };
   if (failures.length > 0) {
     const first = settled.find((r) => r.status === 'rejected') as PromiseRejectedResult;
     throw new CreateFailedError(

@@ -6,11 +6,34 @@ import type { InstanceInfo } from './ports.ts';
  * this parser share these markers, so a change to one is a change to both.
  */
 export const FREEZE_REPORT = {
-  /** One line per frozen filesystem: `SNAPKEEPER_FROZEN <mountpoint> <device> <nvme-serial or ->`. */
+  /** One line per frozen filesystem: `SNAPKEEPER_FROZEN <mountpoint> <device> <nvme-serial or ->`, the mount
+   * point escaped as in /proc/mounts (`\\040` for a space), so it is one word. */
   frozen: 'SNAPKEEPER_FROZEN',
   /** Last line of a freeze that completed, with the watchdog armed. */
   ok: 'SNAPKEEPER_FREEZE_OK',
+  /** The thaw's finding: `SNAPKEEPER_THAWED held|watchdog|none`. */
+  thawed: 'SNAPKEEPER_THAWED',
 } as const;
+
+/**
+ * What a thaw found of its freeze: `held` (still frozen by that freeze; the thaw ended it), `watchdog` (the
+ * freeze's watchdog had already thawed it) or `none` (that freeze froze nothing: it never ran, refused, or failed
+ * and thawed itself).
+ */
+export type ThawOutcome = 'held' | 'watchdog' | 'none';
+
+/** The thaw's finding, or undefined when the output says nothing (not snapkeeper's Linux document). */
+export function thawOutcome(output: string): ThawOutcome | undefined {
+  for (const line of output.split('\n')) {
+    const [marker, outcome] = line.trim().split(/\s+/);
+    if (
+      marker === FREEZE_REPORT.thawed &&
+      (outcome === 'held' || outcome === 'watchdog' || outcome === 'none')
+    )
+      return outcome;
+  }
+  return undefined;
+}
 
 /** The consistency a freeze gives the volumes it covered, by mode and platform. */
 export function frozenConsistency(mode: 'filesystem' | 'script', windows: boolean): Consistency {

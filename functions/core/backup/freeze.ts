@@ -1,5 +1,6 @@
 import { describeError } from '#core/model/errors.ts';
 import type { Clock, Deadline, Log, Timer } from '#core/model/ports.ts';
+import { type ThawOutcome, thawOutcome } from './freeze-report.ts';
 import type { AgentCommand, FreezeAgent, InstanceInfo } from './ports.ts';
 
 /**
@@ -18,6 +19,14 @@ export interface FreezeRule {
   mode: 'filesystem' | 'script';
   timeoutSeconds: number;
   document?: string;
+  /** Names this freeze on every instance; its thaws carry it too, so they thaw this freeze only. */
+  freezeId: string;
+}
+
+/** A freeze id for one take of a generation: the generation id and the take's start time. A retaken generation
+ * (after a crash or a redelivery) is a new freeze, whose thaw cannot end the old one's, nor the old one's its. */
+export function freezeIdOf(generationId: string, startedAtMs: number): string {
+  return `${generationId}-${startedAtMs.toString(36)}`;
 }
 
 export interface FreezeDeps {
@@ -68,6 +77,7 @@ function command(instance: InstanceInfo, action: AgentCommand['action'], rule: F
   return {
     instanceId: instance.instanceId,
     action,
+    freezeId: rule.freezeId,
     mode: rule.mode,
     windows: isWindows(instance),
     scriptDocument: rule.document,
@@ -217,6 +227,13 @@ export async function sendThaw(
   return { instanceId: instance.instanceId, sentAtMs, error };
 }
 
+/** What waiting for the thaws found: lines for thaws not confirmed, and what each confirmed thaw reported. */
+export interface ThawsConfirmed {
+  problems: string[];
+  /** By instance: what the Linux document's thaw found of its freeze (absent for other documents). */
+  outcomes: Map<string, ThawOutcome>;
+}
+
 /**
  * Waits until each thaw ran, resending one that failed once. Bounded by `timeoutSeconds`: past that the
  * watchdog has thawed anyway. Returns a line per instance whose thaw could not be confirmed.
@@ -226,9 +243,10 @@ export async function confirmThaws(
   instances: ReadonlyMap<string, InstanceInfo>,
   rule: FreezeRule,
   deps: FreezeDeps,
-): Promise<string[]> {
+): Promise<ThawsConfirmed> {
   const horizon = deps.clock.now().getTime() + rule.timeoutSeconds * 1000;
   const problems: string[] = [];
+  const outcomes = new Map<string, ThawOutcome>();
   await Promise.all(
     thaws.map(async (first) => {
       let thaw = first;
@@ -240,7 +258,11 @@ export async function confirmThaws(
         const status = await deps.agent
           .status(thaw.commandId, thaw.instanceId)
           .catch(() => ({ state: 'pending' as const }));
-        if (status.state === 'succeeded') return;
+        if (status.state === 'succeeded') {
+          const outcome = thawOutcome(status.output);
+          if (outcome) outcomes.set(thaw.instanceId, outcome);
+          return;
+        }
         const instance = instances.get(thaw.instanceId);
         if (status.state === 'failed' && resent === 0 && instance) {
           deps.log.warn('thaw failed; resending', { instanceId: thaw.instanceId, reason: status.reason });
@@ -258,5 +280,5 @@ export async function confirmThaws(
       }
     }),
   );
-  return problems;
+  return { problems, outcomes };
 }

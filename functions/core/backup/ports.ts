@@ -90,6 +90,8 @@ export type AgentCommandState =
 export interface AgentCommand {
   instanceId: string;
   action: 'freeze' | 'thaw';
+  /** Names one freeze on the instance: its thaw carries the same id, and thaws that freeze only. */
+  freezeId: string;
   mode: 'filesystem' | 'script';
   windows: boolean;
   /** The user's document, for `script` mode. */

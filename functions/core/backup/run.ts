@@ -149,6 +149,7 @@ async function backUpTarget(
       policy.consistency,
       memberCreator(generation, policy.tags, rule, deps),
       freezeDeps(deps),
+      id,
     );
     await finishImages(take, rule, deps);
   } catch (error) {

@@ -97,12 +97,13 @@ export function drift(planned: PlannedTarget, take: Take): Problem[] {
 /**
  * What an operator reading the generation later should know about how it was taken, kept on its record
  * (`notes`) and not only in the run's report: tag problems and drift that touched its volumes (multi-attach,
- * a detach mid-run), a freeze that failed so it was taken crash-consistent, thaws that were not confirmed.
+ * a detach mid-run), a freeze that failed so it was taken crash-consistent, thaws that were not confirmed, a
+ * freeze that had ended before its thaw.
  */
 export function notesOf(
   planned: PlannedTarget,
   problems: readonly Problem[],
-  take: Pick<Take, 'freezeFailure' | 'thawProblems'>,
+  take: Pick<Take, 'freezeFailure' | 'thawProblems' | 'freezeNotes'>,
 ): string[] {
   const mine = new Set([
     ...planned.volumes.map((v) => v.volumeId),
@@ -115,5 +116,6 @@ export function notesOf(
       ? [`freeze failed; taken crash-consistent (onFailure: crash): ${take.freezeFailure}`]
       : []),
     ...take.thawProblems.map((p) => `thaw not confirmed: ${p}`),
+    ...(take.freezeNotes ?? []),
   ];
 }
