@@ -22,7 +22,7 @@ DIR=$STATE/$ID
 # No fsfreeze starts later than this before the watchdog fires, so none can end after it.
 GUARD_MS=1000
 # A lease this long past its watchdog's time means the watchdog died; the next freeze ends it instead.
-STALE_MS=10000
+STALE_MS=5000
 
 fail() {
   printf 'snapkeeper freeze %s: %s\n' "$ID" "$*" >&2

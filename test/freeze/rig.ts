@@ -11,7 +11,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
-import { afterEach, beforeEach } from 'vitest';
+import { test } from 'vitest';
 import { FreezeDocuments } from '../../infra/freeze-documents.ts';
 
 /**
@@ -186,6 +186,12 @@ esac`,
     return { ready, done };
   }
 
+  /** Kills the freeze's watchdog, as an OOM killer or an operator might. */
+  killWatchdog(freezeId: string): void {
+    const pid = this.watchdogPid(freezeId);
+    if (pid) killGroup(pid, 'SIGKILL');
+  }
+
   /** Whether the freeze's watchdog process still runs: its pid, not a zombie, and not reused by another. */
   watchdogAlive(freezeId: string): boolean {
     return this.watchdogPid(freezeId) !== undefined;
@@ -208,7 +214,7 @@ esac`,
     await Promise.all(this.probes);
     for (const id of this.freezeIds()) {
       const pid = this.watchdogPid(id);
-      if (pid) spawnQuiet('kill', '-TERM', `-${pid}`);
+      if (pid) killGroup(pid, 'SIGTERM');
     }
     for (const mount of [...this.mounts].reverse()) spawnQuiet('umount', mount);
     for (const fs of this.filesystems) spawnQuiet('losetup', '-d', fs.device);
@@ -225,6 +231,15 @@ esac`,
     const path = join(this.bin, name);
     writeFileSync(path, `#!/bin/sh\n${body}\n`);
     chmodSync(path, 0o755);
+  }
+}
+
+/** The watchdog leads its own process group (setsid): signalling the group ends its sleep too. */
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // Already gone.
   }
 }
 
@@ -250,20 +265,20 @@ function collect(child: ChildProcess, started: number): Promise<RunResult> {
   );
 }
 
-/** A fresh rig for every test of the file, always cleaned up after it (a frozen mount must never outlive a test). */
-export function useRig(): () => FreezeRig {
-  let rig: FreezeRig | undefined;
-  beforeEach(() => {
-    rig = new FreezeRig();
-  });
-  afterEach(async () => {
-    await rig?.cleanup();
-    rig = undefined;
-  });
-  return () => {
-    if (!rig) throw new Error('useRig(): the rig exists only inside a test');
-    return rig;
-  };
-}
+/**
+ * `it` with a fresh rig for every test, always cleaned up after it (a frozen mount must never outlive a test).
+ * A rig sees only its own devices, so the tests, which mostly wait on watchdogs and slow syncs, run concurrently.
+ */
+export const withRig = test.extend<{ rig: FreezeRig }>({
+  // biome-ignore lint/correctness/noEmptyPattern: vitest reads the fixture's dependencies from this pattern.
+  rig: async ({}, use) => {
+    const rig = new FreezeRig();
+    try {
+      await use(rig);
+    } finally {
+      await rig.cleanup();
+    }
+  },
+});
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
