@@ -98,7 +98,7 @@ export async function workCopyMessages(
     try {
       delivered.push({ id, message: parseCopyMessage(body) });
     } catch (error) {
-      deps.log.error('bad copy message', { messageId: id, body, error: describeError(error) });
+      deps.log.error('bad copy message', { messageId: id, body, error });
       bad.push({ id, error: describeError(error) });
     }
   }

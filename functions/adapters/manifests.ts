@@ -61,7 +61,7 @@ export class S3ManifestStore implements ManifestStore {
       const text = (await response.Body?.transformToString()) ?? '';
       return (JSON.parse(text) as { generation: Generation }).generation;
     } catch (error) {
-      if (error instanceof NoSuchKey || (error as Error).name === 'NoSuchKey') return undefined;
+      if (error instanceof NoSuchKey) return undefined;
       throw manifestError('read manifest', error);
     }
   }

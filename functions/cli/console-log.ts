@@ -1,7 +1,15 @@
+import { describeErrorChain } from '#core/model/errors.ts';
 import type { Log } from '#core/model/ports.ts';
 
 const LEVELS = { debug: 10, info: 20, warn: 30, error: 40 } as const;
 type Level = keyof typeof LEVELS;
+
+/** A log field as text: errors by their message and causes (JSON would print `{}` for them), objects as JSON. */
+function fieldText(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (value instanceof Error) return JSON.stringify(describeErrorChain(value));
+  return JSON.stringify(value);
+}
 
 /** The CLI's `Log`: one readable line per event on stderr, so stdout stays clean for `--json`. */
 export function consoleLog(write: (line: string) => void, minimum: Level = 'info'): Log {
@@ -10,7 +18,7 @@ export function consoleLog(write: (line: string) => void, minimum: Level = 'info
     (message: string, data: Record<string, unknown> = {}) => {
       if (LEVELS[level] < LEVELS[minimum]) return;
       const fields = Object.entries(data)
-        .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
+        .map(([key, value]) => `${key}=${fieldText(value)}`)
         .join(' ');
       write(`${level === 'info' ? '·' : level.toUpperCase()} ${message}${fields ? `  ${fields}` : ''}\n`);
     };

@@ -1,6 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { ConfigError } from '#core/config/config.ts';
-import { describeError, InputError } from '#core/model/errors.ts';
+import { ConfigError, describeErrorChain, InputError } from '#core/model/errors.ts';
 import { type CliIo, cliOver, EXIT } from './command.ts';
 import { copyCommand } from './commands/copy.ts';
 import { generationsCommand } from './commands/generations.ts';
@@ -51,7 +50,7 @@ function reportError(error: unknown, json: boolean, io: CliIo): number {
   }
   const badInput = error instanceof ConfigError || error instanceof InputError;
   const kind = error instanceof Error ? error.name : 'Error';
-  const message = describeError(error);
+  const message = describeErrorChain(error);
   io.stderr(`snapkeeper: ${message}\n`);
   if (json) io.stdout(`${JSON.stringify({ error: { kind, message } })}\n`);
   return badInput ? EXIT.badInput : EXIT.failed;

@@ -2,17 +2,13 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import { z } from 'zod';
 import { type ReconcileDeps, type ReconcileReport, reconcile } from '#core/lifecycle/reconcile.ts';
+import { ReconcileAttentionError } from '#core/model/errors.ts';
 import { reconcileDeps } from '#wiring';
 import { copyQueueUrl } from './env.ts';
 import { lambdaConfig, lambdaLog, logger, parseEvent } from './lambda.ts';
 
 /** The reconcile schedule sends an empty object; anything else is a mistake worth failing on. */
 export const ReconcileEventSchema = z.strictObject({});
-
-/** Generations failed or stuck in this pass: failing the invocation raises the failed-runs alarm. */
-export class ReconcileAttentionError extends Error {
-  override readonly name = 'ReconcileAttentionError';
-}
 
 export function createReconcileHandler(deps: () => ReconcileDeps) {
   return middy<Record<string, never>, ReconcileReport>()

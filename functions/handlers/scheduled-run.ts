@@ -5,6 +5,7 @@ import type { RunDeps, RunReport } from '#core/backup/run.ts';
 import { runSchedule } from '#core/backup/run.ts';
 import { findSchedule } from '#core/config/config.ts';
 import { assertDeliverable, assertOccurrence } from '#core/config/occurrence.ts';
+import { RunFailedError } from '#core/model/errors.ts';
 import { runDeps } from '#wiring';
 import { copyQueueUrl } from './env.ts';
 import { lambdaConfig, lambdaLog, logger, parseEvent } from './lambda.ts';
@@ -17,12 +18,6 @@ export const ScheduledRunEventSchema = z.strictObject({
 });
 
 export type ScheduledRunEvent = z.input<typeof ScheduledRunEventSchema>;
-
-/** Some targets of the run failed; each is recorded as a failed generation. Failing the invocation lets the
- * Lambda retry them (a retry skips what already succeeded) and raises the failed-runs alarm. */
-export class RunFailedError extends Error {
-  override readonly name = 'RunFailedError';
-}
 
 export function createScheduledRunHandler(deps: () => RunDeps) {
   return middy<ScheduledRunEvent, RunReport>()

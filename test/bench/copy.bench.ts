@@ -1,6 +1,6 @@
 import { bench, describe } from 'vitest';
 import { parseConfig } from '#core/config/config.ts';
-import { CopyRefusedError } from '#core/copies/ports.ts';
+import { CopyRefusedError } from '#core/model/errors.ts';
 import { mulberry32 } from '../harness/fault-primitives.ts';
 import { FakeCopyService } from '../support/fake-copy-service.ts';
 import { aGeneration, FakeClock } from '../support/fakes.ts';

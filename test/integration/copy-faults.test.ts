@@ -7,7 +7,7 @@ import {
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AwsClients } from '#adapters/clients.ts';
 import { Ec2CopyService } from '#adapters/ec2/copies.ts';
-import { CopyRefusedError } from '#core/copies/ports.ts';
+import { CopyRefusedError } from '#core/model/errors.ts';
 import { TAG } from '#core/model/tags.ts';
 import type { CopyLimitOptions } from '../harness/copy-faults.ts';
 import { EmulatorWorkarounds } from '../harness/emulator-workarounds.ts';

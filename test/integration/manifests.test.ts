@@ -4,6 +4,7 @@ import { DescribeVolumesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AwsClients } from '#adapters/clients.ts';
+import { S3ManifestStore } from '#adapters/manifests.ts';
 import type { RunReport } from '#core/backup/run.ts';
 import { parseConfig } from '#core/config/config.ts';
 import type { Generation } from '#core/model/generation.ts';
@@ -114,6 +115,14 @@ describe('manifests written by runs and reconcile', () => {
       state: 'completed',
       deletedAt: expect.any(String),
     });
+  });
+
+  it('reads a manifest that is not there as absent, and a missing bucket as an error', async () => {
+    expect(
+      await new S3ManifestStore(clients.s3('us-west-2'), 'dr-manifests').get('gen-none'),
+    ).toBeUndefined();
+    const elsewhere = new S3ManifestStore(clients.s3('us-west-2'), 'no-such-bucket').get('gen-none');
+    await expect(elsewhere).rejects.toThrow(/read manifest/);
   });
 
   it('lists a volume newest first from pointers, not from a scan of every manifest', async () => {

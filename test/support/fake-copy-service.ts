@@ -1,5 +1,6 @@
 import type { ImageSnapshot } from '#core/backup/ports.ts';
-import { CopyRefusedError, type CopyService, type FoundCopy } from '#core/copies/ports.ts';
+import type { CopyService, FoundCopy } from '#core/copies/ports.ts';
+import { CopyRefusedError } from '#core/model/errors.ts';
 import type { SnapshotState } from '#core/model/generation.ts';
 import type { Clock, Tags } from '#core/model/ports.ts';
 import { TAG } from '#core/model/tags.ts';

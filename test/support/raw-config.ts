@@ -1,5 +1,6 @@
 import { expect } from 'vitest';
-import { ConfigError, type ConfigIssue, parseConfig } from '#core/config/config.ts';
+import { parseConfig } from '#core/config/config.ts';
+import { ConfigError, type ConfigIssue } from '#core/model/errors.ts';
 
 /** Raw config documents for the config tests: the smallest valid one, and what parsing says about a changed one. */
 

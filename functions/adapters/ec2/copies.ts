@@ -7,8 +7,8 @@ import {
 } from '@aws-sdk/client-ec2';
 import type { AwsClients } from '#adapters/clients.ts';
 import type { ImageSnapshot } from '#core/backup/ports.ts';
-import { type CopyRefusal, CopyRefusedError, type CopyService, type FoundCopy } from '#core/copies/ports.ts';
-import { AwsOperationError } from '#core/model/errors.ts';
+import type { CopyService, FoundCopy } from '#core/copies/ports.ts';
+import { AwsOperationError, type CopyRefusal, CopyRefusedError } from '#core/model/errors.ts';
 import type { SnapshotState } from '#core/model/generation.ts';
 import { TAG } from '#core/model/tags.ts';
 import { snapshotsOf } from './images.ts';

@@ -1,5 +1,5 @@
 import type { ConsistencyRule } from '#core/config/config.ts';
-import { describeError } from '#core/model/errors.ts';
+import { CreateFailedError, describeError, FreezeSkippedError } from '#core/model/errors.ts';
 import type { Consistency } from '#core/model/generation.ts';
 import {
   confirmThaws,
@@ -44,23 +44,6 @@ export interface Take {
   thawProblems: string[];
   /** Members recorded crash-consistent although frozen, and why (their freeze had ended before their thaw). */
   freezeNotes?: string[];
-}
-
-/** `onFailure: skip`: the freeze failed, so no generation is taken. */
-export class FreezeSkippedError extends Error {
-  override readonly name = 'FreezeSkippedError';
-}
-
-/** Some create calls of a take failed; `taken` holds what the others made, so nothing is lost. */
-export class CreateFailedError extends Error {
-  override readonly name = 'CreateFailedError';
-  constructor(
-    message: string,
-    readonly taken: Take,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
 const idOf = (member: PlannedTarget) => member.instance?.instanceId ?? member.target.id;

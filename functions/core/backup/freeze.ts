@@ -1,4 +1,4 @@
-import { describeError } from '#core/model/errors.ts';
+import { describeError, FreezeFailedError } from '#core/model/errors.ts';
 import type { Clock, Deadline, Log, Timer } from '#core/model/ports.ts';
 import { type ThawOutcome, thawOutcome } from './freeze-report.ts';
 import type { AgentCommand, FreezeAgent, InstanceInfo } from './ports.ts';
@@ -35,11 +35,6 @@ export interface FreezeDeps {
   timer: Timer;
   deadline: Deadline;
   log: Log;
-}
-
-/** A freeze that did not happen or was not acknowledged in time; the message goes into the record. */
-export class FreezeFailedError extends Error {
-  override readonly name = 'FreezeFailedError';
 }
 
 /** The part of its `timeoutSeconds` a freeze may take to be acknowledged; the rest is for the create calls. */
@@ -217,14 +212,13 @@ export async function sendThaw(
       deps.log.warn('thaw not sent; retrying', {
         instanceId: instance.instanceId,
         attempt,
-        error: describeError(error),
+        error,
       });
       if (attempt < THAW_SEND_ATTEMPTS) await deps.timer.sleep(100 * 2 ** attempt);
     }
   }
-  const error = describeError(lastError);
-  deps.log.error('thaw failed', { instanceId: instance.instanceId, error });
-  return { instanceId: instance.instanceId, sentAtMs, error };
+  deps.log.error('thaw failed', { instanceId: instance.instanceId, error: lastError });
+  return { instanceId: instance.instanceId, sentAtMs, error: describeError(lastError) };
 }
 
 /** What waiting for the thaws found: lines for thaws not confirmed, and what each confirmed thaw reported. */

@@ -1,5 +1,4 @@
 import type { ScheduleRule } from '#core/config/config.ts';
-import { describeError } from '#core/model/errors.ts';
 import type { Generation } from '#core/model/generation.ts';
 import type { Log, Tags, Timer } from '#core/model/ports.ts';
 import { snapshotTags, TAG, userTags } from '#core/model/tags.ts';
@@ -99,7 +98,7 @@ export async function finishImages(take: Take, rule: ScheduleRule, deps: CreateD
       // An adopted AMI may come with its snapshots already listed.
       for (let attempt = 0; attempt < 5 && !created.imageSnapshots?.length; attempt++) {
         created.imageSnapshots = await images.imageSnapshots(amiId).catch((error: unknown) => {
-          deps.log.warn('AMI snapshots not listed', { amiId, attempt, error: describeError(error) });
+          deps.log.warn('AMI snapshots not listed', { amiId, attempt, error });
           return [];
         });
         if (created.imageSnapshots.length === 0) await deps.timer?.sleep(500 * 2 ** attempt);
@@ -109,7 +108,7 @@ export async function finishImages(take: Take, rule: ScheduleRule, deps: CreateD
       try {
         await images.deprecate(amiId, at);
       } catch (error) {
-        deps.log.error('AMI deprecation failed', { amiId, at, error: describeError(error) });
+        deps.log.error('AMI deprecation failed', { amiId, at, error });
       }
     }),
   );

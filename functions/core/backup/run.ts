@@ -3,12 +3,12 @@ import type { CopyQueue } from '#core/copies/ports.ts';
 import { queueCopies } from '#core/copies/queue.ts';
 import type { Catalog } from '#core/model/catalog.ts';
 import { mapLimit } from '#core/model/concurrency.ts';
-import { describeError } from '#core/model/errors.ts';
+import { CreateFailedError, describeError } from '#core/model/errors.ts';
 import { type Consistency, type Generation, generationId } from '#core/model/generation.ts';
 import type { Clock, Deadline, Log, Timer } from '#core/model/ports.ts';
 import { adoptedGeneration, findAdoptable, rejectionNotes } from './adoption.ts';
 import { claimIsLive } from './claim.ts';
-import { CreateFailedError, type Take, takeConsistent } from './consistent-take.ts';
+import { type Take, takeConsistent } from './consistent-take.ts';
 import type { FreezeDeps } from './freeze.ts';
 import { finishImages, memberCreator } from './member-create.ts';
 import type { Account, FreezeAgent, ImageService, Inventory, SnapshotService } from './ports.ts';
@@ -156,7 +156,7 @@ async function backUpTarget(
     // The claim stays in the catalog as a failed generation with its reason: nothing is lost or hidden. Members
     // whose create calls succeeded are recorded with it, so their snapshots are never orphaned.
     const failure = describeError(error);
-    deps.log.error('generation failed', { generationId: id, targetId: planned.target.id, failure });
+    deps.log.error('generation failed', { generationId: id, targetId: planned.target.id, error });
     if (error instanceof CreateFailedError && error.taken.members.length > 0) {
       const partial = { ...fromTake(generation, error.taken, deps.config.region), state: 'failed' as const };
       const notes = [...resumedNotes, ...notesOf(planned, problems, error.taken)];
@@ -190,7 +190,12 @@ async function backUpTarget(
   } catch (error) {
     // The snapshots exist and carry the generation id, so a redelivery of the run finds and adopts them.
     const failure = `snapshots ${snapshotIds.join(', ')} were created but not recorded (${describeError(error)}); a retry of the run records them`;
-    deps.log.error('generation not recorded', { generationId: id, targetId: planned.target.id, failure });
+    deps.log.error('generation not recorded', {
+      generationId: id,
+      targetId: planned.target.id,
+      snapshotIds,
+      error,
+    });
     return result('failed', { ...recorded, state: 'failed', failure }, extra);
   }
   deps.log.info('generation recorded', {

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
+import { ConfigError, type ConfigIssue } from '#core/model/errors.ts';
 import { didYouMean } from '#core/model/spelling.ts';
 import {
   type Config,
@@ -22,28 +23,6 @@ export {
   type Policy,
   type ScheduleRule,
 } from './schema.ts';
-
-/** One problem in a config: where (`policies[0].schedules[1].expression`, empty for the whole file) and what to do. */
-export interface ConfigIssue {
-  path: string;
-  message: string;
-}
-
-/** A config that cannot be used. The message has one line per issue: `<source>: <path>: <reason and fix>`. */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-  readonly issues: ConfigIssue[];
-  readonly source?: string;
-
-  constructor(issues: ConfigIssue[], source?: string, options?: { cause?: unknown }) {
-    super(
-      issues.map((issue) => [source, issue.path, issue.message].filter(Boolean).join(': ')).join('\n'),
-      options,
-    );
-    this.issues = issues;
-    if (source !== undefined) this.source = source;
-  }
-}
 
 /** Validates a parsed config object and applies defaults; throws ConfigError naming every problem. */
 export function parseConfig(raw: unknown, source?: string): Config {

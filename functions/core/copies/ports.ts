@@ -12,22 +12,6 @@ export interface FoundCopy {
   state: SnapshotState | 'available' | 'failed';
 }
 
-/** Why EC2 would not start a copy now. `limit`: the Region's concurrent-copy quota is full; `throttled`: the
- * API rate; both are waited out, never recorded as failures. `refused`: for good (source gone, key unusable). */
-export type CopyRefusal = 'limit' | 'throttled' | 'refused';
-
-/** Raised by `CopyService` when EC2 refuses to start a copy. */
-export class CopyRefusedError extends Error {
-  override readonly name = 'CopyRefusedError';
-  constructor(
-    readonly refusal: CopyRefusal,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}
-
 /** Cross-Region copies of snapshots and AMIs (`Ec2CopyService`). Every call is made in the destination Region. */
 export interface CopyService {
   /** `CopySnapshot` from `sourceRegion` into `region`, re-encrypted with `kmsKeyId` when given, tagged at creation. */

@@ -6,7 +6,7 @@ import {
   scheduleOf,
 } from '#core/config/config.ts';
 import type { Catalog } from '#core/model/catalog.ts';
-import { describeError, InputError, NotFoundError } from '#core/model/errors.ts';
+import { InputError, NotFoundError } from '#core/model/errors.ts';
 import type { CopyRecord, Generation } from '#core/model/generation.ts';
 import type { Clock, Log } from '#core/model/ports.ts';
 import type { CopyQueue } from './ports.ts';
@@ -85,7 +85,7 @@ export async function queueCopies(deps: QueueCopiesDeps, generation: Generation)
     return true;
   } catch (error) {
     // Reconcile finds the generation without its copy records and queues them again.
-    deps.log.error('copies not queued', { generationId: generation.id, error: describeError(error) });
+    deps.log.error('copies not queued', { generationId: generation.id, error });
     return false;
   }
 }

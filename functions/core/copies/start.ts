@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { type Config, copyLimit, scheduleOf } from '#core/config/config.ts';
+import { CopyRefusedError } from '#core/model/errors.ts';
 import {
   type CopiedImage,
   type CopiedSnapshot,
@@ -8,7 +9,7 @@ import {
   isFinalCopy,
 } from '#core/model/generation.ts';
 import { MAX_TAGS, snapshotTags, TAG } from '#core/model/tags.ts';
-import { CopyRefusedError, type FoundCopy } from './ports.ts';
+import type { FoundCopy } from './ports.ts';
 import {
   allSlots,
   finishedSlots,

@@ -207,7 +207,7 @@ export async function copyBatch(
       }
       result.steps.push(step);
     } catch (error) {
-      deps.log.error('copy step failed', { ...message, error: describeError(error) });
+      deps.log.error('copy step failed', { ...message, error });
       result.failed.push({ id, error: describeError(error) });
     }
   }

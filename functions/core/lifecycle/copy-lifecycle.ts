@@ -2,7 +2,6 @@ import { type Config, type KeepRule, scheduleOf } from '#core/config/config.ts';
 import type { CopySlots } from '#core/copies/ports.ts';
 import { copyRulesOf } from '#core/copies/queue.ts';
 import type { Catalog } from '#core/model/catalog.ts';
-import { describeError } from '#core/model/errors.ts';
 import { type CopyRecord, type Generation, isFinalCopy, usableCopyIn } from '#core/model/generation.ts';
 import type { Clock, Log } from '#core/model/ports.ts';
 import {
@@ -246,7 +245,7 @@ export async function sweepSlots(
         freed.push(...release.map((key) => ({ region, key })));
       }
     } catch (error) {
-      deps.log.error('copy slots not swept', { region, error: describeError(error) });
+      deps.log.error('copy slots not swept', { region, error });
     }
   }
   return freed;

@@ -64,7 +64,7 @@ export async function prune(deps: PruneDeps, resumable: readonly Generation[] = 
         await pruneCopy(generation, copy, now, deps, report, memo, owners);
     } catch (error) {
       // One generation's trouble never stops the others; it stays due (or resumable) for the next pass.
-      deps.log.error('prune failed', { generationId: generation.id, error: describeError(error) });
+      deps.log.error('prune failed', { generationId: generation.id, error });
       report.held.push({ generationId: generation.id, reason: `prune failed: ${describeError(error)}` });
     }
   }

@@ -6,7 +6,6 @@ import type { CopyQueue, CopySlots } from '#core/copies/ports.ts';
 import { copyRulesOf, queueCopies, unqueuedCopies } from '#core/copies/queue.ts';
 import { SLOT_STALE_MS } from '#core/copies/start.ts';
 import type { Catalog } from '#core/model/catalog.ts';
-import { describeError } from '#core/model/errors.ts';
 import {
   type Generation,
   isFinalCopy,
@@ -92,7 +91,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
     } catch (error) {
       deps.log.error('retention not applied', {
         generationIds: finished.map((g) => g.id),
-        error: describeError(error),
+        error,
       });
     }
   }
@@ -192,7 +191,7 @@ async function advancePending(
         await deps.catalog.recordOutcome(next);
       }
     } catch (error) {
-      deps.log.error('generation not advanced', { generationId: generation.id, error: describeError(error) });
+      deps.log.error('generation not advanced', { generationId: generation.id, error });
       report.stillPending.push(generation.id);
       continue;
     }

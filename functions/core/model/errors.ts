@@ -1,6 +1,9 @@
+import type { Take } from '#core/backup/consistent-take.ts';
+
 /**
- * The project's error classes. Callers branch with `instanceof`, never on message text. Each message names the
- * problem and, where there is one, the fix.
+ * Every error class of the project lives here, so a caller finds what it may catch in one place. Callers
+ * branch with `instanceof`, never on message text or `name`. Each message names the problem and, where there
+ * is one, the fix; `cause` keeps the error underneath.
  */
 
 /** Bad input from a person or an event: a runbook request, a CLI flag, a scheduler event. CLI exit status 2. */
@@ -33,6 +36,77 @@ export class GenerationExistsError extends Error {
 /** Waiting for a resource to reach a state took longer than allowed. */
 export class WaitTimeoutError extends Error {
   override readonly name = 'WaitTimeoutError';
+}
+
+/** One problem in a config: where (`policies[0].schedules[1].expression`, empty for the whole file) and what to do. */
+export interface ConfigIssue {
+  path: string;
+  message: string;
+}
+
+/** A config that cannot be used. The message has one line per issue: `<source>: <path>: <reason and fix>`. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  readonly issues: ConfigIssue[];
+  readonly source?: string;
+
+  constructor(issues: ConfigIssue[], source?: string, options?: { cause?: unknown }) {
+    super(
+      issues.map((issue) => [source, issue.path, issue.message].filter(Boolean).join(': ')).join('\n'),
+      options,
+    );
+    this.issues = issues;
+    if (source !== undefined) this.source = source;
+  }
+}
+
+/** A freeze that did not happen or was not acknowledged in time; the message goes into the record. */
+export class FreezeFailedError extends Error {
+  override readonly name = 'FreezeFailedError';
+}
+
+/** `onFailure: skip`: the freeze failed, so no generation is taken. */
+export class FreezeSkippedError extends Error {
+  override readonly name = 'FreezeSkippedError';
+}
+
+/** Some create calls of a take failed; `taken` holds what the others made, so nothing is lost. */
+export class CreateFailedError extends Error {
+  override readonly name = 'CreateFailedError';
+  constructor(
+    message: string,
+    readonly taken: Take,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** Some targets of a scheduled run failed; each is recorded as a failed generation. Failing the invocation
+ * lets the Lambda retry them (a retry skips what already succeeded) and raises the failed-runs alarm. */
+export class RunFailedError extends Error {
+  override readonly name = 'RunFailedError';
+}
+
+/** Generations failed or stuck in a reconcile pass: failing the invocation raises the failed-runs alarm. */
+export class ReconcileAttentionError extends Error {
+  override readonly name = 'ReconcileAttentionError';
+}
+
+/** Why EC2 would not start a copy now. `limit`: the Region's concurrent-copy quota is full; `throttled`: the
+ * API rate; both are waited out, never recorded as failures. `refused`: for good (source gone, key unusable). */
+export type CopyRefusal = 'limit' | 'throttled' | 'refused';
+
+/** Raised by `CopyService` when EC2 refuses to start a copy. */
+export class CopyRefusedError extends Error {
+  override readonly name = 'CopyRefusedError';
+  constructor(
+    readonly refusal: CopyRefusal,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
 }
 
 /** Where an AWS call went unanswered, and for how long it waited. */
@@ -71,4 +145,23 @@ export class EndpointTimeoutError extends Error {
 /** The message of any thrown value, for records and logs. */
 export function describeError(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * An error's message followed by those of its causes that it does not already repeat, each cause with its
+ * name, for one-line output: `DeleteSnapshot: failed ← cause: ThrottlingException: Rate exceeded`.
+ */
+export function describeErrorChain(error: unknown): string {
+  const parts: string[] = [];
+  let text = '';
+  for (let current = error, depth = 0; current !== undefined && depth < 5; depth++) {
+    const message = describeError(current);
+    const name = current instanceof Error ? current.name : undefined;
+    if (!text.includes(message)) {
+      parts.push(depth > 0 && name && name !== 'Error' ? `${name}: ${message}` : message);
+      text += message;
+    }
+    current = current instanceof Error ? current.cause : undefined;
+  }
+  return parts.join(' ← cause: ');
 }

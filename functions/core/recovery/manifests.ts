@@ -6,7 +6,6 @@ import type {
   ClaimResult,
   GenerationQuery,
 } from '#core/model/catalog.ts';
-import { describeError } from '#core/model/errors.ts';
 import {
   type CopyRecord,
   type Generation,
@@ -178,14 +177,14 @@ export class ManifestingCatalog implements Catalog {
       this.log.error('manifest not written', {
         generationId,
         reason,
-        error: describeError(error),
+        error,
         retry: 'marked stale: the next reconcile pass writes it again',
       });
       // The mark puts the generation in reconcile's open work; if even the mark fails, the log line is all.
       try {
         await this.inner.markManifest(generationId, { at: this.clock.now().toISOString() });
       } catch (markError) {
-        this.log.error('manifest not marked stale', { generationId, error: describeError(markError) });
+        this.log.error('manifest not marked stale', { generationId, error: markError });
       }
       return false;
     }

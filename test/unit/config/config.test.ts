@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
-  ConfigError,
   copiesForSchedule,
   findSchedule,
   loadConfigFile,
   parseConfig,
   parseConfigText,
 } from '#core/config/config.ts';
+import { ConfigError } from '#core/model/errors.ts';
 import { aConfig, expectIssue, withSchedule } from '../../support/raw-config.ts';
 
 const exampleFile = fileURLToPath(new URL('../../../snapkeeper.config.json', import.meta.url));

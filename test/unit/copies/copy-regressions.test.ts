@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Config } from '#core/config/config.ts';
-import { CopyRefusedError } from '#core/copies/ports.ts';
 import { queueCopies, retryCopy } from '#core/copies/queue.ts';
 import { copyBatch, copyStep } from '#core/copies/step.ts';
-import { InputError } from '#core/model/errors.ts';
+import { CopyRefusedError, InputError } from '#core/model/errors.ts';
 import type { Generation } from '#core/model/generation.ts';
 import { FakeCopyQueue, FakeCopySlots } from '../../support/fake-copies.ts';
 import { type FakeCopyOptions, FakeCopyService } from '../../support/fake-copy-service.ts';

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { Config } from '#core/config/config.ts';
-import { type CopyMessage, CopyRefusedError } from '#core/copies/ports.ts';
+import type { CopyMessage } from '#core/copies/ports.ts';
 import { queueCopies } from '#core/copies/queue.ts';
 import { slotKey } from '#core/copies/record.ts';
 import { copyBatch, copyStep, SLOT_STALE_MS } from '#core/copies/step.ts';
+import { CopyRefusedError } from '#core/model/errors.ts';
 import type { CopyRecord, Generation } from '#core/model/generation.ts';
 import { TAG } from '#core/model/tags.ts';
 import { FakeCopyQueue, FakeCopySlots } from '../../support/fake-copies.ts';

@@ -411,6 +411,9 @@ describe('prune: crash safety', () => {
     expect(report.held).toEqual([{ generationId: a.id, reason: expect.stringContaining('prune failed') }]);
     expect(report.pruned.map((p) => p.generationId)).toEqual([b.id]);
     expect(world.log.messages('error')).toContain('prune failed');
+    // The error itself is logged, not its message, so the log keeps its cause and stack.
+    const logged = world.log.entries.find((e) => e.message === 'prune failed')?.data?.error;
+    expect(logged).toBeInstanceOf(Error);
   });
 });
 

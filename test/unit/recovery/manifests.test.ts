@@ -92,7 +92,11 @@ describe('the manifesting catalog', () => {
     expect(world.log.entries).toContainEqual({
       level: 'error',
       message: 'manifest not written',
-      data: expect.objectContaining({ generationId: id, reason: 'outcome', error: 'AccessDenied' }),
+      data: expect.objectContaining({
+        generationId: id,
+        reason: 'outcome',
+        error: expect.objectContaining({ message: 'AccessDenied' }),
+      }),
     });
     // The retention write in the same pass wrote it again; the stale mark is cleared by the next pass.
     const { manifestStaleAt, ...record } = (await world.catalog.get(id)) ?? { manifestStaleAt: undefined };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CopyRefusedError } from '#core/copies/ports.ts';
+import { CopyRefusedError } from '#core/model/errors.ts';
 import type { Tags } from '#core/model/ports.ts';
 import { TAG } from '#core/model/tags.ts';
 import { FakeCopyService } from '../../support/fake-copy-service.ts';
