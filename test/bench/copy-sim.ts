@@ -5,9 +5,10 @@ import { type CopyStep, copyBatch } from '#core/copies/step.ts';
 import type { Generation } from '#core/model/generation.ts';
 import type { Log } from '#core/model/ports.ts';
 import { mulberry32 } from '../harness/fault-primitives.ts';
+import { FakeCatalog } from '../support/fake-catalog.ts';
 import { FakeCopySlots } from '../support/fake-copies.ts';
 import { type FakeCopy, FakeCopyService } from '../support/fake-copy-service.ts';
-import { FakeCatalog, FakeClock } from '../support/fakes.ts';
+import { FakeClock } from '../support/fakes.ts';
 
 /**
  * A discrete-event simulation of the copy pipeline on a virtual clock: the real `queueCopies` and `copyBatch` over

@@ -1,6 +1,5 @@
 import { GetQueueAttributesCommand, PurgeQueueCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import type { DeserializeMiddleware, Pluggable } from '@smithy/types';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DynamoCatalog } from '#adapters/catalog/catalog.ts';
 import { DynamoCopySlots } from '#adapters/catalog/copy-slots.ts';
@@ -9,43 +8,18 @@ import { parseCopyMessage, SqsCopyQueue } from '#adapters/copy-queue.ts';
 import { S3ManifestStore } from '#adapters/manifests.ts';
 import { copyQueueUrl, ensureSandbox, type SetupStep } from '#cli/sandbox-setup.ts';
 import { InputError, NotFoundError } from '#core/model/errors.ts';
-import { type CopyRecord, type Generation, hasOpenWork, nextExpiry } from '#core/model/generation.ts';
+import { type Generation, hasOpenWork, nextExpiry } from '#core/model/generation.ts';
 import { ManifestingCatalog } from '#core/recovery/manifests.ts';
 import { faults } from '../harness/faults.ts';
+import { oneRequestAtATime } from '../harness/one-at-a-time.ts';
+import { aCopy } from '../support/catalog-contract-kit.ts';
 import { aConfig, aGeneration, CollectingLog } from '../support/fakes.ts';
 
 // The catalog's optimistic writes, the copy slots and the copy queue on the emulator: writers racing on one
 // generation record all land, the sparse index keys follow the record as written, the slot limit holds
-// under concurrent workers, and `init` creates the copy queue with its dead-letter queue.
+// under concurrent workers, and `init` creates the copy queue with its dead-letter queue. The catalog's whole
+// contract, run against the fake too, is in test/integration/catalog-contract.test.ts.
 
-/**
- * moto's threaded server checks a write's condition and applies the write without a lock, so two writes of one
- * item at once can both pass their conditions (measured: lost updates, 21 slots held under a limit of 20) or
- * crash it (HTTP 500, "dictionary changed size during iteration"). DynamoDB makes each conditional write atomic.
- * The clients of this file therefore send one request at a time, as close to the wire as the SDK allows: each
- * write is atomic as in AWS, while one writer's read and later write still interleave with other writers'
- * (the fault layer's latency below runs outside this lock), which is the race the catalog must handle.
- */
-function oneRequestAtATime(): Pluggable<object, object> {
-  let tail: Promise<unknown> = Promise.resolve();
-  const middleware: DeserializeMiddleware<object, object> = (next) => async (args) => {
-    const previous = tail;
-    let release = () => {};
-    tail = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    await previous;
-    try {
-      return await next(args);
-    } finally {
-      release();
-    }
-  };
-  return {
-    applyToStack: (stack) =>
-      stack.add(middleware, { step: 'deserialize', priority: 'low', name: 'oneAtATime' }),
-  };
-}
 const serial = oneRequestAtATime();
 
 const config = aConfig({
@@ -64,7 +38,6 @@ const racing = new DynamoCatalog(
   new AwsClients({ maxAttempts: 1, middleware: [slow.pluggable(), serial] }).dynamo(config.region),
   config.catalog.table,
 );
-const lostWrites = () => slow.calls.filter((c) => c.outcome === 'error').length;
 const slots = new DynamoCopySlots(db, config.catalog.table);
 let setup: SetupStep[];
 
@@ -83,18 +56,6 @@ async function aClaimed(fields: Partial<Generation> = {}): Promise<Generation> {
   });
   expect(await catalog.claim(generation)).toEqual({ claimed: true });
   return generation;
-}
-
-function aCopy(region: string, fields: Partial<CopyRecord> = {}): CopyRecord {
-  return {
-    region,
-    state: 'queued',
-    snapshotIds: [],
-    snapshots: [],
-    images: [],
-    queuedAt: '2026-11-21T03:10:00.000Z',
-    ...fields,
-  };
 }
 
 /** The generation item as stored, index keys included. */
@@ -129,30 +90,6 @@ async function expectIndexKeysOfRecord(id: string): Promise<void> {
 }
 
 describe('optimistic writes of a generation record', () => {
-  it('lands every one of five concurrent updates of different fields made from one stale read', async () => {
-    const claimed = await aClaimed();
-    const stale = (await catalog.get(claimed.id)) as Generation;
-    const lostBefore = lostWrites();
-    await Promise.all([
-      racing.update({ ...stale, heldBecause: 'legal hold' }, ['heldBecause']),
-      racing.update({ ...stale, notes: ['checked by hand'] }, ['notes']),
-      racing.update({ ...stale, expiresAt: '2026-12-01T00:00:00.000Z' }, ['expiresAt']),
-      racing.update({ ...stale, pruneStartedAt: '2026-11-22T00:00:00.000Z' }, ['pruneStartedAt']),
-      racing.update({ ...stale, amiId: 'ami-0123456789abcdef0' }, ['amiId']),
-    ]);
-    expect(lostWrites() - lostBefore).toBeGreaterThanOrEqual(4);
-    const after = (await catalog.get(claimed.id)) as Generation;
-    expect(after).toMatchObject({
-      heldBecause: 'legal hold',
-      notes: ['checked by hand'],
-      expiresAt: '2026-12-01T00:00:00.000Z',
-      pruneStartedAt: '2026-11-22T00:00:00.000Z',
-      amiId: 'ami-0123456789abcdef0',
-      revision: 5,
-    });
-    await expectIndexKeysOfRecord(claimed.id);
-  });
-
   it('claims at revision 0 and counts every write after it', async () => {
     const claimed = await aClaimed();
     expect((await catalog.get(claimed.id))?.revision).toBeUndefined();
@@ -193,65 +130,9 @@ describe('optimistic writes of a generation record', () => {
     expect(await catalog.takeOver(retry, claimed.claimedAt)).toBe(false);
     await expectIndexKeysOfRecord(claimed.id);
   });
-
-  it('refuses to update a deleted generation, whoever read it last', async () => {
-    const claimed = await aClaimed();
-    const stale = (await catalog.get(claimed.id)) as Generation;
-    await catalog.update({ ...stale, deletedAt: '2026-11-30T00:00:00.000Z' }, ['deletedAt']);
-    await expect(catalog.update({ ...stale, notes: ['late'] }, ['notes'])).rejects.toThrow(/is deleted/);
-    await expect(catalog.update({ ...stale, revision: 1, notes: ['late'] }, ['notes'])).rejects.toThrow(
-      /is deleted/,
-    );
-  });
 });
 
 describe('updateCopy', () => {
-  it('lands copies to two Regions written at once, and an update from a read older than both', async () => {
-    const claimed = await aClaimed();
-    const stale = (await catalog.get(claimed.id)) as Generation;
-    const lostBefore = lostWrites();
-    await Promise.all([
-      racing.updateCopy(claimed.id, 'eu-west-1', (current) => (current ? undefined : aCopy('eu-west-1'))),
-      racing.updateCopy(claimed.id, 'ap-southeast-2', (current) =>
-        current ? undefined : aCopy('ap-southeast-2'),
-      ),
-      racing.update({ ...stale, heldBecause: 'audit' }, ['heldBecause']),
-    ]);
-    expect(lostWrites() - lostBefore).toBeGreaterThanOrEqual(2);
-    const after = (await catalog.get(claimed.id)) as Generation;
-    expect(after.copies.map((c) => c.region).sort()).toEqual(['ap-southeast-2', 'eu-west-1']);
-    expect(after).toMatchObject({ heldBecause: 'audit', revision: 3 });
-  });
-
-  it('calls change again with the fresh copy when another writer changed it first', async () => {
-    const claimed = await aClaimed();
-    await catalog.updateCopy(claimed.id, 'eu-west-1', () => aCopy('eu-west-1'));
-    const seen: CopyRecord[] = [];
-    const addNote = (note: string) => (current: CopyRecord | undefined) => {
-      if (current) seen.push(current);
-      return current && { ...current, notes: [...(current.notes ?? []), note] };
-    };
-    await Promise.all([
-      racing.updateCopy(claimed.id, 'eu-west-1', addNote('one')),
-      racing.updateCopy(claimed.id, 'eu-west-1', addNote('two')),
-    ]);
-    // Both read the record without notes; the loser was called again with the winner's note in it.
-    expect(seen.map((c) => c.notes?.length ?? 0).sort()).toEqual([0, 0, 1]);
-    expect((await catalog.get(claimed.id))?.copies[0]?.notes?.sort()).toEqual(['one', 'two']);
-  });
-
-  it('resolves with the generation as written, its revision included, or as read when nothing changes', async () => {
-    const claimed = await aClaimed();
-    const written = await catalog.updateCopy(claimed.id, 'eu-west-1', () => aCopy('eu-west-1'));
-    expect(written).toEqual(await catalog.get(claimed.id));
-    expect(written?.revision).toBe(1);
-    const unchanged = await catalog.updateCopy(claimed.id, 'eu-west-1', () => undefined);
-    expect(unchanged).toEqual(written);
-    expect(await catalog.updateCopy('gen-does-not-exist', 'eu-west-1', () => aCopy('eu-west-1'))).toBe(
-      undefined,
-    );
-  });
-
   it('keeps a generation in open work until its final copies have their retention applied', async () => {
     const claimed = await aClaimed();
     const open = async () => (await catalog.openGenerations()).some((g) => g.id === claimed.id);

@@ -5,16 +5,9 @@ import { reconcile } from '#core/lifecycle/reconcile.ts';
 import type { CatalogWriter } from '#core/model/catalog.ts';
 import { ManifestCatalog, ManifestingCatalog, rebuildCatalog } from '#core/recovery/manifests.ts';
 import { restoreVolume } from '#core/recovery/restore.ts';
+import { FakeCatalog } from '../../support/fake-catalog.ts';
 import { FakeManifestStore } from '../../support/fake-manifests.ts';
-import {
-  aGeneration,
-  anInstance,
-  aVolume,
-  aWorld,
-  FakeCatalog,
-  policyTag,
-  SCHEDULED_AT,
-} from '../../support/fakes.ts';
+import { aGeneration, anInstance, aVolume, aWorld, policyTag, SCHEDULED_AT } from '../../support/fakes.ts';
 import { aGenerationOn, store } from '../../support/lifecycle-builders.ts';
 
 /** A world whose catalog writes manifests, as `wiring.ts` builds it when the config names a bucket. */

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { CopyRecord } from '#core/model/generation.ts';
+import { FakeCatalog } from '../../support/fake-catalog.ts';
 import { FakeCopyQueue, FakeCopySlots } from '../../support/fake-copies.ts';
-import { aGeneration, FakeCatalog, FakeClock } from '../../support/fakes.ts';
+import { aGeneration, FakeClock } from '../../support/fakes.ts';
 
 // The fakes keep the contracts test/integration/copy-catalog.test.ts checks on the real adapters.
 

@@ -1,0 +1,301 @@
+import { WRITE_ATTEMPTS, WriteConflictError } from '#adapters/catalog/writes.ts';
+import type { AuditEntry, Catalog, ClaimResult, GenerationQuery } from '#core/model/catalog.ts';
+import { AwsOperationError } from '#core/model/errors.ts';
+import {
+  type CopyRecord,
+  type Generation,
+  type GenerationField,
+  hasOpenWork,
+  nextExpiry,
+} from '#core/model/generation.ts';
+import { Faults } from './fakes.ts';
+
+type CatalogRequests = {
+  claim: Generation;
+  takeOver: Generation;
+  recordOutcome: Generation;
+  recordFailure: { generationId: string; failure: string };
+  update: Generation;
+  updateCopy: { generationId: string; region: string };
+  markManifest: { generationId: string; mark: { at: string } | { clearIf: string } };
+  get: string;
+  audit: AuditEntry;
+};
+
+/** What `recordOutcome` writes, as the adapter's `OUTCOME_FIELDS`. */
+const OUTCOME_FIELDS: readonly GenerationField[] = [
+  'snapshots',
+  'takenAt',
+  'state',
+  'consistency',
+  'amiId',
+  'freezeWindowMs',
+  'failure',
+  'notes',
+];
+
+/** One write: what it makes of the record as it stands (the record to write, or a result without writing), and
+ * what it resolves with when there is no record or once it is written. */
+interface FakeWrite<T> {
+  step(current: Generation): { write: Generation } | { result: T };
+  missing(): T;
+  written(next: Generation): T;
+}
+
+/**
+ * The catalog as `DynamoCatalog` keeps it: one record per generation, plus pointers listed newest first. It keeps
+ * the adapter's contract, which test/support/catalog-contract.ts checks on both: every write bumps the
+ * revision and yields between reading the record and writing it, as a request in flight does, and a writer
+ * that finds the record changed meanwhile builds its change again on the record as it is now.
+ */
+export class FakeCatalog implements Catalog {
+  private readonly records = new Map<string, Generation>();
+  /** pk (`TARGET#…`, `POLICY#…`, `LINEAGE#…`, `VOLUME#…`) → sort key (`<time>#<id>`) → generation id. */
+  private readonly pointers = new Map<string, Map<string, string>>();
+  readonly audits: AuditEntry[] = [];
+  readonly faults = new Faults<CatalogRequests>();
+  /** Writes that found the record changed since they read it, and were built again on the fresh record. */
+  lostWrites = 0;
+
+  /** Writes whole generations as the run and reconcile would have (`importGenerations`), pointers included. */
+  seed(...generations: Generation[]): this {
+    for (const generation of generations) {
+      this.records.set(generation.id, structuredClone(generation));
+      this.pointClaim(generation);
+      this.pointVolumes(generation);
+    }
+    return this;
+  }
+
+  all(): Generation[] {
+    return [...this.records.values()].map((g) => structuredClone(g));
+  }
+
+  async claim(generation: Generation): Promise<ClaimResult> {
+    await this.faults.before('claim', generation);
+    const existing = this.records.get(generation.id);
+    if (existing) return { claimed: false, existing: structuredClone(existing) };
+    // As the adapter: a claim is revision 0 (no `revision`), pointed at by its targets, policy and lineage.
+    const { revision: _none, ...claimed } = structuredClone(generation);
+    this.records.set(generation.id, claimed);
+    this.pointClaim(generation);
+    await this.faults.after('claim', generation);
+    return { claimed: true };
+  }
+
+  async takeOver(generation: Generation, previousClaimedAt: string): Promise<boolean> {
+    await this.faults.before('takeOver', generation);
+    return this.write<boolean>(generation.id, 'take over generation', {
+      missing: () => false,
+      step: (current) => {
+        const takeable =
+          current.claimedAt === previousClaimedAt &&
+          ['pending', 'failed'].includes(current.state) &&
+          current.snapshots.length === 0;
+        if (!takeable) return { result: false };
+        const { claimedAt, consistency } = generation;
+        return { write: { ...current, claimedAt, consistency, state: 'pending', failure: undefined } };
+      },
+      written: () => true,
+    });
+  }
+
+  async recordOutcome(generation: Generation): Promise<void> {
+    await this.faults.before('recordOutcome', generation);
+    await this.writeFields('record outcome', generation, OUTCOME_FIELDS);
+    this.pointVolumes(generation);
+  }
+
+  async update(generation: Generation, fields: readonly GenerationField[]): Promise<void> {
+    await this.faults.before('update', generation);
+    await this.writeFields(`update ${fields.join(', ')}`, generation, fields);
+  }
+
+  async recordFailure(generationId: string, failure: string): Promise<void> {
+    await this.faults.before('recordFailure', { generationId, failure });
+    await this.write<void>(generationId, 'record failure', {
+      missing: missing(generationId, 'record failure'),
+      step: (current) => ({ write: { ...current, state: 'failed', consistency: 'failed', failure } }),
+      written: () => undefined,
+    });
+  }
+
+  async markManifest(generationId: string, mark: { at: string } | { clearIf: string }): Promise<void> {
+    await this.faults.before('markManifest', { generationId, mark });
+    await this.write<void>(generationId, 'mark manifest', {
+      missing: () => undefined,
+      step: (current) => {
+        if ('clearIf' in mark && current.manifestStaleAt !== mark.clearIf) return { result: undefined };
+        return { write: { ...current, manifestStaleAt: 'at' in mark ? mark.at : undefined } };
+      },
+      written: () => undefined,
+    });
+  }
+
+  /** As the adapter's: `change` sees the copy as held now; a deleted primary does not stop it. */
+  async updateCopy(
+    generationId: string,
+    region: string,
+    change: (current: CopyRecord | undefined, generation: Generation) => CopyRecord | undefined,
+  ): Promise<Generation | undefined> {
+    await this.faults.before('updateCopy', { generationId, region });
+    return this.write<Generation | undefined>(generationId, `update copy to ${region}`, {
+      missing: () => undefined,
+      step: (current) => {
+        const index = current.copies.findIndex((c) => c.region === region);
+        const changed = change(structuredClone(current.copies[index]), structuredClone(current));
+        if (!changed) return { result: current };
+        const copies = index < 0 ? [...current.copies, changed] : current.copies.with(index, changed);
+        return { write: { ...current, copies } };
+      },
+      written: (next) => next,
+    });
+  }
+
+  async get(generationId: string): Promise<Generation | undefined> {
+    await this.faults.before('get', generationId);
+    const found = this.records.get(generationId);
+    return found && structuredClone(found);
+  }
+
+  /** As the adapter's open-work index: sorted by `<scheduledAt>#<id>`, oldest first. */
+  async openGenerations(limit = 500): Promise<Generation[]> {
+    await Promise.resolve();
+    return this.indexed((g) => (hasOpenWork(g) ? g.scheduledAt : undefined), limit);
+  }
+
+  /** As the adapter's expiry index: by the soonest expiry of the primary or any copy (`nextExpiry`). */
+  async expiring(atOrBefore: string, limit = 500): Promise<Generation[]> {
+    await Promise.resolve();
+    return this.indexed(nextExpiry, limit, `${atOrBefore}#\uffff`);
+  }
+
+  lineage(
+    targetId: string,
+    policy: string,
+    schedule: string,
+    query?: GenerationQuery,
+  ): Promise<Generation[]> {
+    return this.list(`LINEAGE#${targetId}#${policy}#${schedule}`, query);
+  }
+
+  byTarget(targetId: string, query?: GenerationQuery): Promise<Generation[]> {
+    return this.list(`TARGET#${targetId}`, query);
+  }
+
+  byVolume(volumeId: string, query?: GenerationQuery): Promise<Generation[]> {
+    return this.list(`VOLUME#${volumeId}`, query);
+  }
+
+  byPolicy(policy: string, query?: GenerationQuery): Promise<Generation[]> {
+    return this.list(`POLICY#${policy}`, query);
+  }
+
+  async audit(entry: AuditEntry): Promise<void> {
+    await this.faults.before('audit', entry);
+    this.audits.push(structuredClone(entry));
+  }
+
+  /**
+   * The adapter's `fieldsWrite`: the named fields (set when defined, removed when not) onto the record as it is,
+   * never a deleted one, nor one that does not exist; the caller's record then stands at the revision written.
+   */
+  private async writeFields(operation: string, generation: Generation, fields: readonly GenerationField[]) {
+    await this.write<void>(generation.id, operation, {
+      missing: missing(generation.id, operation),
+      step: (current) => {
+        if (current.deletedAt)
+          throw new AwsOperationError(`catalog: ${operation}`, `generation ${generation.id} is deleted`);
+        const write: Record<string, unknown> = { ...current };
+        for (const field of fields)
+          if (field !== 'revision') write[field] = structuredClone(generation[field]);
+        return { write: write as unknown as Generation };
+      },
+      written: (next) => {
+        generation.revision = next.revision;
+      },
+    });
+  }
+
+  /** One optimistic write (see the class comment), shaped as the adapter's `writeOptimistically`. */
+  private async write<T>(id: string, operation: string, write: FakeWrite<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const read = this.records.get(id);
+      if (!read) return write.missing();
+      const step = write.step(structuredClone(read));
+      if ('result' in step) return step.result;
+      await Promise.resolve(); // the write is in flight: another writer may land first
+      if (this.records.get(id)?.revision === read.revision) {
+        const next = { ...withoutUndefined(step.write), revision: (read.revision ?? 0) + 1 };
+        this.records.set(id, next);
+        return write.written(structuredClone(next));
+      }
+      this.lostWrites += 1;
+      if (attempt >= WRITE_ATTEMPTS)
+        throw new WriteConflictError(`${operation}: another writer changed generation ${id} each time`);
+    }
+  }
+
+  private indexed(
+    key: (generation: Generation) => string | undefined,
+    limit: number,
+    until?: string,
+  ): Generation[] {
+    return [...this.records.values()]
+      .flatMap((g) => {
+        const at = key(g);
+        return at === undefined ? [] : [{ g, sk: `${at}#${g.id}` }];
+      })
+      .filter(({ sk }) => until === undefined || sk <= until)
+      .sort((a, b) => (a.sk < b.sk ? -1 : a.sk > b.sk ? 1 : 0))
+      .slice(0, limit)
+      .map(({ g }) => structuredClone(g));
+  }
+
+  private async list(pk: string, query: GenerationQuery = {}): Promise<Generation[]> {
+    await Promise.resolve();
+    // Same bound as the adapter's `sk <= <atOrBefore>#\uffff`: a generation exactly at `atOrBefore` is included.
+    const until = query.atOrBefore ? `${query.atOrBefore}#\uffff` : undefined;
+    const ids = [...(this.pointers.get(pk) ?? new Map<string, string>()).entries()]
+      .filter(([sk]) => until === undefined || sk <= until)
+      .sort(([a], [b]) => (a < b ? 1 : a > b ? -1 : 0))
+      .map(([, id]) => id);
+    return (query.limit ? ids.slice(0, query.limit) : ids).flatMap((id) => {
+      const found = this.records.get(id);
+      return found ? [structuredClone(found)] : [];
+    });
+  }
+
+  private point(pk: string, time: string, id: string): void {
+    const partition = this.pointers.get(pk) ?? new Map<string, string>();
+    partition.set(`${time}#${id}`, id);
+    this.pointers.set(pk, partition);
+  }
+
+  private pointClaim(generation: Generation): void {
+    const { target, policy, schedule, scheduledAt, id } = generation;
+    for (const targetId of [target.id, ...(target.members ?? [])])
+      this.point(`TARGET#${targetId}`, scheduledAt, id);
+    this.point(`POLICY#${policy}`, scheduledAt, id);
+    this.point(`LINEAGE#${target.id}#${policy}#${schedule}`, scheduledAt, id);
+  }
+
+  private pointVolumes(generation: Generation): void {
+    for (const volumeId of new Set(generation.snapshots.map((s) => s.volumeId))) {
+      this.point(`VOLUME#${volumeId}`, generation.scheduledAt, generation.id);
+    }
+  }
+}
+
+function missing(id: string, operation: string): () => never {
+  return () => {
+    throw new AwsOperationError(`catalog: ${operation}`, `no generation ${id}`);
+  };
+}
+
+/** As DynamoDB stores it: an attribute set to undefined is removed. */
+function withoutUndefined(generation: Generation): Generation {
+  return Object.fromEntries(
+    Object.entries(generation).filter(([, v]) => v !== undefined),
+  ) as unknown as Generation;
+}
