@@ -1,4 +1,4 @@
-import type { Ownership, Pruner } from '#core/lifecycle/prune.ts';
+import type { Ownership, Pruner } from '#core/lifecycle/ports.ts';
 import type { Tags } from '#core/model/ports.ts';
 import { TAG } from '#core/model/tags.ts';
 import type { FakeEc2 } from './fakes.ts';

@@ -5,7 +5,7 @@ import {
   paginateDescribeInstances,
 } from '@aws-sdk/client-ec2';
 import type { AwsClients } from '#adapters/clients.ts';
-import type { Ownership, Pruner } from '#core/lifecycle/prune.ts';
+import type { Ownership, Pruner } from '#core/lifecycle/ports.ts';
 import { TAG } from '#core/model/tags.ts';
 import { describeSnapshotsById, Ec2Inventory, ec2Call, FILTER_VALUES_MAX, tagsOf } from './snapshots.ts';
 

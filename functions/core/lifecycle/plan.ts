@@ -6,8 +6,10 @@ import type { Catalog } from '#core/model/catalog.ts';
 import type { Generation, Target } from '#core/model/generation.ts';
 import type { Clock } from '#core/model/ports.ts';
 import { isExcluded, policiesOf } from '#core/model/tags.ts';
-import { copyInterlock, dueCopies } from './copy-lifecycle.ts';
-import { type InterlockMemo, interlock, type Pruner } from './prune.ts';
+import { anInterlockMemo, type InterlockMemo, interlock } from './interlocks.ts';
+import type { Pruner } from './ports.ts';
+import { dueReplicas } from './prune.ts';
+import { primaryOf, type Replica, regionOf } from './replica.ts';
 import { placeInLineage } from './retention.ts';
 
 export interface PlanDeps {
@@ -60,7 +62,7 @@ export async function plan(deps: PlanDeps, options: { policy?: string; at?: stri
   const policies = deps.config.policies.filter((p) => !options.policy || p.name === options.policy);
   const result: Plan = { at, snapshot: [], copy: [], prune: [], held: [], problems: [] };
   const seen = new Set<string>();
-  const memo: InterlockMemo = { newest: new Map() };
+  const memo = anInterlockMemo();
   for (const policy of policies) {
     const selection = await selectTargets(policy, deps.inventory);
     result.problems.push(...selection.problems);
@@ -94,24 +96,11 @@ export async function plan(deps: PlanDeps, options: { policy?: string; at?: stri
     if (options.policy && generation.policy !== options.policy) continue;
     if (seen.has(generation.id)) continue;
     seen.add(generation.id);
-    const pruneDeps = { ...deps, log: silent };
     // In the expiry index for its primary snapshots, a DR copy, or both.
-    if (!generation.deletedAt && generation.expiresAt && generation.expiresAt <= at) {
-      const hold = await interlock(generation, at, pruneDeps, memo);
-      if (hold) result.held.push({ generationId: generation.id, reason: hold });
-      else result.prune.push(pruneEntry(generation, generation.expiresAt, 'expired'));
-    }
-    for (const copy of dueCopies(generation, at)) {
-      const hold = await copyInterlock(generation, copy, at, pruneDeps, memo);
-      if (hold) result.held.push({ generationId: generation.id, region: copy.region, reason: hold });
-      else {
-        result.prune.push({
-          ...pruneEntry(generation, copy.expiresAt ?? at, 'expired'),
-          snapshotIds: copy.snapshotIds,
-          amiId: copy.images.find((i) => i.imageId)?.imageId,
-          region: copy.region,
-        });
-      }
+    for (const replica of dueReplicas(generation, at, deps.config.region)) {
+      const hold = await interlock(replica, at, deps, memo);
+      if (hold) result.held.push({ generationId: generation.id, ...regionOf(replica), reason: hold });
+      else result.prune.push(pruneEntry(replica, replica.expiresAt ?? at, 'expired'));
     }
   }
   result.problems.push(...tagProblems(deps.config, await deps.inventory.taggedResources()));
@@ -145,7 +134,12 @@ async function pushedOut(
     snapshots: [],
     copies: [],
   };
-  const expiries = placeInLineage([next, ...lineage], keep);
+  const home = deps.config.region;
+  const expiries = placeInLineage(
+    [next, ...lineage].map((g) => primaryOf(g, home)),
+    keep,
+    when,
+  );
   for (const generation of lineage) {
     const expiresAt = expiries.get(generation.id);
     if (
@@ -157,13 +151,14 @@ async function pushedOut(
     )
       continue;
     seen.add(generation.id);
-    const hold = await interlock(generation, when, { ...deps, log: silent }, memo);
+    const hold = await interlock(primaryOf(generation, home), when, deps, memo);
     if (hold) result.held.push({ generationId: generation.id, reason: hold });
-    else result.prune.push(pruneEntry(generation, expiresAt, 'pushed out by the next run'));
+    else result.prune.push(pruneEntry(primaryOf(generation, home), expiresAt, 'pushed out by the next run'));
   }
 }
 
-function pruneEntry(generation: Generation, expiresAt: string, why: string): PlannedPrune {
+function pruneEntry(replica: Replica, expiresAt: string, why: string): PlannedPrune {
+  const { generation } = replica;
   return {
     generationId: generation.id,
     policy: generation.policy,
@@ -171,9 +166,10 @@ function pruneEntry(generation: Generation, expiresAt: string, why: string): Pla
     target: generation.target,
     ...(generation.takenAt ? { takenAt: generation.takenAt } : {}),
     expiresAt,
-    snapshotIds: generation.snapshots.map((s) => s.snapshotId),
-    ...(generation.amiId ? { amiId: generation.amiId } : {}),
+    snapshotIds: [...replica.snapshotIds],
+    ...(replica.imageIds[0] ? { amiId: replica.imageIds[0] } : {}),
     why,
+    ...regionOf(replica),
   };
 }
 
@@ -234,5 +230,3 @@ export function tagProblems(
   }
   return problems;
 }
-
-const silent = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };

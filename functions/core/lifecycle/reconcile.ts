@@ -1,21 +1,18 @@
 import { adoptedGeneration, findAdoptable, plannedFor, rejectionNotes } from '#core/backup/adoption.ts';
 import { CLAIM_LEASE_MS } from '#core/backup/claim.ts';
 import type { Account, ImageService, Inventory, SnapshotService } from '#core/backup/ports.ts';
-import { type Config, type KeepRule, scheduleOf } from '#core/config/config.ts';
+import { type Config, scheduleOf } from '#core/config/config.ts';
 import type { CopyQueue, CopySlots } from '#core/copies/ports.ts';
-import { copyRulesOf, queueCopies, unqueuedCopies } from '#core/copies/queue.ts';
+import { queueCopies, unqueuedCopies } from '#core/copies/queue.ts';
 import { SLOT_STALE_MS } from '#core/copies/start.ts';
+import { sweepSlots } from '#core/copies/sweep.ts';
 import type { Catalog } from '#core/model/catalog.ts';
-import {
-  type Generation,
-  isFinalCopy,
-  type SnapshotRecord,
-  stateFromSnapshots,
-} from '#core/model/generation.ts';
+import { type Generation, type SnapshotRecord, stateFromSnapshots } from '#core/model/generation.ts';
 import type { Clock, Log } from '#core/model/ports.ts';
-import { applyCopyRetention, type CopyExpiry, sweepSlots } from './copy-lifecycle.ts';
-import { type PruneReport, type Pruner, prune } from './prune.ts';
-import { placeInLineage } from './retention.ts';
+import type { Pruner } from './ports.ts';
+import { type PruneReport, prune } from './prune.ts';
+import { replicasOf } from './replica.ts';
+import { applyRetention, type CopyExpiry, unplaced } from './retention.ts';
 
 export interface ReconcileDeps {
   config: Config;
@@ -77,17 +74,23 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   const advanced = await advancePending(open, deps, report);
   // Finished generations of one lineage are placed together: one read of the lineage per pass, not per member.
   const lineages = new Map<string, Generation[]>();
+  const home = deps.config.region;
   for (const generation of advanced) {
     if (generation.state === 'pending') continue;
-    const primary = !generation.retentionAppliedAt && !generation.deletedAt;
-    if (primary && !(await queued(generation, deps, report))) continue;
-    if (!primary && !generation.copies.some((c) => isFinalCopy(c) && !c.retentionAppliedAt)) continue;
+    const [primary, ...copies] = replicasOf(generation, home);
+    if (primary && unplaced(primary) && !(await queued(generation, deps, report))) continue;
+    if (!(primary && unplaced(primary)) && !copies.some(unplaced)) continue;
     const key = JSON.stringify([generation.target.id, generation.policy, generation.schedule]);
     lineages.set(key, [...(lineages.get(key) ?? []), generation]);
   }
   for (const finished of lineages.values()) {
     try {
-      await applyRetention(finished, deps, report);
+      const placed = await applyRetention(finished, deps, deps.clock.now().toISOString());
+      for (const { region, ...expiry } of placed.expiries) {
+        if (region) report.copyExpiries.push({ ...expiry, region });
+        else report.expiries.push(expiry);
+      }
+      report.held.push(...placed.held);
     } catch (error) {
       deps.log.error('retention not applied', {
         generationIds: finished.map((g) => g.id),
@@ -95,10 +98,9 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
       });
     }
   }
-  const pruned = await prune(
-    deps,
-    advanced.filter((g) => g.pruneStartedAt && !g.deletedAt),
-  );
+  // Prunes that began and were interrupted, of the primary or of a copy: finished first, whatever their expiry.
+  const resumable = advanced.filter((g) => replicasOf(g, home).some((r) => r.pruneStartedAt && !r.deletedAt));
+  const pruned = await prune(deps, resumable);
   report.pruned.push(...pruned.pruned);
   report.held.push(...pruned.held);
   report.notes.push(...pruned.notes);
@@ -233,62 +235,4 @@ function flagStuck(
   if (pendingMinutes < deps.config.reconcile.stuckAfterMinutes) return;
   report.stuck.push({ generationId: generation.id, pendingMinutes });
   deps.log.warn('generation stuck', { generationId: generation.id, pendingMinutes });
-}
-
-/**
- * Places finished generations of one lineage under its keep rule: their own expiries, and the expiries of the
- * older generations their arrival pushes out of a count rule. Only generations without an expiry yet are
- * written, so a pass never extends nor shortens what an earlier one decided.
- */
-async function applyRetention(finished: Generation[], deps: ReconcileDeps, report: ReconcileReport) {
-  const [first] = finished as [Generation];
-  const keep = scheduleOf(deps.config, first).schedule?.keep;
-  const counts = [keep?.count ?? 0, ...copyRulesOf(deps.config, first).map((r) => r.keep.count ?? 0)];
-  const lineage = await lineageFor(finished, Math.max(...counts), deps.catalog);
-  // The primary first: its writes build on the records as read, while a copy's write reads its record anew.
-  const primary = finished.filter((g) => !g.retentionAppliedAt && !g.deletedAt);
-  if (primary.length > 0) await placePrimary(primary, lineage, keep, deps, report);
-  report.copyExpiries.push(...(await applyCopyRetention(finished, lineage, deps)));
-}
-
-async function placePrimary(
-  finished: Generation[],
-  lineage: Generation[],
-  keep: KeepRule | undefined,
-  deps: ReconcileDeps,
-  report: ReconcileReport,
-) {
-  const expiries = keep ? placeInLineage(lineage, keep) : new Map<string, string | undefined>();
-  const placing = new Set(finished.map((g) => g.id));
-  for (const member of lineage) {
-    const expiresAt = expiries.get(member.id);
-    if (!expiresAt || placing.has(member.id) || member.expiresAt || member.deletedAt) continue;
-    await deps.catalog.update({ ...member, expiresAt }, ['expiresAt']);
-    report.expiries.push({ generationId: member.id, expiresAt });
-  }
-  // A generation whose policy or schedule left the config gets no expiry: nothing is deleted by guesswork.
-  const now = deps.clock.now().toISOString();
-  for (const generation of finished) {
-    const expiresAt = generation.expiresAt ?? expiries.get(generation.id);
-    if (expiresAt && !generation.expiresAt) report.expiries.push({ generationId: generation.id, expiresAt });
-    await deps.catalog.update({ ...generation, expiresAt, retentionAppliedAt: now }, [
-      'expiresAt',
-      'retentionAppliedAt',
-    ]);
-  }
-}
-
-/**
- * The newest part of a lineage that a count rule can see from these generations: down to the oldest of them
- * and past `count` more completed ones, read a page at a time so failures in between cannot hide the end.
- */
-async function lineageFor(finished: Generation[], count: number, catalog: Catalog): Promise<Generation[]> {
-  const [first] = finished as [Generation];
-  const oldest = finished.map((g) => g.scheduledAt).sort()[0] as string;
-  for (let limit = count + finished.length + 4; ; limit *= 2) {
-    const lineage = await catalog.lineage(first.target.id, first.policy, first.schedule, { limit });
-    const older = lineage.filter((g) => g.scheduledAt <= oldest);
-    const completedOlder = older.filter((g) => g.state === 'completed').length;
-    if (lineage.length < limit || completedOlder > count) return lineage;
-  }
 }

@@ -3,8 +3,9 @@ import type { Config } from '#core/config/config.ts';
 import type { CopyMessage } from '#core/copies/ports.ts';
 import { slotKey } from '#core/copies/record.ts';
 import { SLOT_STALE_MS } from '#core/copies/step.ts';
-import { sweepSlots } from '#core/lifecycle/copy-lifecycle.ts';
-import { type Ownership, type Pruner, prune } from '#core/lifecycle/prune.ts';
+import { sweepSlots } from '#core/copies/sweep.ts';
+import type { Ownership, Pruner } from '#core/lifecycle/ports.ts';
+import { prune } from '#core/lifecycle/prune.ts';
 import { type CopyRecord, type Generation, hasOpenWork, nextExpiry } from '#core/model/generation.ts';
 import type { Tags } from '#core/model/ports.ts';
 import { TAG } from '#core/model/tags.ts';
@@ -228,7 +229,9 @@ describe('DR retention: each Region under its own keep', () => {
     );
     const report = await world.reconcile();
 
-    expect(report.copyExpiries).toEqual([{ generationId: day10.id, region: DR, expiresAt: day12.takenAt }]);
+    expect(report.copyExpiries).toEqual([
+      { generationId: day10.id, region: DR, expiresAt: day12.scheduledAt },
+    ]);
     expect(copyIn(await world.stored(day12.id), DR)).toMatchObject({ retentionAppliedAt: NOW });
     expect(copyIn(await world.stored(day12.id), DR).expiresAt).toBeUndefined();
     expect(report.pruned).toEqual([
@@ -358,7 +361,7 @@ describe('DR prune interlocks', () => {
     expect((await world.prune()).pruned).toEqual([]);
   });
 
-  it('keeps the newest copy of a deleted volume keepNewestDays after it was taken, then prunes it', async () => {
+  it('keeps the newest copy of a deleted volume keepNewestDays after it was scheduled, then prunes it', async () => {
     const world = aDrWorld(
       drConfig([{ region: DR, keep: { count: 1 } }], { orphans: { keepNewestDays: 30 } }),
       {
@@ -367,7 +370,7 @@ describe('DR prune interlocks', () => {
     );
     const newest = copied(world, 11, (g) => [aCopy(g, DR, 'completed', undefined, { expiresAt: EXPIRED })]);
     world.keep(newest);
-    const deadline = Date.parse(newest.takenAt ?? '') + 30 * 86_400_000;
+    const deadline = Date.parse(newest.scheduledAt) + 30 * 86_400_000;
 
     world.clock.set(new Date(deadline - 1).toISOString());
     expect((await world.prune()).held).toEqual([
@@ -406,7 +409,7 @@ describe('DR prune interlocks', () => {
         {
           generationId: generation.id,
           region: DR,
-          reason: `${foreign} in ${DR} is not tagged as belonging to ${generation.id}; refusing to delete anything of this copy`,
+          reason: `snapshot ${foreign} in ${DR} is not tagged as belonging to ${generation.id}; refusing to delete anything of this copy`,
         },
       ]);
     }
@@ -493,7 +496,11 @@ describe('DR prune: crash safety', () => {
     const interrupted = await world.reconcile();
 
     expect(interrupted.held).toEqual([
-      { generationId: due.id, reason: expect.stringContaining(`interrupted before deleting ${second}`) },
+      {
+        generationId: due.id,
+        region: DR,
+        reason: expect.stringContaining(`interrupted before deleting ${second}`),
+      },
     ]);
     const halfway = copyIn(await world.stored(due.id), DR);
     expect(halfway).toMatchObject({ pruneStartedAt: NOW });

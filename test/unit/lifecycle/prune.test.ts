@@ -256,11 +256,11 @@ describe('prune: orphans (the target no longer exists)', () => {
     expect(world.ec2.snapshots.has(snapshotIds(world.newest)[0] ?? '')).toBe(true);
   });
 
-  it('keeps it until keepNewestDays after it was taken, then prunes it', async () => {
+  it('keeps it until keepNewestDays after it was scheduled, then prunes it', async () => {
     const world = orphanWorld(30);
     const { newest } = world;
     await prunePass(world);
-    const deadline = Date.parse(newest.takenAt ?? '') + 30 * 86_400_000;
+    const deadline = Date.parse(newest.scheduledAt) + 30 * 86_400_000;
     world.clock.set(new Date(deadline - 1).toISOString());
     const early = await prunePass(world);
     expect(early.pruned).toEqual([]);

@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { prunePass, store } from '../../support/lifecycle-builders.ts';
+import { aReplicaWorld, DR, NOW, REPLICA_KINDS } from '../../support/replica-world.ts';
+
+// The primary snapshots and each DR copy are pruned by one crash-safe delete behind one set of interlocks: every
+// case runs once for each kind of replica, and each was a place where the two used to differ.
+
+describe.each(REPLICA_KINDS)('pruning the $kind replica', ({ kind, record, snapshotIds, due }) => {
+  const region = kind === 'copy' ? { region: DR } : {};
+
+  it('notes and logs a snapshot deleted by hand, and still finishes', async () => {
+    const world = aReplicaWorld();
+    const old = due(world.copiedOn(10));
+    store(world, [old, world.copiedOn(11)], { missing: snapshotIds(old) });
+    const report = await prunePass(world);
+    expect(report.pruned).toEqual([expect.objectContaining({ generationId: old.id, ...region })]);
+    expect(report.notes).toEqual([
+      { generationId: old.id, note: expect.stringContaining('deleted outside snapkeeper') },
+    ]);
+    expect(world.log.entries).toContainEqual(
+      expect.objectContaining({
+        level: 'warn',
+        message: 'prune note',
+        data: expect.objectContaining({ generationId: old.id }),
+      }),
+    );
+    expect(record(await world.stored(old.id)).deletedAt).toBe(NOW);
+  });
+
+  it('holds a due replica whose generation is dated after now, deleting nothing', async () => {
+    const world = aReplicaWorld();
+    const ahead = due(world.copiedOn(365, { takenAt: '2026-11-20T00:00:00.000Z' }));
+    store(world, [world.copiedOn(10), ahead]);
+    const report = await prunePass(world);
+    expect(report.pruned).toEqual([]);
+    expect(report.held).toEqual([
+      {
+        generationId: ahead.id,
+        ...region,
+        reason: expect.stringContaining(`scheduled for ${ahead.scheduledAt}, after now`),
+      },
+    ]);
+    expect(world.pruner.deletes).toEqual([]);
+  });
+
+  it('keeps the real newest one: a generation dated after now is never the newest of its target', async () => {
+    const world = aReplicaWorld();
+    const newest = due(world.copiedOn(11));
+    store(world, [world.copiedOn(10), newest, world.copiedOn(365, { takenAt: '2026-11-20T00:00:00.000Z' })]);
+    const report = await prunePass(world);
+    expect(report.pruned).toEqual([]);
+    expect(report.held).toEqual([
+      { generationId: newest.id, ...region, reason: expect.stringContaining('newest') },
+    ]);
+  });
+});
+
+describe('pruning both replicas of a generation in one pass', () => {
+  it("prunes the copy even when the primary's prune fails, and says which one failed", async () => {
+    const world = aReplicaWorld();
+    const old = REPLICA_KINDS.reduce((g, k) => k.due(g), world.copiedOn(10));
+    store(world, [old, world.copiedOn(11)]);
+    // The first delete of the pass is the primary's.
+    world.pruner.failOnDelete = 1;
+    const report = await prunePass(world);
+    expect(report.pruned).toEqual([expect.objectContaining({ generationId: old.id, region: DR })]);
+    expect(report.held).toEqual([{ generationId: old.id, reason: expect.stringContaining('prune failed') }]);
+    expect((await world.stored(old.id)).pruneStartedAt).toBe(NOW);
+    expect((await world.stored(old.id)).deletedAt).toBeUndefined();
+  });
+});
