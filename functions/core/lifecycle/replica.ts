@@ -1,4 +1,4 @@
-import type { Catalog } from '#core/model/catalog.ts';
+import type { CatalogWriter } from '#core/model/catalog.ts';
 import type { CopyRecord, Generation, GenerationState } from '#core/model/generation.ts';
 
 /**
@@ -120,7 +120,11 @@ const WRITE_ONCE: readonly LifecycleField[] = [
  * keeps its value, and nothing is written when nothing changes. A copy's record is checked as the catalog holds
  * it at the write; the primary's as read. Resolves with the replica as written.
  */
-export async function writeReplica(catalog: Catalog, replica: Replica, change: Lifecycle): Promise<Replica> {
+export async function writeReplica(
+  catalog: CatalogWriter,
+  replica: Replica,
+  change: Lifecycle,
+): Promise<Replica> {
   if (replica.kind === 'primary') {
     const fields = changed(replica, change);
     if (replica.deletedAt || fields.length === 0) return replica;
