@@ -47,7 +47,11 @@ const s3Bucket = z
 const keep = z
   .strictObject({
     count: z.int().min(1).optional().describe('Keep the newest N completed generations.'),
-    days: z.int().min(1).optional().describe('Keep generations younger than N days.'),
+    days: z
+      .int()
+      .min(1)
+      .optional()
+      .describe('Keep generations for N days after they were scheduled (their scheduledAt).'),
   })
   .refine((rule) => rule.count !== undefined || rule.days !== undefined, {
     error: 'keep needs count or days (or both), e.g. { "count": 7 }',
@@ -231,7 +235,7 @@ const policy = z
           })
           .optional()
           .describe(
-            'Days after it was taken that the newest generation of a target that no longer exists (a deleted volume or terminated instance) may be pruned. Without it, that generation is kept forever.',
+            'Days after it was scheduled (its scheduledAt) that the newest generation of a target that no longer exists (a deleted volume or terminated instance) may be pruned. Without it, that generation is kept forever.',
           ),
       })
       .prefault({})
