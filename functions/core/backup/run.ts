@@ -1,7 +1,7 @@
 import { type Config, findSchedule, type ScheduleRule } from '#core/config/config.ts';
 import type { CopyQueue } from '#core/copies/ports.ts';
 import { queueCopies } from '#core/copies/queue.ts';
-import type { Catalog } from '#core/model/catalog.ts';
+import type { Catalog, ClaimResult } from '#core/model/catalog.ts';
 import { mapLimit } from '#core/model/concurrency.ts';
 import { CreateFailedError, describeError } from '#core/model/errors.ts';
 import { type Consistency, type Generation, generationId } from '#core/model/generation.ts';
@@ -90,8 +90,12 @@ export async function runSchedule(request: RunRequest, deps: RunDeps): Promise<R
   });
   for (const problem of selection.problems) deps.log.warn('tag problem', { ...problem });
 
+  // A target that throws must not reject the whole map: its report would be lost, the targets still queued behind
+  // it never started, and the others' results with it. Each target ends with a result, failed at worst.
   const results = await mapLimit(selection.targets, deps.concurrency ?? 8, (planned) =>
-    backUpTarget(request, planned, selection.problems, deps),
+    backUpTarget(request, planned, selection.problems, deps).catch((error: unknown) =>
+      unfinished(request, planned, error, deps),
+    ),
   );
   // Drift found while snapshotting (a volume detached since planning) is reported with the tag problems.
   const problems = [...selection.problems, ...results.flatMap((r) => r.drift ?? [])];
@@ -134,7 +138,12 @@ async function backUpTarget(
     ...extra,
   });
 
-  const claim = await deps.catalog.claim(generation);
+  let claim: ClaimResult;
+  try {
+    claim = await deps.catalog.claim(generation);
+  } catch (error) {
+    return claimFailed(generation, error, deps);
+  }
   let resumedNotes: string[] = [];
   if (!claim.claimed) {
     const resumed = await resumeExisting(claim.existing, generation, planned, rule, deps);
@@ -209,6 +218,63 @@ async function backUpTarget(
   // Queued now for the shortest copy lag; if this fails, reconcile queues them.
   await queueCopies(deps, recorded);
   return result('created', recorded, extra);
+}
+
+/**
+ * The claim's write failed, or its answer was lost after it was written. Its failure is recorded when the record is
+ * this run's claim (a redelivery may then take the target again); when even that fails, the run's report carries it.
+ */
+async function claimFailed(generation: Generation, error: unknown, deps: RunDeps): Promise<TargetResult> {
+  const failure = `the generation could not be claimed in the catalog: ${describeError(error)}`;
+  deps.log.error('generation not claimed', {
+    generationId: generation.id,
+    targetId: generation.target.id,
+    failure,
+  });
+  try {
+    // Only our own claim: a record another delivery wrote (the claim lost to it, then its read failed) is theirs.
+    const written = await deps.catalog.get(generation.id);
+    if (
+      written?.claimedAt === generation.claimedAt &&
+      written.state === 'pending' &&
+      written.snapshots.length === 0
+    ) {
+      await deps.catalog.recordFailure(generation.id, failure);
+    }
+  } catch (recordError) {
+    deps.log.error('failure not recorded', {
+      generationId: generation.id,
+      error: describeError(recordError),
+    });
+  }
+  return {
+    generationId: generation.id,
+    targetId: generation.target.id,
+    outcome: 'failed',
+    state: 'failed',
+    snapshotIds: [],
+    failure,
+  };
+}
+
+/** A target whose backup threw past its own handling: reported failed, its record left as it stands. */
+function unfinished(
+  request: RunRequest,
+  planned: PlannedTarget,
+  error: unknown,
+  deps: RunDeps,
+): TargetResult {
+  const id = generationId(request.policy, request.schedule, request.scheduledAt, planned.target);
+  const failure = describeError(error);
+  deps.log.error('target not backed up', { generationId: id, targetId: planned.target.id, failure });
+  return {
+    generationId: id,
+    targetId: planned.target.id,
+    outcome: 'failed',
+    state: 'failed',
+    snapshotIds: [],
+    failure,
+  };
 }
 
 type Resumption =

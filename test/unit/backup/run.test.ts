@@ -157,11 +157,54 @@ describe('runSchedule: idempotency', () => {
   });
 });
 
+describe('runSchedule: a claim the catalog refuses', () => {
+  it('reports every target, the one whose claim failed among them, and still backs up the rest', async () => {
+    const { run, catalog, ec2, fleet } = withInstances(3);
+    const refused = fleet[0]?.instanceId ?? '';
+    catalog.faults.failNext('claim', {
+      error: new Error('ProvisionedThroughputExceededException'),
+      when: (g) => g.target.id === refused,
+    });
+    const report = await run();
+    expect(report.results.map((r) => [r.targetId, r.outcome])).toEqual(
+      fleet.map((i) => [i.instanceId, i.instanceId === refused ? 'failed' : 'created']),
+    );
+    expect(report.results.find((r) => r.targetId === refused)?.failure).toMatch(
+      /could not be claimed in the catalog: ProvisionedThroughputExceeded/,
+    );
+    expect(ec2.createCalls).toHaveLength(2);
+  });
+
+  it('records the failure of a claim written but unanswered, so the next delivery takes the target', async () => {
+    const { run, catalog, ec2, fleet } = withInstances(1);
+    catalog.faults.failNext('claim', { afterEffect: true, error: new Error('socket hang up') });
+    expect((await run()).results[0]).toMatchObject({ outcome: 'failed', state: 'failed' });
+    expect(await catalog.get(idOf(fleet[0]?.instanceId ?? ''))).toMatchObject({ state: 'failed' });
+    expect((await run()).results[0]?.outcome).toBe('created');
+    expect(ec2.createCalls).toHaveLength(1);
+  });
+
+  it('never marks failed a generation another delivery recorded', async () => {
+    const { run, catalog, fleet } = withInstances(1);
+    await run();
+    const id = idOf(fleet[0]?.instanceId ?? '');
+    // The claim loses to the existing record, and reading that record fails.
+    catalog.faults.failNext('claim', { error: new Error('claim generation: network error') });
+    expect((await run()).results[0]?.outcome).toBe('failed');
+    expect((await catalog.get(id))?.state).not.toBe('failed');
+  });
+});
+
 describe('runSchedule: claims and leases', () => {
   /** A delivery that claimed the generation and then died, before any create call. */
   async function crashedAfterClaim(world: ReturnType<typeof withInstances>) {
+    // The Lambda is gone: its claim's answer never arrives, and it writes nothing more.
     world.catalog.faults.failNext('claim', { afterEffect: true, error: new Error('Lambda died') });
-    await expect(world.run()).rejects.toThrow('Lambda died');
+    world.catalog.faults.failNext('recordFailure', { error: new Error('Lambda died') });
+    expect((await world.run()).results[0]).toMatchObject({
+      outcome: 'failed',
+      failure: expect.stringContaining('Lambda died'),
+    });
     expect(world.ec2.createCalls).toHaveLength(0);
   }
 

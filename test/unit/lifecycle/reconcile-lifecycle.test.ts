@@ -188,7 +188,8 @@ describe('reconcile: generations that do not finish', () => {
     world.clock.set(dayAt(0));
     // The delivery claimed the generation, then died before its create call.
     world.catalog.faults.failNext('claim', { afterEffect: true, error: new Error('Lambda died') });
-    await expect(world.run({ scheduledAt: dayAt(0) })).rejects.toThrow('Lambda died');
+    world.catalog.faults.failNext('recordFailure', { error: new Error('Lambda died') });
+    expect((await world.run({ scheduledAt: dayAt(0) })).results[0]?.outcome).toBe('failed');
     const id = generationId('daily', 'daily', dayAt(0), { kind: 'instance', id: world.web.instanceId });
 
     world.clock.advance(CLAIM_LEASE_MS - 1_000);

@@ -78,7 +78,8 @@ describe('reconcile', () => {
     world.ec2.add(web);
     // A delivery claimed the generation and is still making its create call.
     world.catalog.faults.failNext('claim', { afterEffect: true, error: new Error('still running') });
-    await expect(world.run()).rejects.toThrow('still running');
+    world.catalog.faults.failNext('recordFailure', { error: new Error('still running') });
+    expect((await world.run()).results[0]?.outcome).toBe('failed');
     const id = generationId('daily', 'daily', SCHEDULED_AT, { kind: 'instance', id: web.instanceId });
     const before = await world.catalog.get(id);
 

@@ -1,0 +1,64 @@
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { AwsClients } from '#adapters/clients.ts';
+import { consoleLog } from '#cli/console-log.ts';
+import { ensureSandbox } from '#cli/sandbox-setup.ts';
+import { runSchedule } from '#core/backup/run.ts';
+import { parseConfig } from '#core/config/config.ts';
+import { catalogFor, runDeps } from '#wiring';
+import { faults as newFaults } from '../harness/faults.ts';
+import { aVolume } from '../support/fleet.ts';
+
+// Work that must not be lost when the network loses it: a claim the catalog refuses, create responses that never
+// arrive. Real adapters and the real catalog, the losses through the fault seam.
+
+const config = parseConfig({
+  region: 'us-east-1',
+  catalog: { table: 'lost-work-catalog' },
+  policies: [
+    {
+      name: 'claims',
+      targets: 'volumes',
+      schedules: [{ name: 'nightly', expression: 'cron(0 1 * * ? *)', keep: { count: 3 } }],
+    },
+  ],
+});
+const log = consoleLog(() => {});
+const ec2 = new EC2Client({ region: 'us-east-1' });
+const catalog = catalogFor(config, new AwsClients());
+
+beforeAll(async () => {
+  await ensureSandbox(config, new AwsClients());
+});
+
+describe('a claim whose DynamoDB write fails', () => {
+  it('fails that target alone: the report lists every target and the others are backed up', async () => {
+    const volumes = [];
+    for (let i = 0; i < 4; i++) volumes.push(await aVolume(ec2, { tags: { 'snapkeeper:policy': 'claims' } }));
+    const refused = volumes[1] ?? '';
+    // Every attempt at this target's claim (a transaction that puts its record and pointers) is refused.
+    const faults = newFaults().fail('TransactWriteItems', {
+      name: 'InternalServerError',
+      httpStatusCode: 500,
+      fault: 'server',
+      when: (input) => JSON.stringify(input).includes(`TARGET#${refused}`),
+    });
+    const clients = new AwsClients({ middleware: [faults.pluggable()], maxAttempts: 2 });
+    const request = { policy: 'claims', schedule: 'nightly', scheduledAt: '2026-11-24T01:00:00.000Z' };
+    const report = await runSchedule(request, { ...runDeps({ config, clients, log }), concurrency: 1 });
+
+    expect(report.results.map((r) => r.targetId).sort()).toEqual([...volumes].sort());
+    const failed = report.results.filter((r) => r.outcome === 'failed');
+    expect(failed).toEqual([
+      expect.objectContaining({
+        targetId: refused,
+        failure: expect.stringContaining('could not be claimed'),
+      }),
+    ]);
+    for (const result of report.results.filter((r) => r.targetId !== refused)) {
+      expect(result.outcome).toBe('created');
+      expect((await catalog.get(result.generationId))?.snapshots).toHaveLength(1);
+    }
+    expect(faults.count('TransactWriteItems', 'failed')).toBeGreaterThanOrEqual(2);
+  });
+});
