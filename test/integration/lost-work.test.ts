@@ -5,6 +5,8 @@ import { consoleLog } from '#cli/console-log.ts';
 import { ensureSandbox } from '#cli/sandbox-setup.ts';
 import { runSchedule } from '#core/backup/run.ts';
 import { parseConfig } from '#core/config/config.ts';
+import { OutcomeSupersededError } from '#core/model/errors.ts';
+import type { Generation } from '#core/model/generation.ts';
 import { catalogFor, runDeps } from '#wiring';
 import { faults as newFaults } from '../harness/faults.ts';
 import { aVolume } from '../support/fleet.ts';
@@ -60,5 +62,54 @@ describe('a claim whose DynamoDB write fails', () => {
       expect((await catalog.get(result.generationId))?.snapshots).toHaveLength(1);
     }
     expect(faults.count('TransactWriteItems', 'failed')).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('a late outcome in the catalog', () => {
+  const snapshot = (n: number) => ({
+    volumeId: `vol-late${n}`,
+    snapshotId: `snap-late${n}`,
+    region: 'us-east-1',
+    state: 'completed' as const,
+    consistency: 'crash' as const,
+    volumeTags: {},
+  });
+  const claim: Generation = {
+    id: 'gen-late-writer',
+    policy: 'claims',
+    schedule: 'nightly',
+    target: { kind: 'group', id: 'group:db', members: ['i-late1', 'i-late2'] },
+    scheduledAt: '2026-11-25T01:00:00.000Z',
+    claimedAt: '2026-11-25T01:00:01.000Z',
+    state: 'pending',
+    consistency: 'crash',
+    snapshots: [],
+    copies: [],
+  };
+
+  it('never replaces a completed record with part of its set, nor writes over a claim taken since', async () => {
+    await catalog.claim(claim);
+    // Two writers read the claim; the first records the whole group.
+    const late = structuredClone(claim);
+    const taken = structuredClone(claim);
+    await catalog.recordOutcome({
+      ...structuredClone(claim),
+      state: 'completed',
+      snapshots: [1, 2, 3, 4].map(snapshot),
+    });
+
+    await expect(
+      catalog.recordOutcome({ ...late, state: 'completed', snapshots: [1, 2].map(snapshot) }),
+    ).rejects.toBeInstanceOf(OutcomeSupersededError);
+    expect((await catalog.get(claim.id))?.snapshots.map((s) => s.snapshotId)).toEqual(
+      [1, 2, 3, 4].map((n) => `snap-late${n}`),
+    );
+    await expect(
+      catalog.recordOutcome({
+        ...taken,
+        claimedAt: '2026-11-25T01:20:00.000Z',
+        snapshots: [5].map(snapshot),
+      }),
+    ).rejects.toBeInstanceOf(OutcomeSupersededError);
   });
 });

@@ -1,12 +1,13 @@
 import { WRITE_ATTEMPTS, WriteConflictError } from '#adapters/catalog/writes.ts';
 import type { AuditEntry, Catalog, ClaimResult, GenerationQuery } from '#core/model/catalog.ts';
-import { AwsOperationError } from '#core/model/errors.ts';
+import { AwsOperationError, OutcomeSupersededError } from '#core/model/errors.ts';
 import {
   type CopyRecord,
   type Generation,
   type GenerationField,
   hasOpenWork,
   nextExpiry,
+  outcomeSuperseded,
 } from '#core/model/generation.ts';
 import { Faults } from './fakes.ts';
 
@@ -102,7 +103,12 @@ export class FakeCatalog implements Catalog {
 
   async recordOutcome(generation: Generation): Promise<void> {
     await this.faults.before('recordOutcome', generation);
-    await this.writeFields('record outcome', generation, OUTCOME_FIELDS);
+    await this.writeFields('record outcome', generation, OUTCOME_FIELDS, (current) => {
+      // As the adapter, which checks the record it re-read when its writer built on an older revision.
+      const stale = (generation.revision ?? 0) !== (current.revision ?? 0);
+      const superseded = stale ? outcomeSuperseded(current, generation) : undefined;
+      if (superseded) throw new OutcomeSupersededError(`record outcome: ${superseded}`);
+    });
     this.pointVolumes(generation);
   }
 
@@ -200,10 +206,16 @@ export class FakeCatalog implements Catalog {
    * The adapter's `fieldsWrite`: the named fields (set when defined, removed when not) onto the record as it is,
    * never a deleted one, nor one that does not exist; the caller's record then stands at the revision written.
    */
-  private async writeFields(operation: string, generation: Generation, fields: readonly GenerationField[]) {
+  private async writeFields(
+    operation: string,
+    generation: Generation,
+    fields: readonly GenerationField[],
+    guard?: (current: Generation) => void,
+  ) {
     await this.write<void>(generation.id, operation, {
       missing: missing(generation.id, operation),
       step: (current) => {
+        guard?.(current);
         if (current.deletedAt)
           throw new AwsOperationError(`catalog: ${operation}`, `generation ${generation.id} is deleted`);
         const write: Record<string, unknown> = { ...current };

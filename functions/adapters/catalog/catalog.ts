@@ -13,13 +13,14 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { AuditEntry, Catalog, ClaimResult, GenerationQuery } from '#core/model/catalog.ts';
-import { AwsOperationError } from '#core/model/errors.ts';
+import { AwsOperationError, OutcomeSupersededError } from '#core/model/errors.ts';
 import {
   type CopyRecord,
   type Generation,
   type GenerationField,
   hasOpenWork,
   nextExpiry,
+  outcomeSuperseded,
 } from '#core/model/generation.ts';
 import { catalogLayout } from './layout.ts';
 import {
@@ -143,8 +144,15 @@ export class DynamoCatalog implements Catalog {
         },
       },
     }));
+    const write = fieldsWrite('record outcome', generation, OUTCOME_FIELDS);
     await this.write({
-      ...fieldsWrite('record outcome', generation, OUTCOME_FIELDS),
+      ...write,
+      // Re-read after another writer won: a late outcome never replaces a newer claim or a completed record.
+      step: (current, fresh) => {
+        const superseded = fresh ? outcomeSuperseded(current, generation) : undefined;
+        if (superseded) throw new OutcomeSupersededError(`record outcome: ${superseded}`);
+        return write.step(current, fresh);
+      },
       send: (update) =>
         this.db.send(new TransactWriteCommand({ TransactItems: [{ Update: update }, ...pointers] })),
     });
@@ -282,7 +290,7 @@ export class DynamoCatalog implements Catalog {
         },
       });
     } catch (error) {
-      if (error instanceof AwsOperationError) throw error;
+      if (error instanceof AwsOperationError || error instanceof OutcomeSupersededError) throw error;
       throw catalogError(write.operation, error);
     }
   }

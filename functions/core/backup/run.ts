@@ -3,7 +3,7 @@ import type { CopyQueue } from '#core/copies/ports.ts';
 import { queueCopies } from '#core/copies/queue.ts';
 import type { Catalog, ClaimResult } from '#core/model/catalog.ts';
 import { mapLimit } from '#core/model/concurrency.ts';
-import { CreateFailedError, describeError } from '#core/model/errors.ts';
+import { CreateFailedError, describeError, OutcomeSupersededError } from '#core/model/errors.ts';
 import { type Consistency, type Generation, generationId } from '#core/model/generation.ts';
 import type { Clock, Deadline, Log, Timer } from '#core/model/ports.ts';
 import { adoptedGeneration, findAdoptable, rejectionNotes } from './adoption.ts';
@@ -197,6 +197,8 @@ async function backUpTarget(
   try {
     await deps.catalog.recordOutcome(recorded);
   } catch (error) {
+    if (error instanceof OutcomeSupersededError)
+      return result('existing', await superseded(recorded, error, deps));
     // The snapshots exist and carry the generation id, so a redelivery of the run finds and adopts them.
     const failure = `snapshots ${snapshotIds.join(', ')} were created but not recorded (${describeError(error)}); a retry of the run records them`;
     deps.log.error('generation not recorded', {
@@ -218,6 +220,23 @@ async function backUpTarget(
   // Queued now for the shortest copy lag; if this fails, reconcile queues them.
   await queueCopies(deps, recorded);
   return result('created', recorded, extra);
+}
+
+/**
+ * Another delivery's record won over this one's late outcome (it took the claim over, or completed the generation):
+ * that record stands, and this delivery's own snapshots are left to reconcile, which finds them by tag.
+ */
+async function superseded(
+  outcome: Generation,
+  error: OutcomeSupersededError,
+  deps: RunDeps,
+): Promise<Generation> {
+  deps.log.warn('outcome superseded', {
+    generationId: outcome.id,
+    snapshotIds: outcome.snapshots.map((s) => s.snapshotId),
+    reason: error.message,
+  });
+  return (await deps.catalog.get(outcome.id)) ?? outcome;
 }
 
 /**
@@ -311,7 +330,14 @@ async function resumeExisting(
       deps.config.region,
       note,
     );
-    await deps.catalog.recordOutcome(adopted);
+    try {
+      await deps.catalog.recordOutcome(adopted);
+    } catch (error) {
+      if (error instanceof OutcomeSupersededError) {
+        return { outcome: 'existing', generation: await superseded(adopted, error, deps) };
+      }
+      throw error;
+    }
     await queueCopies(deps, adopted);
     deps.log.warn('adopted snapshots of an interrupted run', {
       generationId: existing.id,

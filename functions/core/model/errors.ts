@@ -142,6 +142,11 @@ export class EndpointTimeoutError extends Error {
   }
 }
 
+/** A late outcome that the catalog refused to write over a newer record (`outcomeSuperseded` says why). */
+export class OutcomeSupersededError extends Error {
+  override readonly name = 'OutcomeSupersededError';
+}
+
 /** The message of any thrown value, for records and logs. */
 export function describeError(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

@@ -195,3 +195,19 @@ export function stateFromSnapshots(snapshots: readonly SnapshotRecord[]): Genera
   if (snapshots.some((s) => s.state === 'error')) return 'failed';
   return snapshots.every((s) => s.state === 'completed') ? 'completed' : 'pending';
 }
+
+/**
+ * Why an outcome built on an older read of a generation must not be written over the record as it stands now,
+ * or undefined when it may be: the claim was taken over since (the writer lost it), or the record was completed
+ * with snapshots the outcome does not hold (a late writer with part of the set would replace the whole).
+ */
+export function outcomeSuperseded(current: Generation, outcome: Generation): string | undefined {
+  if (current.claimedAt !== outcome.claimedAt) {
+    return `generation ${current.id} was claimed again at ${current.claimedAt} by another delivery`;
+  }
+  const held = new Set(outcome.snapshots.map((s) => s.snapshotId));
+  if (current.state === 'completed' && current.snapshots.some((s) => !held.has(s.snapshotId))) {
+    return `generation ${current.id} was completed meanwhile with snapshots this outcome does not hold`;
+  }
+  return undefined;
+}

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CLAIM_LEASE_MS } from '#core/backup/claim.ts';
+import { OutcomeSupersededError } from '#core/model/errors.ts';
 import { generationId } from '#core/model/generation.ts';
 import { TAG } from '#core/model/tags.ts';
 import {
@@ -192,6 +193,45 @@ describe('runSchedule: a claim the catalog refuses', () => {
     catalog.faults.failNext('claim', { error: new Error('claim generation: network error') });
     expect((await run()).results[0]?.outcome).toBe('failed');
     expect((await catalog.get(id))?.state).not.toBe('failed');
+  });
+});
+
+describe('runSchedule: a duplicate delivery during a group run', () => {
+  function aGroup() {
+    const world = aWorld();
+    const tags = { ...policyTag('daily'), [TAG.group]: 'db' };
+    const members = [anInstance({ volumes: 2, tags }), anInstance({ volumes: 2, tags })];
+    world.ec2.add(...members);
+    return { ...world, members };
+  }
+
+  it('leaves the live claim alone: the first delivery records all four snapshots', async () => {
+    const world = aGroup();
+    let duplicate: Awaited<ReturnType<typeof world.run>> | undefined;
+    // The duplicate runs once the first member is snapshotted and the second is not yet.
+    world.ec2.faults.onCall('snapshotInstance', async (request) => {
+      if (duplicate || request.instanceId !== world.members[1]?.instanceId) return;
+      duplicate = await world.run();
+    });
+    const first = await world.run();
+    expect(duplicate?.results[0]?.outcome).toBe('in-progress');
+    expect(first.results[0]).toMatchObject({ outcome: 'created' });
+    const [generation] = world.catalog.all();
+    expect(generation?.snapshots).toHaveLength(4);
+    expect(world.ec2.allSnapshots()).toHaveLength(4);
+  });
+
+  it('never lets a late outcome holding part of the set replace the completed record', async () => {
+    const world = aGroup();
+    world.ec2.startState = 'completed';
+    await world.run();
+    const [complete] = world.catalog.all();
+    expect(complete?.state).toBe('completed');
+    if (!complete) throw new Error('no generation');
+    // A writer that read the claim before the run recorded it, holding two of the four snapshots.
+    const late = { ...complete, revision: 0, snapshots: complete.snapshots.slice(0, 2) };
+    await expect(world.catalog.recordOutcome(late)).rejects.toBeInstanceOf(OutcomeSupersededError);
+    expect((await world.catalog.get(complete.id))?.snapshots).toHaveLength(4);
   });
 });
 
