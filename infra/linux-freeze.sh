@@ -18,6 +18,8 @@ TIMEOUT=$3
 NOT_AFTER=${4:-}
 STATE=${SNAPKEEPER_STATE_DIR:-/run/snapkeeper-freeze}
 AGENT_DIR=${SNAPKEEPER_AGENT_DIR:-/var/lib/amazon/ssm}
+# Exists when systemd is PID 1 (what sd_booted checks). The SNAPKEEPER_* overrides are for tests; SSM sets none.
+SYSTEMD_DIR=${SNAPKEEPER_SYSTEMD_DIR:-/run/systemd/system}
 DIR=$STATE/$ID
 # No fsfreeze starts later than this before the watchdog fires, so none can end after it.
 GUARD_MS=1000
@@ -74,10 +76,10 @@ abort() {
 }
 
 arm() {
-  if [ -d /run/systemd/system ] && command -v systemd-run >/dev/null 2>&1; then
+  if [ -d "$SYSTEMD_DIR" ] && command -v systemd-run >/dev/null 2>&1; then
     systemctl stop "snapkeeper-thaw-$ID.timer" 2>/dev/null
     systemd-run --quiet --unit="snapkeeper-thaw-$ID" --on-active="$TIMEOUT" \
-      /bin/sh "$STATE/freeze.sh" Watchdog "$ID" 0 </dev/null >/dev/null 2>&1 || return 1
+      /bin/sh "$STATE/freeze.sh" Watchdog "$ID" 0 </dev/null >/dev/null 2>&1 9>&- || return 1
     echo systemd >"$DIR/watchdog"
     return 0
   fi

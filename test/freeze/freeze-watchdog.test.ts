@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe } from 'vitest';
 import { FREEZE_REPORT, thawOutcome } from '#core/backup/freeze-report.ts';
@@ -56,6 +56,40 @@ describe.concurrent('the watchdog of the Linux freeze script', () => {
       const thaw = await rig.run('Thaw', 'gen-next-1', { timeoutSeconds: 20, notAfterMs: 2_000 });
       expect(thawOutcome(thaw.stdout)).toBe('held');
       expect(await rig.write(fs.mount)).toBe('written');
+    },
+  );
+
+  withRig(
+    'arms a systemd timer named for its freeze id when systemd runs, and the thaw stops exactly that timer',
+    async ({ rig, expect }) => {
+      const fs = rig.filesystem('data');
+      const log = rig.useSystemd();
+      const freeze = await rig.run('Freeze', 'gen-systemd-1', { timeoutSeconds: 20, notAfterMs: 5_000 });
+      expect(freeze.code, freeze.stderr).toBe(0);
+      expect(readFileSync(log, 'utf8')).toMatch(
+        /^run snapkeeper-thaw-gen-systemd-1 20 \/bin\/sh \S+ Watchdog gen-systemd-1 0$/m,
+      );
+      expect(await rig.write(fs.mount)).toBe('blocked');
+      const thaw = await rig.run('Thaw', 'gen-systemd-1', { timeoutSeconds: 20, notAfterMs: 5_000 });
+      expect(thawOutcome(thaw.stdout)).toBe('held');
+      expect(readFileSync(log, 'utf8')).toContain('stop snapkeeper-thaw-gen-systemd-1.timer');
+      expect(await rig.write(fs.mount)).toBe('written');
+    },
+  );
+
+  withRig(
+    'thaws a lost thaw through its systemd timer, and the late thaw says so',
+    async ({ rig, expect }) => {
+      const fs = rig.filesystem('data');
+      rig.useSystemd();
+      const freeze = await rig.run('Freeze', 'gen-systemd-2', { timeoutSeconds: 2, notAfterMs: 1_000 });
+      expect(freeze.code, freeze.stderr).toBe(0);
+      expect(await rig.write(fs.mount)).toBe('blocked');
+      const started = performance.now();
+      await rig.startWrite(fs.mount).done;
+      expect(performance.now() - started).toBeLessThan(3_000);
+      const late = await rig.run('Thaw', 'gen-systemd-2', { timeoutSeconds: 2, notAfterMs: 2_000 });
+      expect(thawOutcome(late.stdout)).toBe('watchdog');
     },
   );
 });

@@ -73,6 +73,7 @@ export class FreezeRig {
   private readonly filesystems: Filesystem[] = [];
   private readonly mounts: string[] = [];
   private readonly probes: Promise<unknown>[] = [];
+  private readonly env: Record<string, string> = {};
   private readonly realSync = sh('sh', '-c', 'command -v sync');
 
   constructor() {
@@ -131,6 +132,35 @@ esac`,
     sh('ln', '-s', join(fs.mount, 'ssm'), this.agentDir);
   }
 
+  /**
+   * Makes the script see systemd as PID 1, with `systemd-run --on-active` and `systemctl stop` played by fakes on
+   * PATH: a timer is a detached sleep, stopping it ends that sleep. Every call is logged; returns the log's path.
+   */
+  useSystemd(): string {
+    const units = join(this.root, 'systemd');
+    mkdirSync(join(units, 'system'), { recursive: true });
+    this.env.SNAPKEEPER_SYSTEMD_DIR = join(units, 'system');
+    this.tool(
+      'systemd-run',
+      `unit=''; delay=''
+while [ $# -gt 0 ]; do
+  case "$1" in --unit=*) unit=\${1#--unit=} ;; --on-active=*) delay=\${1#--on-active=} ;; --*) ;; *) break ;; esac
+  shift
+done
+# Started by PID 1 in truth: nothing of the caller's, its lock's file descriptor included, is inherited.
+setsid sh -c 'sleep "$1"; shift; exec "$@"' timer "$delay" "$@" </dev/null >/dev/null 2>&1 9>&- &
+echo $! > "${units}/$unit.timer"
+echo "run $unit $delay $*" >> "${units}/log"`,
+    );
+    this.tool(
+      'systemctl',
+      `[ "$1" = stop ] || exit 0
+[ -f "${units}/$2" ] && kill -TERM "-$(cat "${units}/$2")" 2>/dev/null
+echo "stop $2" >> "${units}/log"`,
+    );
+    return join(units, 'log');
+  }
+
   /** Freezes `fs` as some other tool would, outside the script. */
   freezeOutside(fs: Filesystem): void {
     sh('fsfreeze', '-f', fs.mount);
@@ -160,6 +190,9 @@ esac`,
         PATH: `${this.bin}:${process.env.PATH}`,
         SNAPKEEPER_STATE_DIR: this.state,
         SNAPKEEPER_AGENT_DIR: this.agentDir,
+        // Without systemd unless the test asks for it: PID 1 is not systemd on the build machines either.
+        SNAPKEEPER_SYSTEMD_DIR: join(this.root, 'no-systemd'),
+        ...this.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -216,9 +249,27 @@ esac`,
       const pid = this.watchdogPid(id);
       if (pid) killGroup(pid, 'SIGTERM');
     }
+    for (const pid of this.timerPids()) killGroup(pid, 'SIGTERM');
     for (const mount of [...this.mounts].reverse()) spawnQuiet('umount', mount);
     for (const fs of this.filesystems) spawnQuiet('losetup', '-d', fs.device);
     rmSync(this.root, { recursive: true, force: true });
+  }
+
+  /** The fake systemd timers still sleeping, recognised by their command line naming this rig. */
+  private timerPids(): number[] {
+    const units = join(this.root, 'systemd');
+    if (!existsSync(units)) return [];
+    return readdirSync(units)
+      .filter((name) => name.endsWith('.timer'))
+      .flatMap((name) => {
+        const pid = readFileSync(join(units, name), 'utf8').trim();
+        try {
+          const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+          return command.includes(this.root) ? [Number(pid)] : [];
+        } catch {
+          return [];
+        }
+      });
   }
 
   private freezeIds(): string[] {
