@@ -46,3 +46,11 @@ export function parseEvent<S extends z.ZodType>(schema: S): MiddlewareObj<z.inpu
     },
   };
 }
+
+/**
+ * The event as `parseEvent(schema)` left it: parsed once, defaults and transforms applied. Middy's types cannot
+ * say that a middleware changed the event, so this names the fact instead of parsing a second time.
+ */
+export function parsedEvent<S extends z.ZodType>(_schema: S, event: z.input<S>): z.output<S> {
+  return event as z.output<S>;
+}

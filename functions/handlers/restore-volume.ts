@@ -2,10 +2,10 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
-import type { RestoreDeps, RestoreVolumeRequest, RestoreVolumeResult } from '#core/recovery/restore.ts';
+import type { RestoreDeps, RestoreVolumeResult } from '#core/recovery/restore.ts';
 import { namesWhatToRestore, restoreVolume, restoreVolumeFields } from '#core/recovery/restore.ts';
 import { restoreDeps } from '#wiring';
-import { lambdaConfig, lambdaLog, logger, parseEvent } from './lambda.ts';
+import { lambdaConfig, lambdaLog, logger, parsedEvent, parseEvent } from './lambda.ts';
 
 /**
  * The runbook's request plus where to find the generation: `fromManifests: true` reads the manifests in the
@@ -15,7 +15,7 @@ export const RestoreVolumeEventSchema = z
   .strictObject({ ...restoreVolumeFields, fromManifests: z.boolean().default(false) })
   .refine(...namesWhatToRestore);
 
-export type RestoreVolumeEvent = RestoreVolumeRequest & { fromManifests?: boolean };
+export type RestoreVolumeEvent = z.input<typeof RestoreVolumeEventSchema>;
 
 /** The restore-volume runbook (SPEC §6) as a Lambda: `aws lambda invoke` with the request as the payload. */
 export function createRestoreVolumeHandler(
@@ -25,7 +25,7 @@ export function createRestoreVolumeHandler(
     .use(injectLambdaContext(logger))
     .use(parseEvent(RestoreVolumeEventSchema))
     .handler((event, context) => {
-      const { fromManifests, ...request } = event as z.output<typeof RestoreVolumeEventSchema>;
+      const { fromManifests, ...request } = parsedEvent(RestoreVolumeEventSchema, event);
       // An async invocation retried by Lambda keeps its request id, so the retry finds the same volume.
       return restoreVolume(
         { idempotencyToken: context.awsRequestId, ...request },

@@ -8,7 +8,7 @@ import { assertDeliverable, assertOccurrence } from '#core/config/occurrence.ts'
 import { RunFailedError } from '#core/model/errors.ts';
 import { runDeps } from '#wiring';
 import { copyQueueUrl } from './env.ts';
-import { lambdaConfig, lambdaLog, logger, parseEvent } from './lambda.ts';
+import { lambdaConfig, lambdaLog, logger, parsedEvent, parseEvent } from './lambda.ts';
 
 /** What each EventBridge Scheduler schedule sends: `scheduledAt` is `<aws.scheduler.scheduled-time>`. */
 export const ScheduledRunEventSchema = z.strictObject({
@@ -26,7 +26,7 @@ export function createScheduledRunHandler(deps: () => RunDeps) {
     .handler(async (event, context) => {
       // The freeze state machine thaws everything before the Lambda's own timeout cuts it off.
       const deadline = { remainingMs: () => context.getRemainingTimeInMillis() };
-      const run = ScheduledRunEventSchema.parse(event);
+      const run = parsedEvent(ScheduledRunEventSchema, event);
       const built = deps();
       // Retention counts generations by their scheduled time: an invented one, far ahead or off the schedule,
       // would stand in for real backups. Only a time the schedule fires at, delivered while it can be, is run.

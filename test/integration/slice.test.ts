@@ -219,6 +219,33 @@ describe('restore', () => {
     });
   });
 
+  it('refuses a malformed request at each boundary, naming the field, and creates nothing', async () => {
+    const volumesBefore = (await ec2.send(new DescribeVolumesCommand({}))).Volumes?.length;
+    const flags = await cli(
+      [
+        'restore',
+        '--volume',
+        'volume-1',
+        '--az',
+        'us-east-1a',
+        '--region',
+        'us-est-1',
+        '--config',
+        configFile,
+      ],
+      clients,
+    );
+    expect(flags.status).toBe(2);
+    expect(flags.stderr).toMatch(/bad restore request: [\s\S]*volumeId[\s\S]*did you mean "us-east-1"/);
+    await expect(
+      restoreHandler(
+        { volumeId: 'volume-1', availabilityZone: 'us-east-1a' },
+        lambdaContext('snapkeeper-restore'),
+      ),
+    ).rejects.toThrow(/volumeId: must be a volume id/);
+    expect((await ec2.send(new DescribeVolumesCommand({}))).Volumes?.length).toBe(volumesBefore);
+  });
+
   it('finds nothing before the first generation, and says how to list them', async () => {
     const result = await cli(
       [

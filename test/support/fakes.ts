@@ -15,7 +15,7 @@ import { type Generation, generationId, type SnapshotState, type Target } from '
 import type { Clock, Log, Tags } from '#core/model/ports.ts';
 import { TAG, userTags } from '#core/model/tags.ts';
 import type { VolumeService } from '#core/recovery/ports.ts';
-import { restoreVolume } from '#core/recovery/restore.ts';
+import { parseRestoreRequest, restoreVolume } from '#core/recovery/restore.ts';
 import { FakeCatalog } from './fake-catalog.ts';
 import { FakePruner } from './fake-pruner.ts';
 
@@ -544,8 +544,8 @@ export function aWorld(options: { config?: Config; now?: string } = {}) {
         { policy: 'daily', schedule: 'daily', scheduledAt: SCHEDULED_AT, ...request },
         { config, inventory: ec2, snapshots: ec2, account: ec2, catalog, clock, log },
       ),
-    restore: (input: unknown) =>
-      restoreVolume(input, { config, catalog, volumes, clock, log, actor: 'unit-test' }),
+    restore: async (input: unknown) =>
+      restoreVolume(parseRestoreRequest(input), { config, catalog, volumes, clock, log, actor: 'unit-test' }),
     reconcile: () =>
       reconcile({ config, catalog, snapshots: ec2, inventory: ec2, account: ec2, pruner, clock, log }),
   };

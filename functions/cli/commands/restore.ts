@@ -1,6 +1,6 @@
 import { Option } from 'commander';
 import { InputError } from '#core/model/errors.ts';
-import { restoreVolume } from '#core/recovery/restore.ts';
+import { parseRestoreRequest, restoreVolume } from '#core/recovery/restore.ts';
 import { restoreDeps } from '#wiring';
 import type { Cli, CommonOptions } from '../command.ts';
 import { formatRestore } from '../format.ts';
@@ -60,7 +60,7 @@ export function restoreCommand(cli: Cli): void {
         }
         const actor = `cli:${process.env.USER ?? 'unknown'}`;
         const result = await restoreVolume(
-          {
+          parseRestoreRequest({
             volumeId: options.volume,
             generationId: options.generation,
             at: options.at,
@@ -72,7 +72,7 @@ export function restoreCommand(cli: Cli): void {
             kmsKeyId: options.kmsKeyId,
             idempotencyToken: options.idempotencyToken,
             dryRun: options.dryRun,
-          },
+          }),
           restoreDeps({ config, clients, log: cli.log(options) }, actor, {
             fromManifests: options.fromManifests,
           }),

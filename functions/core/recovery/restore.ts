@@ -48,7 +48,15 @@ export const namesWhatToRestore = [
 /** The restore-volume runbook's request (SPEC §6), shared by the Lambda and the CLI. */
 export const RestoreVolumeRequestSchema = z.strictObject(restoreVolumeFields).refine(...namesWhatToRestore);
 
-export type RestoreVolumeRequest = z.input<typeof RestoreVolumeRequestSchema>;
+/** A validated restore request: the Lambda's event middleware or `parseRestoreRequest` made it. */
+export type RestoreVolumeRequest = z.output<typeof RestoreVolumeRequestSchema>;
+
+/** Validates a restore request from outside (the CLI's flags); an `InputError` names each bad field. */
+export function parseRestoreRequest(input: unknown): RestoreVolumeRequest {
+  const parsed = RestoreVolumeRequestSchema.safeParse(input);
+  if (!parsed.success) throw new InputError(`bad restore request: ${z.prettifyError(parsed.error)}`);
+  return parsed.data;
+}
 
 export interface RestoreVolumeResult {
   volumeId: string | null;
@@ -71,11 +79,14 @@ export interface RestoreDeps {
   waitTimeoutMs?: number;
 }
 
-/** restore-volume: a new volume from the newest completed generation at or before `at`, waited until available. */
-export async function restoreVolume(input: unknown, deps: RestoreDeps): Promise<RestoreVolumeResult> {
-  const parsed = RestoreVolumeRequestSchema.safeParse(input);
-  if (!parsed.success) throw new InputError(`bad restore request: ${z.prettifyError(parsed.error)}`);
-  const request = parsed.data;
+/**
+ * restore-volume: a new volume from the newest completed generation at or before `at`, waited until available.
+ * The request was validated at the boundary (see `RestoreVolumeRequest`); it is not parsed again here.
+ */
+export async function restoreVolume(
+  request: RestoreVolumeRequest,
+  deps: RestoreDeps,
+): Promise<RestoreVolumeResult> {
   const region = request.region ?? deps.config.region;
   if (!request.availabilityZone.startsWith(region)) {
     throw new InputError(

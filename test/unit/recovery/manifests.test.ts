@@ -4,7 +4,7 @@ import { prune } from '#core/lifecycle/prune.ts';
 import { reconcile } from '#core/lifecycle/reconcile.ts';
 import type { CatalogWriter } from '#core/model/catalog.ts';
 import { ManifestCatalog, ManifestingCatalog, rebuildCatalog } from '#core/recovery/manifests.ts';
-import { restoreVolume } from '#core/recovery/restore.ts';
+import { parseRestoreRequest, restoreVolume } from '#core/recovery/restore.ts';
 import { FakeCatalog } from '../../support/fake-catalog.ts';
 import { FakeManifestStore } from '../../support/fake-manifests.ts';
 import { aGeneration, anInstance, aVolume, aWorld, policyTag, SCHEDULED_AT } from '../../support/fakes.ts';
@@ -145,7 +145,7 @@ describe('the catalog read from manifests', () => {
     await manifests.write(newer);
     const log = world.log;
     const result = await restoreVolume(
-      { volumeId, availabilityZone: 'us-east-1a', at: '2026-11-19T12:00:00Z' },
+      parseRestoreRequest({ volumeId, availabilityZone: 'us-east-1a', at: '2026-11-19T12:00:00Z' }),
       { ...world, catalog: new ManifestCatalog(manifests, log), actor: 'unit-test' },
     );
     expect(result).toMatchObject({

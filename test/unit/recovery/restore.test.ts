@@ -154,6 +154,13 @@ describe('restoreVolume: which generation', () => {
 });
 
 describe('restoreVolume: bad requests', () => {
+  it('refuses a malformed volume id at the boundary, naming the field', async () => {
+    const world = aRestoreWorld(...history('completed'));
+    const restoring = world.restore({ volumeId: 'volume-1', availabilityZone: AZ });
+    await expect(restoring).rejects.toBeInstanceOf(InputError);
+    await expect(restoring).rejects.toThrow(/bad restore request: [\s\S]*volumeId/);
+  });
+
   it('refuses an unknown Region before any AWS call, naming the likely one', async () => {
     const world = aRestoreWorld(...history('completed'));
     const restoring = world.restore({ volumeId: VOLUME, availabilityZone: AZ, region: 'us-west-9' });
