@@ -21,8 +21,9 @@ AGENT_DIR=${SNAPKEEPER_AGENT_DIR:-/var/lib/amazon/ssm}
 # Exists when systemd is PID 1 (what sd_booted checks). The SNAPKEEPER_* overrides are for tests; SSM sets none.
 SYSTEMD_DIR=${SNAPKEEPER_SYSTEMD_DIR:-/run/systemd/system}
 DIR=$STATE/$ID
-# No fsfreeze starts later than this before the watchdog fires, so none can end after it.
-GUARD_MS=1000
+# No fsfreeze starts later than this before the watchdog fires, so none can end after it (fsfreeze syncs the
+# filesystem first; with little dirty data that takes milliseconds). Small enough for TimeoutSeconds 1.
+GUARD_MS=500
 # A lease this long past its watchdog's time means the watchdog died; the next freeze ends it instead.
 STALE_MS=5000
 
@@ -116,11 +117,11 @@ ebs_filesystems() {
 
 # Waits for the lease until NotAfter, holding the flock once it has it.
 take_lease() {
-  holder=none
+  holder=''
   while :; do
     left=$((not_after - $(now_ms)))
-    [ "$left" -gt 0 ] || fail "freeze $holder still holds this instance's freeze lock at NotAfter $NOT_AFTER;" \
-      "not freezing (that freeze ends at its thaw or its watchdog, within its TimeoutSeconds)"
+    [ "$left" -gt 0 ] || fail "${holder:+freeze }${holder:-another freeze} still holds this instance's freeze lock" \
+      "at NotAfter $NOT_AFTER; not freezing (that freeze ends at its thaw or its watchdog, within its TimeoutSeconds)"
     flock -w "$(seconds "$left")" 9 || continue
     [ -s "$STATE/active" ] || return 0
     read -r holder holder_until <"$STATE/active"
