@@ -155,7 +155,9 @@ function parseCron(body: string): ScheduleExpressionResult {
 /** Turns a five-field Unix cron into the EventBridge form: a year field, and `?` in one day field. */
 function suggestFromFive(words: string[]): string {
   const [minutes, hours, dayOfMonth = '*', month, dayOfWeek = '*'] = words;
-  const [dom, dow] = dayOfWeek === '*' ? [dayOfMonth, '?'] : ['?', dayOfWeek];
+  // EventBridge wants exactly one of the two day fields to be "?": the one the Unix cron left open.
+  const openWeek = dayOfWeek === '*' || dayOfWeek === '?';
+  const [dom, dow] = openWeek ? [dayOfMonth === '?' ? '*' : dayOfMonth, '?'] : ['?', dayOfWeek];
   return [minutes, hours, dom, month, dow, '*'].join(' ');
 }
 

@@ -121,6 +121,14 @@ describe('an invalid config', () => {
     );
   });
 
+  it('suggests a valid EventBridge form for a five-field cron whose day-of-week is already "?"', () => {
+    expectIssue(
+      withSchedule({ expression: 'cron(0 * * * ?)' }),
+      'policies[0].schedules[0].expression',
+      'did you mean "cron(0 * * * ? *)"?',
+    );
+  });
+
   it('rejects a cron with "?" in both day fields', () => {
     expectIssue(
       withSchedule({ expression: 'cron(0 3 ? * ? *)' }),
