@@ -1,7 +1,8 @@
 // Deploys the real app to the local emulator with the CDK CLI, as an operator would, and checks that what the
 // stack promises exists. The emulator creates resources but runs nothing: behaviour is tested elsewhere.
-// moto's CloudFormation silently skips what it does not model: Scheduler schedules, queue policies (the enforceSSL
-// denies) and CloudWatch alarms (the copy dead-letter alarm). test/infra/stack.test.ts and copies.test.ts check those
+// moto's CloudFormation silently skips what it does not model: Scheduler schedules, queue and bucket policies (the
+// enforceSSL denies), CloudWatch alarms (the copy dead-letter alarm) and the manifest bucket's versioning, Object
+// Lock and public access block. test/infra/stack.test.ts, copies.test.ts and manifest-bucket.test.ts check those
 // in the template instead.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -10,6 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetFunctionCommand, LambdaClient, ListEventSourceMappingsCommand } from '@aws-sdk/client-lambda';
+import { GetBucketEncryptionCommand, GetBucketLocationCommand, S3Client } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { catalogIndexes, catalogLayout } from '#adapters/catalog/layout.ts';
@@ -49,11 +51,15 @@ describe('cdk deploy to the local emulator', () => {
     // The harness's emulator when the infra project provides one (AWS_ENDPOINT_URL); otherwise our own moto.
     emulator = await startEmulator();
     const started = Date.now();
-    await cdk(['bootstrap', `aws://${ACCOUNT}/us-east-1`]);
+    const config = await loadConfigFile(repoConfigFile);
+    // The main stack's Region and the manifest stack's (the DR Region).
+    const regions = [...new Set([config.region, config.manifests?.region ?? config.region])];
+    await cdk(['bootstrap', ...regions.map((region) => `aws://${ACCOUNT}/${region}`)]);
     const bootstrapped = Date.now();
     const outputsFile = join(scratch, 'outputs.json');
     await cdk([
       'deploy',
+      '--all',
       '--require-approval',
       'never',
       // Change sets lose stack outputs on the emulator; a direct deployment keeps them.
@@ -72,6 +78,21 @@ describe('cdk deploy to the local emulator', () => {
   afterAll(async () => {
     rmSync(scratch, { recursive: true, force: true });
     await emulator?.stop();
+  });
+
+  it('creates the manifest bucket in the manifest Region, encrypted with SSE-S3', async () => {
+    const config = await loadConfigFile(repoConfigFile);
+    const manifests = config.manifests;
+    if (!manifests) throw new Error('the repository config names no manifest bucket');
+    const s3 = new S3Client({ region: manifests.region, endpoint: emulator.endpoint, forcePathStyle: true });
+    const { LocationConstraint } = await s3.send(new GetBucketLocationCommand({ Bucket: manifests.bucket }));
+    expect(LocationConstraint).toBe(manifests.region);
+    const { ServerSideEncryptionConfiguration } = await s3.send(
+      new GetBucketEncryptionCommand({ Bucket: manifests.bucket }),
+    );
+    expect(
+      ServerSideEncryptionConfiguration?.Rules?.[0]?.ApplyServerSideEncryptionByDefault?.SSEAlgorithm,
+    ).toBe('AES256');
   });
 
   it('creates the catalog table with the layout the adapters use', async () => {

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { Config } from '#core/config/config.ts';
-import { CONFIG_FILE_CONTEXT, defineApp } from '../../infra/define-app.ts';
+import { CONFIG_FILE_CONTEXT, defineApp, manifestStackOf } from '../../infra/define-app.ts';
+import type { ManifestBucketStack } from '../../infra/manifest-bucket.ts';
 import type { SnapkeeperStack } from '../../infra/snapkeeper-stack.ts';
 import type { TemplateJson } from './iam/roles.ts';
 
@@ -21,6 +22,8 @@ const cdkContext = JSON.parse(readFileSync(new URL('cdk.json', repoRoot), 'utf8'
 export interface Synthesized {
   stack: SnapkeeperStack;
   template: Template;
+  /** The manifest bucket's stack, when the config names `manifests`. */
+  manifests?: { stack: ManifestBucketStack; template: Template };
 }
 
 const synthesized = new Map<string, Synthesized>();
@@ -32,7 +35,12 @@ export function synthesize(configFile: string): Synthesized {
   if (!result) {
     const app = new App({ context: { ...cdkContext, [CONFIG_FILE_CONTEXT]: configFile } });
     const stack = defineApp(app);
-    result = { stack, template: Template.fromStack(stack) };
+    const manifests = manifestStackOf(app);
+    result = {
+      stack,
+      template: Template.fromStack(stack),
+      ...(manifests ? { manifests: { stack: manifests, template: Template.fromStack(manifests) } } : {}),
+    };
     synthesized.set(configFile, result);
   }
   return result;
