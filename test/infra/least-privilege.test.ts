@@ -154,10 +154,9 @@ describe('the reconcile role', () => {
 });
 
 describe('the writers of manifests', () => {
-  it.each(['scheduled-run', 'reconcile', 'copy-worker'])(
-    '%s puts manifests only under the layout prefixes, and only asking for SSE-S3',
-    (fn) => {
-      const bucket = `arn:aws:s3:::${config.manifests?.bucket}`;
+  it('lets each of them put manifests only under the layout prefixes, and only asking for SSE-S3', () => {
+    const bucket = `arn:aws:s3:::${config.manifests?.bucket}`;
+    for (const fn of ['scheduled-run', 'reconcile', 'copy-worker']) {
       const put = (key: string, encryption?: string) =>
         allowed(fn, {
           action: 's3:PutObject',
@@ -165,14 +164,15 @@ describe('the writers of manifests', () => {
           context: encryption ? { 's3:x-amz-server-side-encryption': [encryption] } : {},
           known: ['s3:x-amz-server-side-encryption'],
         });
-      expect(put('generations/gen-1.json', 'AES256')).toBe(true);
-      expect(put('by-volume/vol-1/8229_gen-1', 'AES256')).toBe(true);
-      expect(put('generations/gen-1.json')).toBe(false);
-      expect(put('index.html', 'AES256')).toBe(false);
-      expect(put('generationsX/gen-1.json', 'AES256')).toBe(false);
-      expect(allowed(fn, { action: 's3:DeleteObject', resource: `${bucket}/generations/gen-1.json` })).toBe(
-        false,
-      );
-    },
-  );
+      expect(put('generations/gen-1.json', 'AES256'), fn).toBe(true);
+      expect(put('by-volume/vol-1/8229_gen-1', 'AES256'), fn).toBe(true);
+      expect(put('generations/gen-1.json'), fn).toBe(false);
+      expect(put('index.html', 'AES256'), fn).toBe(false);
+      expect(put('generationsX/gen-1.json', 'AES256'), fn).toBe(false);
+      expect(
+        allowed(fn, { action: 's3:DeleteObject', resource: `${bucket}/generations/gen-1.json` }),
+        fn,
+      ).toBe(false);
+    }
+  });
 });
