@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
+import { catalogLayout } from '#adapters/catalog/layout.ts';
 import { AwsClients } from '#adapters/clients.ts';
 import type { Config } from '#core/config/config.ts';
 import type * as Wiring from '#wiring';
@@ -171,7 +172,7 @@ const DROPPED = new Set([
 ]);
 
 /**
- * The request as far as IAM can see it: item attributes are cut down to the catalog's keys (`pk`, `sk`), and
+ * The request as far as IAM can see it: item attributes are cut down to the catalog's keys, and
  * expression values to those the key condition names (a query's partition key is a `dynamodb:LeadingKeys`).
  */
 export function trimmed(input: Shape): Shape {
@@ -179,8 +180,9 @@ export function trimmed(input: Shape): Shape {
   for (const [key, value] of Object.entries(input)) {
     if (DROPPED.has(key)) continue;
     if (key === 'Item' && value && typeof value === 'object') {
-      const { pk, sk } = value as Shape;
-      out[key] = { pk, sk };
+      const item = value as Shape;
+      const { partitionKey, sortKey } = catalogLayout;
+      out[key] = { [partitionKey]: item[partitionKey], [sortKey]: item[sortKey] };
     } else if (key === 'ExpressionAttributeValues' && value && typeof value === 'object') {
       const condition = String(input.KeyConditionExpression ?? '');
       out[key] = Object.fromEntries(
