@@ -33,10 +33,11 @@ def main() -> None:
     from werkzeug.serving import make_server
 
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from moto_patches import patch_dynamodb_atomicity, patch_transactions
+    from moto_patches import patch_dynamodb_atomicity, patch_images_from_snapshots, patch_transactions
 
     patch_transactions()
     patch_dynamodb_atomicity()
+    patch_images_from_snapshots()
 
     app = DomainDispatcherApplication(create_backend_app)
     server = make_server(host, 0, app, threaded=True)

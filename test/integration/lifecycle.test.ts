@@ -2,8 +2,10 @@ import {
   CreateSnapshotCommand,
   DeleteSnapshotCommand,
   DeleteVolumeCommand,
+  DeregisterImageCommand,
   DescribeSnapshotsCommand,
   EC2Client,
+  RegisterImageCommand,
 } from '@aws-sdk/client-ec2';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AwsClients } from '#adapters/clients.ts';
@@ -221,5 +223,67 @@ describe('an interrupted prune', () => {
     expect(await snapshotExists(first?.snapshots[0]?.snapshotId ?? '')).toBe(false);
     const deletes = watch.calls.filter((c) => c.action === 'DeleteSnapshot').map((c) => c.input.SnapshotId);
     expect(deletes).toEqual([first?.snapshots[0]?.snapshotId]);
+  });
+});
+
+describe("a user's AMI registered from a snapkeeper snapshot", () => {
+  /** A generation of a new `gone` volume on night `n`, and an AMI a user registered from its snapshot. */
+  async function usedByAnAmi(n: number) {
+    const volumeId = await aVolume(ec2, { tags: { 'snapkeeper:policy': 'gone' } });
+    await night('gone', n);
+    const [generation] = await lineageOf(volumeId);
+    const snapshotId = generation?.snapshots[0]?.snapshotId ?? '';
+    const { ImageId: imageId = '' } = await ec2.send(
+      new RegisterImageCommand({
+        Name: `restored-by-hand-${n}`,
+        RootDeviceName: '/dev/xvda',
+        BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { SnapshotId: snapshotId } }],
+      }),
+    );
+    return { generation: generation as Generation, snapshotId, imageId };
+  }
+
+  it('holds the generation, naming the AMI, on every pass until the AMI is deregistered, then prunes it', async () => {
+    const { generation, snapshotId, imageId } = await usedByAnAmi(24);
+    const held = { generationId: generation.id, reason: expect.stringContaining(`in use by AMI ${imageId}`) };
+
+    const pushedOut = await night('gone', 25);
+    expect(pushedOut.reconciled.held).toContainEqual(held);
+    const later = await reconcile(
+      reconcileDeps({ copyQueueUrl: queueUrl, config, clients, clock: at(day(25, 5)), log }),
+    );
+    expect(later.held).toContainEqual(held);
+    expect(await snapshotExists(snapshotId)).toBe(true);
+    expect((await catalog.get(generation.id))?.heldBecause).toContain(imageId);
+
+    await ec2.send(new DeregisterImageCommand({ ImageId: imageId }));
+    const freed = await reconcile(
+      reconcileDeps({ copyQueueUrl: queueUrl, config, clients, clock: at(day(25, 6)), log }),
+    );
+    expect(freed.pruned.map((p) => p.generationId)).toContain(generation.id);
+    expect(await snapshotExists(snapshotId)).toBe(false);
+  });
+
+  it("holds it too when the AMI escapes the look-up: EC2's InvalidSnapshot.InUse is mapped, not a failed pass", async () => {
+    const { generation, imageId } = await usedByAnAmi(27);
+    // The pass's look-up sees no AMI (as if registered just after it); the delete then meets EC2's refusal.
+    let lookups = 0;
+    const faults = newFaults().transform('DescribeImages', (output, input) =>
+      JSON.stringify(input).includes('block-device-mapping.snapshot-id') && lookups++ === 0
+        ? { ...output, Images: [] }
+        : output,
+    );
+    const raced = await night(
+      'gone',
+      28,
+      new AwsClients({ middleware: [faults.pluggable()], maxAttempts: 1 }),
+    );
+    expect(raced.reconciled.held).toContainEqual({
+      generationId: generation.id,
+      reason: expect.stringContaining(`in use by AMI ${imageId}`),
+    });
+    expect(faults.calls.filter((c) => c.action === 'DeleteSnapshot').map((c) => c.error)).toContain(
+      'InvalidSnapshot.InUse',
+    );
   });
 });

@@ -1,4 +1,5 @@
 import type { Ownership, Pruner } from '#core/lifecycle/ports.ts';
+import { SnapshotInUseError } from '#core/model/errors.ts';
 import type { Tags } from '#core/model/ports.ts';
 import { TAG } from '#core/model/tags.ts';
 import type { FakeEc2 } from './fakes.ts';
@@ -6,6 +7,10 @@ import type { FakeEc2 } from './fakes.ts';
 /** Pruning over a `FakeEc2`'s snapshots, with images of its own; records each delete in order. */
 export class FakePruner implements Pruner {
   readonly images = new Map<string, Tags>();
+  /** AMIs someone registered from snapshots (a user's, not snapkeeper's): image id → the snapshots behind it. */
+  readonly registered = new Map<string, string[]>();
+  /** Set to register this AMI from the snapshot just before the first delete of it, as a user racing the prune. */
+  registerBeforeDelete?: { imageId: string; snapshotId: string };
   readonly deletes: string[] = [];
   /** Set to throw on the n-th delete (1-based), to interrupt a prune half-way. */
   failOnDelete?: number;
@@ -28,9 +33,24 @@ export class FakePruner implements Pruner {
     return tags && ownership(tags);
   }
 
-  async deleteSnapshot(_region: string, snapshotId: string): Promise<'deleted' | 'gone'> {
-    this.interrupt(snapshotId);
+  async imagesUsing(_region: string, snapshotIds: readonly string[]): Promise<Map<string, string[]>> {
     await Promise.resolve();
+    const users = new Map<string, string[]>();
+    for (const [imageId, behind] of this.registered) {
+      for (const id of behind.filter((s) => snapshotIds.includes(s)))
+        users.set(id, [...(users.get(id) ?? []), imageId]);
+    }
+    return users;
+  }
+
+  async deleteSnapshot(region: string, snapshotId: string): Promise<'deleted' | 'gone'> {
+    this.interrupt(snapshotId);
+    if (this.registerBeforeDelete?.snapshotId === snapshotId) {
+      this.registered.set(this.registerBeforeDelete.imageId, [snapshotId]);
+      this.registerBeforeDelete = undefined;
+    }
+    const users = (await this.imagesUsing(region, [snapshotId])).get(snapshotId);
+    if (users) throw new SnapshotInUseError(snapshotId, users);
     this.deletes.push(snapshotId);
     return this.ec2.snapshots.delete(snapshotId) ? 'deleted' : 'gone';
   }

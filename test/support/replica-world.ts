@@ -51,7 +51,7 @@ export function aReplicaWorld() {
   const world = aWorld({ config: replicaConfig, now: NOW });
   const volume = aVolume();
   world.ec2.add(volume);
-  const copiedOn = (day: number, fields: Partial<Generation> = {}): Generation => {
+  const copiedOn = (day: number, fields: Partial<Generation> & { volumes?: number } = {}): Generation => {
     const taken = aGenerationOn(day, { volumeId: volume.volumeId, ...fields });
     return { ...taken, copies: [aCopy(taken, DR, 'completed')] };
   };

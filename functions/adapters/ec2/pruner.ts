@@ -2,10 +2,12 @@ import {
   DeleteSnapshotCommand,
   DeregisterImageCommand,
   DescribeImagesCommand,
+  paginateDescribeImages,
   paginateDescribeInstances,
 } from '@aws-sdk/client-ec2';
 import type { AwsClients } from '#adapters/clients.ts';
 import type { Ownership, Pruner } from '#core/lifecycle/ports.ts';
+import { AwsOperationError, SnapshotInUseError } from '#core/model/errors.ts';
 import { TAG } from '#core/model/tags.ts';
 import { describeSnapshotsById, Ec2Inventory, ec2Call, FILTER_VALUES_MAX, tagsOf } from './snapshots.ts';
 
@@ -15,6 +17,10 @@ const GONE = new Set([
   'InvalidAMIID.Unavailable',
   'InvalidAMIID.Malformed',
 ]);
+
+function isInUse(error: unknown): boolean {
+  return error instanceof Error && error.name === 'InvalidSnapshot.InUse';
+}
 
 function ownership(tags: Record<string, string>): Ownership {
   return { managed: tags[TAG.managed] === 'true', generationId: tags[TAG.generation] };
@@ -40,11 +46,41 @@ export class Ec2Pruner implements Pruner {
     return image ? ownership(tagsOf(image.Tags)) : undefined;
   }
 
+  async imagesUsing(region: string, snapshotIds: readonly string[]): Promise<Map<string, string[]>> {
+    const ec2 = this.clients.ec2(region);
+    const wanted = new Set(snapshotIds);
+    const users = new Map<string, string[]>();
+    for (let i = 0; i < snapshotIds.length; i += FILTER_VALUES_MAX) {
+      const Filters = [
+        { Name: 'block-device-mapping.snapshot-id', Values: snapshotIds.slice(i, i + FILTER_VALUES_MAX) },
+      ];
+      await ec2Call('DescribeImages', async () => {
+        for await (const page of paginateDescribeImages({ client: ec2 }, { Owners: ['self'], Filters })) {
+          for (const image of page.Images ?? []) {
+            for (const mapping of image.BlockDeviceMappings ?? []) {
+              const id = mapping.Ebs?.SnapshotId;
+              if (!id || !wanted.has(id) || !image.ImageId) continue;
+              users.set(id, [...new Set([...(users.get(id) ?? []), image.ImageId])]);
+            }
+          }
+        }
+      });
+    }
+    return users;
+  }
+
   async deleteSnapshot(region: string, snapshotId: string): Promise<'deleted' | 'gone'> {
-    const result = await this.gone('DeleteSnapshot', () =>
-      this.clients.ec2(region).send(new DeleteSnapshotCommand({ SnapshotId: snapshotId })),
-    );
-    return result === 'gone' ? 'gone' : 'deleted';
+    try {
+      const result = await this.gone('DeleteSnapshot', () =>
+        this.clients.ec2(region).send(new DeleteSnapshotCommand({ SnapshotId: snapshotId })),
+      );
+      return result === 'gone' ? 'gone' : 'deleted';
+    } catch (error) {
+      // EC2 names one AMI in its message at most; asking which use it names them all, in the project's words.
+      if (!(error instanceof AwsOperationError) || !isInUse(error.cause)) throw error;
+      const users = await this.imagesUsing(region, [snapshotId]).catch(() => new Map<string, string[]>());
+      throw new SnapshotInUseError(snapshotId, users.get(snapshotId) ?? [], { cause: error });
+    }
   }
 
   async deregisterImage(region: string, imageId: string): Promise<'deregistered' | 'gone'> {

@@ -50,9 +50,7 @@ export async function interlock(
   memo: InterlockMemo = anInterlockMemo(),
 ): Promise<string | undefined> {
   const { generation } = replica;
-  if (isAhead(replica, now)) {
-    return `it is scheduled for ${timeOf(replica)}, after now (${now}); nothing of it is deleted before then`;
-  }
+  if (isAhead(replica, now)) return aheadReason(replica);
   if (replica.state === 'pending') {
     return replica.kind === 'copy'
       ? `its copy to ${replica.region} is still in progress`
@@ -72,6 +70,14 @@ export async function interlock(
   const newest = await newestLike(replica, now, deps.catalog, memo);
   if (newest && newest.id !== generation.id) return undefined;
   return orphanHold(replica, now, policy, deps.pruner);
+}
+
+/**
+ * Why a replica dated after now is held: neither placed, counted nor deleted until its time. Stable from pass to
+ * pass, so the record is written once.
+ */
+export function aheadReason(replica: Replica): string {
+  return `it is scheduled for ${timeOf(replica)}, after now; retention neither counts it nor deletes anything of it until then: check the clock, or the event or \`run --at\` that started its run`;
 }
 
 /** A completed source is kept until each of its schedule's DR copies has completed. */

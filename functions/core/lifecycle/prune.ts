@@ -1,6 +1,6 @@
 import type { Config } from '#core/config/config.ts';
 import type { Catalog } from '#core/model/catalog.ts';
-import { describeError } from '#core/model/errors.ts';
+import { describeError, SnapshotInUseError } from '#core/model/errors.ts';
 import type { Generation } from '#core/model/generation.ts';
 import type { Clock, Log } from '#core/model/ports.ts';
 import { anInterlockMemo, type InterlockMemo, interlock } from './interlocks.ts';
@@ -31,6 +31,8 @@ interface Pass {
   memo: InterlockMemo;
   /** Ownership tags of every due snapshot (checked again by EC2 itself: IAM allows only managed ones). */
   owners: Map<string, Ownership>;
+  /** The AMIs that use each due snapshot, where any does. */
+  users: Map<string, string[]>;
 }
 
 /**
@@ -43,11 +45,17 @@ export async function prune(deps: PruneDeps, resumable: readonly Generation[] = 
   const due = await deps.catalog.expiring(now, PASS_LIMIT);
   const candidates = [...resumable, ...due.filter((g) => !resumable.some((r) => r.id === g.id))];
   const replicas = candidates.flatMap((g) => dueReplicas(g, now, deps.config.region));
-  const pass: Pass = { now, memo: anInterlockMemo(), owners: await ownershipOf(replicas, deps.pruner) };
+  const pass: Pass = { now, memo: anInterlockMemo(), ...(await lookUp(replicas, deps)) };
   for (const replica of replicas) {
     try {
       await pruneReplica(replica, deps, report, pass);
     } catch (error) {
+      // An AMI registered from the snapshot since the pass looked: held like one found before, tried again later.
+      if (error instanceof SnapshotInUseError) {
+        const reason = inUseReason(replica, error.snapshotId, error.imageIds);
+        await holdBack(replica, reason, deps, report);
+        continue;
+      }
       // One replica's trouble never stops the others; it stays due (or resumable) for the next pass.
       const generationId = replica.generation.id;
       deps.log.error('prune failed', { generationId, ...regionOf(replica), error });
@@ -69,15 +77,31 @@ export function dueReplicas(generation: Generation, now: string, homeRegion: str
   );
 }
 
-/** Ownership of every snapshot of these replicas, by Region, in as few calls as the pruner allows. */
-async function ownershipOf(replicas: readonly Replica[], pruner: Pruner): Promise<Map<string, Ownership>> {
+/**
+ * What EC2 says of every snapshot of these replicas: whose it is by its tags, and which AMIs use it. Looked up
+ * once a pass, by Region, in as few calls as the pruner allows.
+ */
+async function lookUp(
+  replicas: readonly Replica[],
+  { pruner, log }: PruneDeps,
+): Promise<{ owners: Map<string, Ownership>; users: Map<string, string[]> }> {
   const byRegion = new Map<string, string[]>();
   for (const r of replicas) byRegion.set(r.region, [...(byRegion.get(r.region) ?? []), ...r.snapshotIds]);
   const owners = new Map<string, Ownership>();
+  const users = new Map<string, string[]>();
   for (const [region, ids] of byRegion) {
-    for (const [id, owner] of await pruner.snapshotOwnership(region, ids)) owners.set(id, owner);
+    const found = await pruner.snapshotOwnership(region, ids);
+    for (const [id, owner] of found) owners.set(id, owner);
+    if (found.size === 0) continue;
+    try {
+      for (const [id, imageIds] of await pruner.imagesUsing(region, [...found.keys()]))
+        users.set(id, imageIds);
+    } catch (error) {
+      // Not fatal: EC2 itself refuses to delete a snapshot an AMI uses, and that refusal holds the replica too.
+      log.warn('images using snapshots not looked up', { region, error });
+    }
   }
-  return owners;
+  return { owners, users };
 }
 
 /**
@@ -102,7 +126,7 @@ async function pruneReplica(replica: Replica, deps: PruneDeps, report: PruneRepo
   const images = new Map<string, Ownership | undefined>();
   for (const imageId of replica.imageIds)
     images.set(imageId, await deps.pruner.imageOwnership(region, imageId));
-  const refusal = foreign(replica, owners, images);
+  const refusal = foreign(replica, owners, images) ?? inUse(replica, images, pass.users);
   if (refusal) return holdBack(started, refusal, deps, report);
 
   const notes = [...(replica.notes ?? [])];
@@ -168,6 +192,30 @@ function foreign(
   ];
   const found = resources.find(({ owner }) => owner && (!owner.managed || owner.generationId !== id));
   if (!found) return undefined;
-  const noun = replica.kind === 'copy' ? 'copy' : 'generation';
-  return `${found.what}${whereOf(replica)} is not tagged as belonging to ${id}; refusing to delete anything of this ${noun}`;
+  return `${found.what}${whereOf(replica)} is not tagged as belonging to ${id}; refusing to delete anything of ${thisOne(replica)}`;
+}
+
+/**
+ * Why an AMI that is not the replica's own forbids deleting it: a user registered one from its snapshot. EC2
+ * would refuse the delete, and the AMI is not snapkeeper's to remove; so nothing is deleted until it is gone.
+ */
+function inUse(
+  replica: Replica,
+  images: Map<string, Ownership | undefined>,
+  users: Map<string, string[]>,
+): string | undefined {
+  for (const snapshotId of replica.snapshotIds) {
+    const others = (users.get(snapshotId) ?? []).filter((imageId) => !images.has(imageId));
+    if (others.length > 0) return inUseReason(replica, snapshotId, others);
+  }
+  return undefined;
+}
+
+function inUseReason(replica: Replica, snapshotId: string, imageIds: readonly string[]): string {
+  const amis = imageIds.length > 0 ? `AMI ${imageIds.join(', AMI ')}` : 'an AMI';
+  return `snapshot ${snapshotId}${whereOf(replica)} is in use by ${amis}, which is not ${thisOne(replica)}'s; snapkeeper deletes nothing of it while that AMI exists: deregister it (or keep the snapshot), and a later pass finishes the prune`;
+}
+
+function thisOne(replica: Replica): string {
+  return replica.kind === 'copy' ? 'this copy' : 'this generation';
 }

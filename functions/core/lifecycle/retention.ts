@@ -3,7 +3,7 @@ import { copyRulesOf } from '#core/copies/queue.ts';
 import type { Catalog } from '#core/model/catalog.ts';
 import type { Generation } from '#core/model/generation.ts';
 import { daysAfter } from '#core/model/time.ts';
-import { keepOf } from './interlocks.ts';
+import { aheadReason, keepOf } from './interlocks.ts';
 import { copyOf, isAhead, primaryOf, type Replica, regionOf, timeOf, writeReplica } from './replica.ts';
 
 /** When a replica's time in a lineage ends: undefined while a keep rule still keeps it open-endedly. */
@@ -131,7 +131,7 @@ async function place(
   for (const replica of placing) {
     if (isAhead(replica, now)) {
       // Left unplaced, so it stays in the open-work index and is placed once its time has come.
-      const reason = `it is scheduled for ${timeOf(replica)}, after now (${now}); retention neither counts it nor deletes it until then: check the clock, or the event or \`run --at\` that started its run`;
+      const reason = aheadReason(replica);
       await writeReplica(catalog, replica, { heldBecause: reason });
       placement.held.push({ generationId: replica.generation.id, ...regionOf(replica), reason });
       continue;

@@ -121,6 +121,19 @@ export interface EndpointTimeout {
   connecting: boolean;
 }
 
+/** Raised by `Pruner.deleteSnapshot` when EC2 refuses because an AMI still uses the snapshot. */
+export class SnapshotInUseError extends Error {
+  override readonly name = 'SnapshotInUseError';
+  constructor(
+    readonly snapshotId: string,
+    /** The AMIs found using it; empty when EC2 named none and none was found. */
+    readonly imageIds: readonly string[],
+    options?: { cause?: unknown },
+  ) {
+    super(`snapshot ${snapshotId} is in use by ${imageIds.length ? imageIds.join(', ') : 'an AMI'}`, options);
+  }
+}
+
 /**
  * An AWS endpoint did not answer within the client's bound. The outcome is unknown: the request may have been
  * carried out, so a create must look for what it made before it tries again.

@@ -64,6 +64,13 @@ class RegionalPruner implements Pruner {
     return this.isIn(region, imageId) ? this.inner.imageOwnership(region, imageId) : undefined;
   }
 
+  imagesUsing(region: string, snapshotIds: readonly string[]): Promise<Map<string, string[]>> {
+    return this.inner.imagesUsing(
+      region,
+      snapshotIds.filter((id) => this.isIn(region, id)),
+    );
+  }
+
   async deleteSnapshot(region: string, snapshotId: string): Promise<'deleted' | 'gone'> {
     if (!this.isIn(region, snapshotId)) return 'gone';
     const result = await this.inner.deleteSnapshot(region, snapshotId);

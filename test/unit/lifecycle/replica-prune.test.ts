@@ -53,6 +53,58 @@ describe.each(REPLICA_KINDS)('pruning the $kind replica', ({ kind, record, snaps
       { generationId: newest.id, ...region, reason: expect.stringContaining('newest') },
     ]);
   });
+  it('holds a replica whose snapshot a user registered an AMI from, naming the AMI, until the AMI is gone', async () => {
+    const world = aReplicaWorld();
+    const old = due(world.copiedOn(10));
+    store(world, [old, world.copiedOn(11)]);
+    const [snapshotId] = snapshotIds(old) as [string];
+    world.pruner.registered.set('ami-0users0own0ami', [snapshotId]);
+
+    for (const pass of [1, 2]) {
+      const report = await prunePass(world);
+      expect(report.pruned, `pass ${pass}`).toEqual([]);
+      expect(report.held).toEqual([
+        {
+          generationId: old.id,
+          ...region,
+          reason: expect.stringContaining(`in use by AMI ami-0users0own0ami`),
+        },
+      ]);
+    }
+    expect(world.pruner.deletes).toEqual([]);
+    expect(record(await world.stored(old.id)).heldBecause).toContain('ami-0users0own0ami');
+
+    world.pruner.registered.clear();
+    const report = await prunePass(world);
+    expect(report.pruned).toEqual([expect.objectContaining({ generationId: old.id, ...region })]);
+    expect(record(await world.stored(old.id)).heldBecause).toBeUndefined();
+  });
+
+  it('holds, and does not fail, when the AMI is registered between the look-up and the delete', async () => {
+    const world = aReplicaWorld();
+    const old = due(world.copiedOn(10, { volumes: 2 }));
+    store(world, [old, world.copiedOn(11, { volumes: 2 })]);
+    const [first, second] = snapshotIds(old) as [string, string];
+    world.pruner.registerBeforeDelete = { imageId: 'ami-0registered0late', snapshotId: second };
+
+    const raced = await prunePass(world);
+    expect(raced.held).toEqual([
+      {
+        generationId: old.id,
+        ...region,
+        reason: expect.stringContaining('in use by AMI ami-0registered0late'),
+      },
+    ]);
+    expect(world.log.messages('error')).not.toContain('prune failed');
+    expect(world.pruner.deletes).toEqual([first]);
+
+    world.pruner.registered.clear();
+    const resumed = await prunePass(world);
+    expect(resumed.pruned).toEqual([
+      expect.objectContaining({ generationId: old.id, snapshotIds: [first, second] }),
+    ]);
+    expect(world.pruner.deletes).toEqual([first, second]);
+  });
 });
 
 describe('pruning both replicas of a generation in one pass', () => {
@@ -67,5 +119,28 @@ describe('pruning both replicas of a generation in one pass', () => {
     expect(report.held).toEqual([{ generationId: old.id, reason: expect.stringContaining('prune failed') }]);
     expect((await world.stored(old.id)).pruneStartedAt).toBe(NOW);
     expect((await world.stored(old.id)).deletedAt).toBeUndefined();
+  });
+});
+
+describe('when the look-up of AMIs using the snapshots fails', () => {
+  it("goes on pruning, and EC2's own refusal still holds a snapshot an AMI uses", async () => {
+    const world = aReplicaWorld();
+    const used = REPLICA_KINDS[0]?.due(world.copiedOn(9)) as ReturnType<typeof world.copiedOn>;
+    const free = REPLICA_KINDS[0]?.due(world.copiedOn(10)) as ReturnType<typeof world.copiedOn>;
+    store(world, [used, free, world.copiedOn(11)]);
+    world.pruner.registered.set('ami-0users0own0ami', [used.snapshots[0]?.snapshotId ?? '']);
+    const lookUp = world.pruner.imagesUsing.bind(world.pruner);
+    let calls = 0;
+    world.pruner.imagesUsing = (region, ids) => {
+      calls += 1;
+      // The pass's look-up fails (throttled past its retries); the adapter's own after a refusal succeeds.
+      return calls === 1 ? Promise.reject(new Error('RequestLimitExceeded')) : lookUp(region, ids);
+    };
+    const report = await prunePass(world);
+    expect(report.pruned.map((p) => p.generationId)).toEqual([free.id]);
+    expect(report.held).toEqual([
+      { generationId: used.id, reason: expect.stringContaining('in use by AMI ami-0users0own0ami') },
+    ]);
+    expect(world.log.messages('warn')).toContain('images using snapshots not looked up');
   });
 });
