@@ -1,6 +1,7 @@
-import { paginateQuery, paginateScan } from '@aws-sdk/lib-dynamodb';
-import { expect } from 'vitest';
+import { GetCommand, PutCommand, paginateQuery, paginateScan } from '@aws-sdk/lib-dynamodb';
+import { describe, expect, it } from 'vitest';
 import { DynamoCatalog } from '#adapters/catalog/catalog.ts';
+import { CatalogItemError } from '#adapters/catalog/items.ts';
 import { AwsClients } from '#adapters/clients.ts';
 import { ensureSandbox } from '#cli/sandbox-setup.ts';
 import type { AuditEntry } from '#core/model/catalog.ts';
@@ -8,7 +9,7 @@ import { type Generation, hasOpenWork, nextExpiry } from '#core/model/generation
 import { faults } from '../harness/faults.ts';
 import { oneRequestAtATime } from '../harness/one-at-a-time.ts';
 import { catalogContract } from '../support/catalog-contract.ts';
-import { aConfig } from '../support/fakes.ts';
+import { aConfig, aGeneration } from '../support/fakes.ts';
 
 // DynamoCatalog on the emulator keeps the contract the in-memory fake keeps in the unit tier
 // (test/unit/support/catalog-contract.test.ts): the same test bodies, run against each.
@@ -65,4 +66,38 @@ catalogContract('DynamoCatalog', async () => {
       }
     },
   };
+});
+
+describe("DynamoCatalog's boundary", () => {
+  it('refuses a malformed generation item with a CatalogItemError naming its key and the fix', async () => {
+    const config = aConfig({ catalog: { table: 'contract-malformed' } });
+    await ensureSandbox(config, clients);
+    const db = clients.dynamo(config.region);
+    const catalog = new DynamoCatalog(db, config.catalog.table);
+    const generation = aGeneration();
+    await catalog.claim(generation);
+    // Someone edited the item by hand: the state is not one a generation can have, and the snapshots are gone.
+    const { Item } = await db.send(
+      new GetCommand({ TableName: config.catalog.table, Key: { pk: `GEN#${generation.id}`, sk: 'GEN' } }),
+    );
+    const { snapshots: _dropped, ...edited }: Record<string, unknown> = { ...Item, state: 'done' };
+    await db.send(new PutCommand({ TableName: config.catalog.table, Item: edited }));
+
+    // Every path that reads the record, a write's read included.
+    const reads = [
+      () => catalog.get(generation.id),
+      () => catalog.byTarget(generation.target.id),
+      () => catalog.byPolicy(generation.policy),
+      () => catalog.updateCopy(generation.id, 'eu-west-1', () => undefined),
+    ];
+    for (const read of reads) {
+      const error = await read().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(CatalogItemError);
+      expect(error).toMatchObject({ key: `GEN#${generation.id}` });
+      expect((error as Error).message).toMatch(/state: .*snapshots: .*rebuild-catalog/);
+    }
+  });
 });

@@ -1,3 +1,4 @@
+import { catalogKeys } from '#adapters/catalog/layout.ts';
 import { WRITE_ATTEMPTS, WriteConflictError } from '#adapters/catalog/writes.ts';
 import type { AuditEntry, Catalog, ClaimResult, GenerationQuery } from '#core/model/catalog.ts';
 import { AwsOperationError, OutcomeSupersededError } from '#core/model/errors.ts';
@@ -51,7 +52,7 @@ interface FakeWrite<T> {
  */
 export class FakeCatalog implements Catalog {
   private readonly records = new Map<string, Generation>();
-  /** pk (`TARGET#…`, `POLICY#…`, `LINEAGE#…`, `VOLUME#…`) → sort key (`<time>#<id>`) → generation id. */
+  /** Pointer partition → sort key → generation id, keyed as the adapter's (`layout.ts`). */
   private readonly pointers = new Map<string, Map<string, string>>();
   readonly audits: AuditEntry[] = [];
   readonly faults = new Faults<CatalogRequests>();
@@ -173,7 +174,7 @@ export class FakeCatalog implements Catalog {
   /** As the adapter's expiry index: by the soonest expiry of the primary or any copy (`nextExpiry`). */
   async expiring(atOrBefore: string, limit = 500): Promise<Generation[]> {
     await Promise.resolve();
-    return this.indexed(nextExpiry, limit, `${atOrBefore}#\uffff`);
+    return this.indexed(nextExpiry, limit, catalogKeys.until(atOrBefore));
   }
 
   lineage(
@@ -182,19 +183,19 @@ export class FakeCatalog implements Catalog {
     schedule: string,
     query?: GenerationQuery,
   ): Promise<Generation[]> {
-    return this.list(`LINEAGE#${targetId}#${policy}#${schedule}`, query);
+    return this.list(catalogKeys.lineage(targetId, policy, schedule), query);
   }
 
   byTarget(targetId: string, query?: GenerationQuery): Promise<Generation[]> {
-    return this.list(`TARGET#${targetId}`, query);
+    return this.list(catalogKeys.target(targetId), query);
   }
 
   byVolume(volumeId: string, query?: GenerationQuery): Promise<Generation[]> {
-    return this.list(`VOLUME#${volumeId}`, query);
+    return this.list(catalogKeys.volume(volumeId), query);
   }
 
   byPolicy(policy: string, query?: GenerationQuery): Promise<Generation[]> {
-    return this.list(`POLICY#${policy}`, query);
+    return this.list(catalogKeys.policy(policy), query);
   }
 
   async audit(entry: AuditEntry): Promise<void> {
@@ -267,7 +268,7 @@ export class FakeCatalog implements Catalog {
   private async list(pk: string, query: GenerationQuery = {}): Promise<Generation[]> {
     await Promise.resolve();
     // Same bound as the adapter's `sk <= <atOrBefore>#\uffff`: a generation exactly at `atOrBefore` is included.
-    const until = query.atOrBefore ? `${query.atOrBefore}#\uffff` : undefined;
+    const until = query.atOrBefore ? catalogKeys.until(query.atOrBefore) : undefined;
     const ids = [...(this.pointers.get(pk) ?? new Map<string, string>()).entries()]
       .filter(([sk]) => until === undefined || sk <= until)
       .sort(([a], [b]) => (a < b ? 1 : a > b ? -1 : 0))
@@ -278,24 +279,20 @@ export class FakeCatalog implements Catalog {
     });
   }
 
-  private point(pk: string, time: string, id: string): void {
+  private point(pk: string, generation: Generation): void {
+    const { sk, id } = catalogKeys.pointer(pk, generation) as { sk: string; id: string };
     const partition = this.pointers.get(pk) ?? new Map<string, string>();
-    partition.set(`${time}#${id}`, id);
+    partition.set(sk, id);
     this.pointers.set(pk, partition);
   }
 
+  /** The pointers `claim` writes, and those `recordOutcome` adds (`layout.ts`, as the adapter writes them). */
   private pointClaim(generation: Generation): void {
-    const { target, policy, schedule, scheduledAt, id } = generation;
-    for (const targetId of [target.id, ...(target.members ?? [])])
-      this.point(`TARGET#${targetId}`, scheduledAt, id);
-    this.point(`POLICY#${policy}`, scheduledAt, id);
-    this.point(`LINEAGE#${target.id}#${policy}#${schedule}`, scheduledAt, id);
+    for (const pk of catalogKeys.claimPointers(generation)) this.point(pk, generation);
   }
 
   private pointVolumes(generation: Generation): void {
-    for (const volumeId of new Set(generation.snapshots.map((s) => s.volumeId))) {
-      this.point(`VOLUME#${volumeId}`, generation.scheduledAt, generation.id);
-    }
+    for (const pk of catalogKeys.volumePointers(generation)) this.point(pk, generation);
   }
 }
 

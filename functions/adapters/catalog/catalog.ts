@@ -1,14 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import {
-  BatchGetCommand,
-  type BatchGetCommandOutput,
   BatchWriteCommand,
-  type BatchWriteCommandInput,
-  type BatchWriteCommandOutput,
   type DynamoDBDocumentClient,
-  GetCommand,
   PutCommand,
-  paginateQuery,
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
@@ -18,80 +12,52 @@ import {
   type CopyRecord,
   type Generation,
   type GenerationField,
-  hasOpenWork,
-  nextExpiry,
   outcomeSuperseded,
 } from '#core/model/generation.ts';
-import { catalogLayout } from './layout.ts';
+import { catalogError, generationItem } from './items.ts';
+import { catalogKeys, catalogLayout } from './layout.ts';
+import { CatalogReads } from './reads.ts';
+import { unlessEmpty, untilProcessed } from './retry.ts';
 import {
   fieldsWrite,
   type GenerationWrite,
+  generationUpdate,
   isConditionFailure,
-  revisionUpdate,
+  landed,
   writeOptimistically,
 } from './writes.ts';
 
 /**
- * The generation catalog in one DynamoDB table. This file is the only code that knows its keys.
+ * The generation catalog in one DynamoDB table, laid out as `layout.ts` says (the only file that knows the keys).
  *
- * | item | pk | sk | written |
- * |---|---|---|---|
- * | generation (the one record of truth) | `GEN#<id>` | `GEN` | claim, then updated in place, each write conditioned on `revision` |
- * | pointer by target | `TARGET#<instance or volume id>` | `<scheduledAt>#<id>` | with the claim |
- * | pointer by policy | `POLICY#<policy>` | `<scheduledAt>#<id>` | with the claim |
- * | pointer by lineage | `LINEAGE#<target id>#<policy>#<schedule>` | `<scheduledAt>#<id>` | with the claim |
- * | pointer by source volume | `VOLUME#<volume id>` | `<scheduledAt>#<id>` | with the snapshots |
- * | audit entry | `AUDIT#<yyyy-mm-dd>` | `<at>#<uuid>` | by runbooks |
- * | copy slots of a destination Region | `SLOTS#<region>` | `SLOTS` | by copy workers (`copy-slots.ts`) |
- *
- * Pointers never change after they are written, so a listing is one Query over a pointer partition, newest
- * first, then one BatchGet of the generation records: no scans, and the items read per query depend on the
- * page asked for, not on the length of the history. Every pointer sorts by `scheduledAt`, which is part of the
- * run's identity, so two deliveries of one run that both record it write the same pointer, never two.
- * ISO-8601 times from `toISOString()` have a fixed width, so they sort as strings.
- *
- * Runs, reconcile and copy workers write one generation record concurrently, each some of its fields. The
- * claim writes it without a `revision` (revision 0); every later write sets `revision` one higher and is
- * conditioned on the revision its writer read, and a writer that lost reads the record again and writes its
- * fields onto it (`catalog-writes.ts`). While a generation still has work to do (`hasOpenWork`, its copies
- * included) it carries `openPk`/`openSk`, which puts it in the sparse `open-work` index that reconcile reads;
- * while it or a copy of it has an expiry and is not deleted (`nextExpiry`) it carries `expiryPk`/`expirySk`
- * (`<soonest expiry>#<id>`), which puts it in the sparse `expiry` index that pruning reads. Both are derived
- * from the whole record as each write leaves it, never set on their own, so no writer leaves stale index keys.
+ * Runs, reconcile and copy workers write one generation record concurrently, each some of its fields. The claim
+ * writes it without a `revision` (revision 0); every later write sets `revision` one higher and is conditioned on
+ * the revision its writer read, and a writer that lost reads the record again and writes its fields onto it
+ * (`writes.ts`). Every write also sets the record's sparse index keys from the whole record as written.
  */
 export class DynamoCatalog implements Catalog {
+  private readonly reads: CatalogReads;
+
   constructor(
     private readonly db: DynamoDBDocumentClient,
     private readonly table: string,
-  ) {}
+  ) {
+    this.reads = new CatalogReads(db, table);
+  }
 
   async claim(generation: Generation): Promise<ClaimResult> {
-    const pointer = (pk: string) => ({
+    // Revision 0, so the claimant's copy of the record is current for its first write.
+    const record = {
       Put: {
         TableName: this.table,
-        Item: { pk, sk: `${generation.scheduledAt}#${generation.id}`, id: generation.id },
+        Item: generationItem({ ...generation, revision: undefined }),
+        ConditionExpression: 'attribute_not_exists(#pk)',
+        ExpressionAttributeNames: { '#pk': catalogLayout.partitionKey },
       },
-    });
+    };
+    const pointers = catalogKeys.claimPointers(generation).map((pk) => this.pointer(pk, generation));
     try {
-      await this.db.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Put: {
-                TableName: this.table,
-                // Revision 0, so the claimant's copy of the record is current for its first write.
-                Item: this.generationItem({ ...generation, revision: undefined }),
-                ConditionExpression: 'attribute_not_exists(pk)',
-              },
-            },
-            ...[generation.target.id, ...(generation.target.members ?? [])].map((id) =>
-              pointer(`TARGET#${id}`),
-            ),
-            pointer(`POLICY#${generation.policy}`),
-            pointer(lineageKey(generation.target.id, generation.policy, generation.schedule)),
-          ],
-        }),
-      );
+      await this.db.send(new TransactWriteCommand({ TransactItems: [record, ...pointers] }));
       return { claimed: true };
     } catch (error) {
       if (isConditionFailure(error)) {
@@ -102,7 +68,7 @@ export class DynamoCatalog implements Catalog {
     }
   }
 
-  async takeOver(generation: Generation, previousClaimedAt: string): Promise<boolean> {
+  takeOver(generation: Generation, previousClaimedAt: string): Promise<boolean> {
     return this.write<boolean>({
       id: generation.id,
       operation: 'take over generation',
@@ -134,16 +100,7 @@ export class DynamoCatalog implements Catalog {
   }
 
   async recordOutcome(generation: Generation): Promise<void> {
-    const pointers = [...new Set(generation.snapshots.map((s) => s.volumeId))].map((volumeId) => ({
-      Put: {
-        TableName: this.table,
-        Item: {
-          pk: `VOLUME#${volumeId}`,
-          sk: `${generation.scheduledAt}#${generation.id}`,
-          id: generation.id,
-        },
-      },
-    }));
+    const pointers = catalogKeys.volumePointers(generation).map((pk) => this.pointer(pk, generation));
     const write = fieldsWrite('record outcome', generation, OUTCOME_FIELDS);
     await this.write({
       ...write,
@@ -162,7 +119,7 @@ export class DynamoCatalog implements Catalog {
     await this.write(fieldsWrite(`update ${fields.join(', ')}`, generation, fields));
   }
 
-  async updateCopy(
+  updateCopy(
     generationId: string,
     region: string,
     change: (current: CopyRecord | undefined, generation: Generation) => CopyRecord | undefined,
@@ -182,21 +139,6 @@ export class DynamoCatalog implements Catalog {
       },
       written: (next) => next,
     });
-  }
-
-  async expiring(atOrBefore: string, limit = 500): Promise<Generation[]> {
-    return this.getMany(
-      await this.indexIds(catalogLayout.expiryIndex, 'EXPIRY', limit, `${atOrBefore}#\uffff`),
-    );
-  }
-
-  lineage(
-    targetId: string,
-    policy: string,
-    schedule: string,
-    query: GenerationQuery = {},
-  ): Promise<Generation[]> {
-    return this.listPointers(lineageKey(targetId, policy, schedule), query);
   }
 
   async recordFailure(generationId: string, failure: string): Promise<void> {
@@ -230,114 +172,31 @@ export class DynamoCatalog implements Catalog {
   }
 
   get(generationId: string): Promise<Generation | undefined> {
-    return this.read(generationId, false);
+    return this.reads.get(generationId, false);
   }
 
-  /** Writers read strongly consistent: a stale read would only lose its conditional write and read again. */
-  private async read(generationId: string, consistent = true): Promise<Generation | undefined> {
-    try {
-      const response = await this.db.send(
-        new GetCommand({
-          TableName: this.table,
-          Key: generationKey(generationId),
-          ConsistentRead: consistent,
-        }),
-      );
-      return response.Item ? toGeneration(response.Item) : undefined;
-    } catch (error) {
-      throw catalogError('read generation', error);
-    }
+  expiring(atOrBefore: string, limit = 500): Promise<Generation[]> {
+    return this.reads.indexed(catalogLayout.expiryIndex, limit, catalogKeys.until(atOrBefore));
   }
 
-  /**
-   * One optimistic write of a generation record (`writeOptimistically`): the fields a step changed and both
-   * index keys, derived from the whole record as written, conditioned on the record existing, on the revision
-   * the step built on, and on `condition`. Sent as one UpdateItem unless `send` puts it in a transaction.
-   */
-  private async write<T>(write: GenerationWrite<T>): Promise<T> {
-    const id = write.base?.id ?? write.id ?? '';
-    const key = generationKey(id);
-    try {
-      return await writeOptimistically<T>({
-        ...write,
-        read: () => this.read(id),
-        send: async (current, next, fields) => {
-          const attributes: Record<string, unknown> = {};
-          for (const field of fields) attributes[field] = next[field];
-          Object.assign(attributes, indexKeys(next));
-          const update = {
-            TableName: this.table,
-            Key: key,
-            ...revisionUpdate(
-              attributes,
-              { expected: current.revision, next: next.revision ?? 0 },
-              {
-                expression: ['attribute_exists(#pk)', write.condition?.expression]
-                  .filter(Boolean)
-                  .join(' AND '),
-                names: { '#pk': catalogLayout.partitionKey, ...write.condition?.names },
-                values: write.condition?.values,
-              },
-            ),
-          };
-          try {
-            await (write.send ? write.send(update) : this.db.send(new UpdateCommand(update)));
-            return true;
-          } catch (error) {
-            if (isConditionFailure(error)) return false;
-            throw error;
-          }
-        },
-      });
-    } catch (error) {
-      if (error instanceof AwsOperationError || error instanceof OutcomeSupersededError) throw error;
-      throw catalogError(write.operation, error);
-    }
+  openGenerations(limit = 500): Promise<Generation[]> {
+    return this.reads.indexed(catalogLayout.openWorkIndex, limit);
   }
 
-  async openGenerations(limit = 500): Promise<Generation[]> {
-    return this.getMany(await this.indexIds(catalogLayout.openWorkIndex, 'OPEN', limit));
-  }
-
-  /** Generation ids from a sparse index partition, in sort-key order, optionally up to a bound. */
-  private async indexIds(
-    index: { name: string; partitionKey: string; sortKey: string },
-    partition: string,
-    limit: number,
-    until?: string,
-  ): Promise<string[]> {
-    const ids: string[] = [];
-    try {
-      const pages = paginateQuery(
-        { client: this.db, pageSize: Math.min(limit, 500) },
-        {
-          TableName: this.table,
-          IndexName: index.name,
-          KeyConditionExpression: until ? '#p = :p AND #s <= :until' : '#p = :p',
-          ExpressionAttributeNames: { '#p': index.partitionKey, ...(until ? { '#s': index.sortKey } : {}) },
-          ExpressionAttributeValues: { ':p': partition, ...(until ? { ':until': until } : {}) },
-        },
-      );
-      for await (const page of pages) {
-        ids.push(...(page.Items ?? []).map((item) => String(item.pk).slice('GEN#'.length)));
-        if (ids.length >= limit) break;
-      }
-    } catch (error) {
-      throw catalogError(`read the ${index.name} index`, error);
-    }
-    return ids.slice(0, limit);
+  lineage(targetId: string, policy: string, schedule: string, query: GenerationQuery = {}) {
+    return this.reads.pointed(catalogKeys.lineage(targetId, policy, schedule), query);
   }
 
   byTarget(targetId: string, query: GenerationQuery = {}): Promise<Generation[]> {
-    return this.listPointers(`TARGET#${targetId}`, query);
+    return this.reads.pointed(catalogKeys.target(targetId), query);
   }
 
   byVolume(volumeId: string, query: GenerationQuery = {}): Promise<Generation[]> {
-    return this.listPointers(`VOLUME#${volumeId}`, query);
+    return this.reads.pointed(catalogKeys.volume(volumeId), query);
   }
 
   byPolicy(policy: string, query: GenerationQuery = {}): Promise<Generation[]> {
-    return this.listPointers(`POLICY#${policy}`, query);
+    return this.reads.pointed(catalogKeys.policy(policy), query);
   }
 
   /**
@@ -346,29 +205,20 @@ export class DynamoCatalog implements Catalog {
    * the same id, so an import can be repeated.
    */
   async importGenerations(generations: readonly Generation[]): Promise<void> {
-    const items = generations.flatMap((generation) => {
-      const sk = `${generation.scheduledAt}#${generation.id}`;
-      const pointers = [
-        ...[generation.target.id, ...(generation.target.members ?? [])].map((id) => `TARGET#${id}`),
-        `POLICY#${generation.policy}`,
-        lineageKey(generation.target.id, generation.policy, generation.schedule),
-        ...new Set(generation.snapshots.map((s) => `VOLUME#${s.volumeId}`)),
-      ];
-      return [this.generationItem(generation), ...pointers.map((pk) => ({ pk, sk, id: generation.id }))];
-    });
+    const items = generations.flatMap((generation) => [
+      generationItem(generation),
+      ...[...catalogKeys.claimPointers(generation), ...catalogKeys.volumePointers(generation)].map((pk) =>
+        catalogKeys.pointer(pk, generation),
+      ),
+    ]);
+    type Requests = NonNullable<ConstructorParameters<typeof BatchWriteCommand>[0]['RequestItems']>;
     try {
       for (let i = 0; i < items.length; i += 25) {
-        let requests: BatchWriteCommandInput['RequestItems'] = {
-          [this.table]: items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })),
-        };
-        for (let attempt = 0; requests && Object.keys(requests).length > 0; attempt++) {
-          if (attempt > 0)
-            await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, 2000)));
-          const response: BatchWriteCommandOutput = await this.db.send(
-            new BatchWriteCommand({ RequestItems: requests }),
-          );
-          requests = response.UnprocessedItems;
-        }
+        const batch = items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } }));
+        await untilProcessed<Requests>({ [this.table]: batch }, async (requests) => {
+          const response = await this.db.send(new BatchWriteCommand({ RequestItems: requests }));
+          return unlessEmpty(response.UnprocessedItems as Requests | undefined);
+        });
       }
     } catch (error) {
       throw catalogError('import generations', error);
@@ -377,78 +227,33 @@ export class DynamoCatalog implements Catalog {
 
   async audit(entry: AuditEntry): Promise<void> {
     try {
-      await this.db.send(
-        new PutCommand({
-          TableName: this.table,
-          Item: {
-            pk: `${catalogLayout.auditPrefix}${entry.at.slice(0, 10)}`,
-            sk: `${entry.at}#${randomUUID()}`,
-            ...entry,
-          },
-        }),
-      );
+      const Item = { ...catalogKeys.audit(entry.at, randomUUID()), ...entry };
+      await this.db.send(new PutCommand({ TableName: this.table, Item }));
     } catch (error) {
       throw catalogError('write audit entry', error);
     }
   }
 
-  private async listPointers(pk: string, query: GenerationQuery): Promise<Generation[]> {
-    const ids: string[] = [];
-    try {
-      const pages = paginateQuery(
-        { client: this.db, pageSize: Math.min(query.limit ?? 100, 100) },
-        {
-          TableName: this.table,
-          KeyConditionExpression: query.atOrBefore ? 'pk = :pk AND sk <= :until' : 'pk = :pk',
-          ExpressionAttributeValues: {
-            ':pk': pk,
-            // '#' then U+FFFF sorts after every id, so a generation taken exactly at `atOrBefore` is included.
-            ...(query.atOrBefore ? { ':until': `${query.atOrBefore}#\uffff` } : {}),
-          },
-          ScanIndexForward: false,
-        },
-      );
-      for await (const page of pages) {
-        ids.push(...(page.Items ?? []).map((item) => String(item.id)));
-        if (query.limit && ids.length >= query.limit) break;
-      }
-    } catch (error) {
-      throw catalogError('list generations', error);
-    }
-    return this.getMany(query.limit ? ids.slice(0, query.limit) : ids);
+  private pointer(pk: string, generation: Generation) {
+    return { Put: { TableName: this.table, Item: catalogKeys.pointer(pk, generation) } };
   }
 
-  /** BatchGet in chunks of 100, retrying unprocessed keys, returned in the order asked. */
-  private async getMany(ids: readonly string[]): Promise<Generation[]> {
-    const found = new Map<string, Generation>();
+  /** One optimistic write of a generation record (`writeOptimistically`, `generationUpdate`), sent as one
+   * UpdateItem unless `send` puts it in a transaction. */
+  private async write<T>(write: GenerationWrite<T>): Promise<T> {
+    const id = write.base?.id ?? write.id ?? '';
+    const send = write.send ?? ((update) => this.db.send(new UpdateCommand(update)));
     try {
-      for (let i = 0; i < ids.length; i += 100) {
-        let keys: Record<string, unknown>[] | undefined = ids.slice(i, i + 100).map(generationKey);
-        for (let attempt = 0; keys && keys.length > 0; attempt++) {
-          if (attempt > 0)
-            await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, 2000)));
-          const response: BatchGetCommandOutput = await this.db.send(
-            new BatchGetCommand({ RequestItems: { [this.table]: { Keys: keys } } }),
-          );
-          for (const item of response.Responses?.[this.table] ?? [])
-            found.set(String(item.id), toGeneration(item));
-          keys = response.UnprocessedKeys?.[this.table]?.Keys;
-        }
-      }
+      return await writeOptimistically<T>({
+        ...write,
+        read: () => this.reads.get(id, true),
+        send: (current, next, fields) =>
+          landed(() => send(generationUpdate(this.table, current, next, fields, write.condition))),
+      });
     } catch (error) {
-      throw catalogError('read generations', error);
+      if (error instanceof OutcomeSupersededError) throw error;
+      throw catalogError(write.operation, error);
     }
-    return ids.map((id) => found.get(id)).filter((g): g is Generation => g !== undefined);
-  }
-
-  private generationItem(generation: Generation): Record<string, unknown> {
-    const item: Record<string, unknown> = {
-      ...generationKey(generation.id),
-      ...generation,
-      ...indexKeys(generation),
-    };
-    for (const key of Object.keys(item)) if (item[key] === undefined) delete item[key];
-    return item;
   }
 }
 
@@ -463,46 +268,3 @@ const OUTCOME_FIELDS: readonly GenerationField[] = [
   'failure',
   'notes',
 ];
-
-/**
- * The sparse index keys a generation carries, derived from the whole record on every write: in open-work
- * while it or a copy has work to do, in expiry, by its soonest expiry, while it or a copy has an expiry and is
- * not deleted; undefined (removed) otherwise.
- */
-function indexKeys(generation: Generation): Record<string, string | undefined> {
-  const { openWorkIndex, expiryIndex } = catalogLayout;
-  const open = hasOpenWork(generation);
-  const expiry = nextExpiry(generation);
-  return {
-    [openWorkIndex.partitionKey]: open ? 'OPEN' : undefined,
-    [openWorkIndex.sortKey]: open ? `${generation.scheduledAt}#${generation.id}` : undefined,
-    [expiryIndex.partitionKey]: expiry ? 'EXPIRY' : undefined,
-    [expiryIndex.sortKey]: expiry ? `${expiry}#${generation.id}` : undefined,
-  };
-}
-
-function lineageKey(targetId: string, policy: string, schedule: string): string {
-  return `LINEAGE#${targetId}#${policy}#${schedule}`;
-}
-
-function generationKey(id: string): Record<string, string> {
-  return { [catalogLayout.partitionKey]: `GEN#${id}`, [catalogLayout.sortKey]: 'GEN' };
-}
-
-function toGeneration(item: Record<string, unknown>): Generation {
-  const {
-    pk: _pk,
-    sk: _sk,
-    openPk: _openPk,
-    openSk: _openSk,
-    expiryPk: _expiryPk,
-    expirySk: _expirySk,
-    ...generation
-  } = item;
-  return generation as unknown as Generation;
-}
-
-function catalogError(operation: string, error: unknown): AwsOperationError {
-  const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-  return new AwsOperationError(`catalog: ${operation}`, detail, { cause: error });
-}

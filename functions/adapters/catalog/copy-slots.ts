@@ -1,7 +1,7 @@
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { CopySlots, SlotRequest, SlotResult } from '#core/copies/ports.ts';
 import { AwsOperationError } from '#core/model/errors.ts';
-import { catalogLayout } from './layout.ts';
+import { catalogKeys, catalogLayout } from './layout.ts';
 import { isConditionFailure } from './writes.ts';
 
 /**
@@ -64,7 +64,7 @@ export class DynamoCopySlots implements CopySlots {
         await this.db.send(
           new UpdateCommand({
             TableName: this.table,
-            Key: slotsKey(region),
+            Key: catalogKeys.slots(region),
             UpdateExpression: `REMOVE ${chunk.map((_, j) => `#held.#k${j}`).join(', ')}`,
             ConditionExpression: 'attribute_exists(#held)',
             ExpressionAttributeNames: { '#held': 'held', ...names },
@@ -107,7 +107,7 @@ export class DynamoCopySlots implements CopySlots {
       await this.db.send(
         new UpdateCommand({
           TableName: this.table,
-          Key: slotsKey(region),
+          Key: catalogKeys.slots(region),
           UpdateExpression: 'SET #held.#k = :mine',
           ConditionExpression: `attribute_exists(#held) AND ${condition.expression}`,
           ExpressionAttributeNames: { '#held': 'held', '#k': key },
@@ -126,7 +126,7 @@ export class DynamoCopySlots implements CopySlots {
       await this.db.send(
         new PutCommand({
           TableName: this.table,
-          Item: { ...slotsKey(region), held: {} },
+          Item: { ...catalogKeys.slots(region), held: {} },
           ConditionExpression: 'attribute_not_exists(#pk)',
           ExpressionAttributeNames: { '#pk': catalogLayout.partitionKey },
         }),
@@ -141,7 +141,7 @@ export class DynamoCopySlots implements CopySlots {
     region: string,
   ): Promise<Map<string, { holder: string; acquiredAt: string }> | undefined> {
     const response = await this.db.send(
-      new GetCommand({ TableName: this.table, Key: slotsKey(region), ConsistentRead: true }),
+      new GetCommand({ TableName: this.table, Key: catalogKeys.slots(region), ConsistentRead: true }),
     );
     if (!response.Item) return undefined;
     const held = (response.Item.held ?? {}) as Record<string, { holder: string; acquiredAt: string }>;
@@ -149,10 +149,6 @@ export class DynamoCopySlots implements CopySlots {
       Object.entries(held).map(([key, slot]) => [key, { holder: slot.holder, acquiredAt: slot.acquiredAt }]),
     );
   }
-}
-
-function slotsKey(region: string): Record<string, string> {
-  return { [catalogLayout.partitionKey]: `SLOTS#${region}`, [catalogLayout.sortKey]: 'SLOTS' };
 }
 
 function slotsError(operation: string, error: unknown): AwsOperationError {

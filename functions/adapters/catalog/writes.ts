@@ -3,6 +3,7 @@ import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import type { UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import { AwsOperationError } from '#core/model/errors.ts';
 import type { Generation, GenerationField } from '#core/model/generation.ts';
+import { catalogKeys, catalogLayout } from './layout.ts';
 
 /**
  * Optimistic writes of a generation record, for `DynamoCatalog`. Runs, reconcile and copy workers write the same
@@ -43,8 +44,53 @@ export interface OptimisticWrite<T> {
 export type GenerationWrite<T> = Omit<OptimisticWrite<T>, 'read' | 'send'> & {
   id?: string;
   condition?: Condition;
-  send?: (update: UpdateCommandInput & { UpdateExpression: string }) => Promise<unknown>;
+  send?: (update: GenerationUpdate) => Promise<unknown>;
 };
+
+/** One conditional UpdateItem of a generation record. */
+export type GenerationUpdate = UpdateCommandInput & { UpdateExpression: string };
+
+/**
+ * The UpdateItem that writes `next` over `current`: the fields a step changed and both index keys, derived from
+ * the whole record as written, conditioned on the record existing, on the revision the step built on, and on
+ * `condition`.
+ */
+export function generationUpdate(
+  table: string,
+  current: Generation,
+  next: Generation,
+  fields: readonly GenerationField[],
+  condition?: Condition,
+): GenerationUpdate {
+  const attributes: Record<string, unknown> = {};
+  for (const field of fields) attributes[field] = next[field];
+  Object.assign(attributes, catalogKeys.indexKeys(next));
+  const exists = 'attribute_exists(#pk)';
+  return {
+    TableName: table,
+    Key: catalogKeys.generation(next.id),
+    ...revisionUpdate(
+      attributes,
+      { expected: current.revision, next: next.revision ?? 0 },
+      {
+        expression: condition ? `${exists} AND ${condition.expression}` : exists,
+        names: { '#pk': catalogLayout.partitionKey, ...condition?.names },
+        values: condition?.values,
+      },
+    ),
+  };
+}
+
+/** Whether `send` landed: false when its condition failed (another writer won), any other error thrown. */
+export async function landed(send: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await send();
+    return true;
+  } catch (error) {
+    if (isConditionFailure(error)) return false;
+    throw error;
+  }
+}
 
 /**
  * Writes the named fields of `generation` onto the record (set when defined, removed when not): first onto
