@@ -9,6 +9,7 @@ import { Ec2Pruner } from '#adapters/ec2/pruner.ts';
 import { Ec2Inventory, Ec2SnapshotService } from '#adapters/ec2/snapshots.ts';
 import { Ec2VolumeService } from '#adapters/ec2/volumes.ts';
 import { S3ManifestStore } from '#adapters/manifests.ts';
+import { SsmMarkKey, sandboxMarkKeyParameter } from '#adapters/mark-key.ts';
 import { SsmFreezeAgent } from '#adapters/ssm.ts';
 import type { RunDeps } from '#core/backup/run.ts';
 import type { Config } from '#core/config/config.ts';
@@ -18,6 +19,7 @@ import type { PlanDeps } from '#core/lifecycle/plan.ts';
 import type { ReconcileDeps } from '#core/lifecycle/reconcile.ts';
 import type { Catalog } from '#core/model/catalog.ts';
 import { InputError } from '#core/model/errors.ts';
+import type { MarkKey } from '#core/model/mark.ts';
 import type { Clock, Log, Timer } from '#core/model/ports.ts';
 import { ManifestCatalog, ManifestingCatalog } from '#core/recovery/manifests.ts';
 import type { RestoreDeps } from '#core/recovery/restore.ts';
@@ -30,6 +32,8 @@ export interface Wiring {
   log: Log;
   /** The SQS copy queue, where completed generations' DR copies are queued. */
   copyQueueUrl?: string;
+  /** The SSM parameter holding the mark key (`SNAPKEEPER_MARK_KEY_PARAMETER`); the sandbox's when absent. */
+  markKeyParameter?: string;
 }
 
 /** What the copy worker needs: the core's copy ports plus the queue it sends waiting messages back to. */
@@ -46,8 +50,14 @@ function copyQueueFor(config: Config, clients: AwsClients, url: string | undefin
   return undefined;
 }
 
+/** The mark key, read from SSM on first use and cached by the adapter for the life of the process. */
+function markKeyFor(config: Config, clients: AwsClients, parameter: string | undefined): MarkKey {
+  const table = config.catalog.table;
+  return new SsmMarkKey(clients.ssm(config.region), parameter ?? sandboxMarkKeyParameter(table), table);
+}
+
 export function copyWorkerDeps(
-  { config, clients = new AwsClients(), clock = systemClock, log }: Wiring,
+  { config, clients = new AwsClients(), clock = systemClock, log, markKeyParameter }: Wiring,
   copyQueueUrl: string | undefined,
 ): CopyWorkerDeps {
   const copyQueue = copyQueueFor(config, clients, copyQueueUrl);
@@ -62,6 +72,7 @@ export function copyWorkerDeps(
     clock,
     log,
     copyQueue,
+    markKey: markKeyFor(config, clients, markKeyParameter),
   };
 }
 
@@ -114,6 +125,7 @@ export function runDeps({
   clock = systemClock,
   log,
   copyQueueUrl,
+  markKeyParameter,
 }: Wiring): RunDeps {
   const ec2 = clients.ec2(config.region);
   const copyQueue = copyQueueFor(config, clients, copyQueueUrl);
@@ -129,6 +141,7 @@ export function runDeps({
     freezeAgent: new SsmFreezeAgent(clients.ssm(config.region)),
     images: new Ec2ImageService(ec2),
     timer: systemTimer,
+    markKey: markKeyFor(config, clients, markKeyParameter),
   };
 }
 
@@ -170,6 +183,7 @@ export function reconcileDeps({
   clock = systemClock,
   log,
   copyQueueUrl,
+  markKeyParameter,
 }: Wiring): ReconcileDeps {
   const copyQueue = copyQueueFor(config, clients, copyQueueUrl);
   return {
@@ -184,6 +198,7 @@ export function reconcileDeps({
     pruner: new Ec2Pruner(clients, config.region),
     clock,
     log,
+    markKey: markKeyFor(config, clients, markKeyParameter),
   };
 }
 

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { AwsClients, clientOptionsFromEnv } from '#adapters/clients.ts';
+import { MARK_KEY_ENV } from '#adapters/mark-key.ts';
 import { type Config, loadConfigFile } from '#core/config/config.ts';
 import { InputError } from '#core/model/errors.ts';
 import type { Clock, Log } from '#core/model/ports.ts';
@@ -93,6 +94,14 @@ export function checkPolicy(config: Config, name: string | undefined): void {
 export async function queueUrlOf(config: Config, clients: AwsClients): Promise<string | undefined> {
   if (!config.policies.some((p) => p.copies.length > 0)) return undefined;
   return copyQueueUrl(clients.sqs(config.region), config.copyQueue.name);
+}
+
+/**
+ * The mark key's SSM parameter: `SNAPKEEPER_MARK_KEY_PARAMETER` when set (the stack's `MarkKeyParameter` output,
+ * to work on a deployed stack), else the sandbox's, which `init` creates.
+ */
+export function markKeyParameterOf(): string | undefined {
+  return process.env[MARK_KEY_ENV] || undefined;
 }
 
 /** A clock that starts at `at` and runs at real speed: how `--at` replays a schedule on a simulated clock. */

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import {
   CreateTableCommand,
   DescribeTableCommand,
@@ -18,10 +19,13 @@ import {
   QueueDoesNotExist,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
+import { ParameterAlreadyExists, PutParameterCommand } from '@aws-sdk/client-ssm';
 import { catalogIndexes, catalogLayout } from '#adapters/catalog/layout.ts';
 import type { AwsClients } from '#adapters/clients.ts';
+import { sandboxMarkKeyParameter } from '#adapters/mark-key.ts';
 import type { Config } from '#core/config/config.ts';
 import { AwsOperationError, NotFoundError } from '#core/model/errors.ts';
+import { MARK_KEY_MIN_BYTES } from '#core/model/mark.ts';
 
 /** What `init` did to each resource. */
 export interface SetupStep {
@@ -32,12 +36,16 @@ export interface SetupStep {
 }
 
 /**
- * Creates the catalog table, the copy queue with its dead-letter queue, and the manifest bucket where they are
- * missing, with the layout the CDK stack gives them in AWS. For a local sandbox; in an account the stack owns
- * them.
+ * Creates the catalog table, the copy queue with its dead-letter queue, the manifest bucket and the mark key where
+ * they are missing, with the layout the CDK stack gives them in AWS. For a local sandbox; in an account the stack
+ * owns them.
  */
 export async function ensureSandbox(config: Config, clients: AwsClients): Promise<SetupStep[]> {
-  const steps = [await ensureCatalogTable(config, clients), ...(await ensureCopyQueues(config, clients))];
+  const steps = [
+    await ensureCatalogTable(config, clients),
+    ...(await ensureCopyQueues(config, clients)),
+    await ensureMarkKey(config, clients),
+  ];
   if (config.manifests)
     steps.push(await ensureBucket(config.manifests.bucket, config.manifests.region, clients));
   return steps;
@@ -192,6 +200,30 @@ async function ensureBucket(bucket: string, region: string, clients: AwsClients)
     );
   } catch (error) {
     throw setupError('CreateBucket', error);
+  }
+  return { ...step, action: 'created' };
+}
+
+/**
+ * The sandbox's mark key: random bytes as a SecureString, created once and never overwritten, since every mark
+ * made with the old key would stop proving anything and its resources would be held.
+ */
+async function ensureMarkKey(config: Config, clients: AwsClients): Promise<SetupStep> {
+  const name = sandboxMarkKeyParameter(config.catalog.table);
+  const step = { resource: 'mark key', name, region: config.region };
+  try {
+    await clients.ssm(config.region).send(
+      new PutParameterCommand({
+        Name: name,
+        Type: 'SecureString',
+        Value: randomBytes(MARK_KEY_MIN_BYTES).toString('base64url'),
+        Overwrite: false,
+        Description: 'snapkeeper mark key: proves snapkeeper created a snapshot before it deletes it',
+      }),
+    );
+  } catch (error) {
+    if (error instanceof ParameterAlreadyExists) return { ...step, action: 'exists' };
+    throw setupError('PutParameter', error);
   }
   return { ...step, action: 'created' };
 }

@@ -3,7 +3,7 @@ import middy from '@middy/core';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { workCopyMessages } from '#adapters/copy-queue.ts';
 import { type CopyWorkerDeps, copyWorkerDeps } from '#wiring';
-import { copyQueueUrl } from './env.ts';
+import { copyQueueUrl, markKeyParameter } from './env.ts';
 import { lambdaConfig, lambdaLog, logger } from './lambda.ts';
 
 /**
@@ -32,6 +32,9 @@ export function createCopyWorkerHandler(deps: () => CopyWorkerDeps) {
 let deps: CopyWorkerDeps | undefined;
 
 export const handler = createCopyWorkerHandler(() => {
-  deps ??= copyWorkerDeps({ config: lambdaConfig(), log: lambdaLog }, copyQueueUrl());
+  deps ??= copyWorkerDeps(
+    { config: lambdaConfig(), log: lambdaLog, markKeyParameter: markKeyParameter() },
+    copyQueueUrl(),
+  );
   return deps;
 });

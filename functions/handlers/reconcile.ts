@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { type ReconcileDeps, type ReconcileReport, reconcile } from '#core/lifecycle/reconcile.ts';
 import { ReconcileAttentionError } from '#core/model/errors.ts';
 import { reconcileDeps } from '#wiring';
-import { copyQueueUrl } from './env.ts';
+import { copyQueueUrl, markKeyParameter } from './env.ts';
 import { lambdaConfig, lambdaLog, logger, parseEvent } from './lambda.ts';
 
 /** The reconcile schedule sends an empty object; anything else is a mistake worth failing on. */
@@ -40,6 +40,11 @@ export function createReconcileHandler(deps: () => ReconcileDeps) {
 let deps: ReconcileDeps | undefined;
 
 export const handler = createReconcileHandler(() => {
-  deps ??= reconcileDeps({ config: lambdaConfig(), log: lambdaLog, copyQueueUrl: copyQueueUrl() });
+  deps ??= reconcileDeps({
+    config: lambdaConfig(),
+    log: lambdaLog,
+    copyQueueUrl: copyQueueUrl(),
+    markKeyParameter: markKeyParameter(),
+  });
   return deps;
 });

@@ -7,7 +7,7 @@ import { findSchedule } from '#core/config/config.ts';
 import { assertDeliverable, assertOccurrence } from '#core/config/occurrence.ts';
 import { RunFailedError } from '#core/model/errors.ts';
 import { runDeps } from '#wiring';
-import { copyQueueUrl } from './env.ts';
+import { copyQueueUrl, markKeyParameter } from './env.ts';
 import { lambdaConfig, lambdaLog, logger, parsedEvent, parseEvent } from './lambda.ts';
 
 /** What each EventBridge Scheduler schedule sends: `scheduledAt` is `<aws.scheduler.scheduled-time>`. */
@@ -54,6 +54,11 @@ export function createScheduledRunHandler(deps: () => RunDeps) {
 let deps: RunDeps | undefined;
 
 export const handler = createScheduledRunHandler(() => {
-  deps ??= runDeps({ config: lambdaConfig(), log: lambdaLog, copyQueueUrl: copyQueueUrl() });
+  deps ??= runDeps({
+    config: lambdaConfig(),
+    log: lambdaLog,
+    copyQueueUrl: copyQueueUrl(),
+    markKeyParameter: markKeyParameter(),
+  });
   return deps;
 });

@@ -8,6 +8,7 @@ import { mulberry32 } from '../harness/fault-primitives.ts';
 import { FakeCatalog } from '../support/fake-catalog.ts';
 import { FakeCopySlots } from '../support/fake-copies.ts';
 import { type FakeCopy, FakeCopyService } from '../support/fake-copy-service.ts';
+import { FakeMarkKey } from '../support/fake-mark-key.ts';
 import { FakeClock } from '../support/fakes.ts';
 
 /**
@@ -367,6 +368,7 @@ export async function simulatePipeline(options: {
     copyQueue: timed(queue, time, random, LATENCY.queue),
     clock: time.clock,
     log: quiet,
+    markKey: new FakeMarkKey(),
     random: mulberry32(options.seed + 1),
   };
   const counts: PipelineCounts = {

@@ -11,6 +11,8 @@ export class FakePruner implements Pruner {
   readonly registered = new Map<string, string[]>();
   /** Set to register this AMI from the snapshot just before the first delete of it, as a user racing the prune. */
   registerBeforeDelete?: { imageId: string; snapshotId: string };
+  /** The snapshots EC2 lists behind an image, when a test says; absent otherwise. */
+  readonly imageSnapshots = new Map<string, string[]>();
   readonly deletes: string[] = [];
   /** Set to throw on the n-th delete (1-based), to interrupt a prune half-way. */
   failOnDelete?: number;
@@ -22,7 +24,7 @@ export class FakePruner implements Pruner {
     const owners = new Map<string, Ownership>();
     for (const id of snapshotIds) {
       const snapshot = this.ec2.snapshots.get(id);
-      if (snapshot) owners.set(id, ownership(snapshot.tags));
+      if (snapshot) owners.set(id, ownership(snapshot.tags, snapshot.volumeId));
     }
     return owners;
   }
@@ -30,7 +32,8 @@ export class FakePruner implements Pruner {
   async imageOwnership(_region: string, imageId: string): Promise<Ownership | undefined> {
     await Promise.resolve();
     const tags = this.images.get(imageId);
-    return tags && ownership(tags);
+    const listed = this.imageSnapshots.get(imageId);
+    return tags && { ...ownership(tags), ...(listed ? { snapshotIds: listed } : {}) };
   }
 
   async imagesUsing(_region: string, snapshotIds: readonly string[]): Promise<Map<string, string[]>> {
@@ -76,6 +79,12 @@ export class FakePruner implements Pruner {
   }
 }
 
-function ownership(tags: Tags): Ownership {
-  return { managed: tags[TAG.managed] === 'true', generationId: tags[TAG.generation] };
+/** As `Ec2Pruner` reads it: the tags, the mark tag, and the snapshot's own volume id (not a tag). */
+function ownership(tags: Tags, volumeId?: string): Ownership {
+  return {
+    managed: tags[TAG.managed] === 'true',
+    generationId: tags[TAG.generation],
+    ...(tags[TAG.mark] === undefined ? {} : { mark: tags[TAG.mark] }),
+    ...(volumeId === undefined ? {} : { volumeId }),
+  };
 }

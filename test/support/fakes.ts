@@ -17,6 +17,7 @@ import { TAG, userTags } from '#core/model/tags.ts';
 import type { VolumeService } from '#core/recovery/ports.ts';
 import { parseRestoreRequest, restoreVolume } from '#core/recovery/restore.ts';
 import { FakeCatalog } from './fake-catalog.ts';
+import { FakeMarkKey } from './fake-mark-key.ts';
 import { FakePruner } from './fake-pruner.ts';
 
 /**
@@ -530,9 +531,11 @@ export function aWorld(options: { config?: Config; now?: string } = {}) {
   const catalog = new FakeCatalog();
   const volumes = new FakeVolumes();
   const pruner = new FakePruner(ec2);
+  const markKey = new FakeMarkKey();
   const config = options.config ?? aConfig();
   return {
     pruner,
+    markKey,
     config,
     clock,
     log,
@@ -542,11 +545,21 @@ export function aWorld(options: { config?: Config; now?: string } = {}) {
     run: (request: Partial<RunRequest> = {}) =>
       runSchedule(
         { policy: 'daily', schedule: 'daily', scheduledAt: SCHEDULED_AT, ...request },
-        { config, inventory: ec2, snapshots: ec2, account: ec2, catalog, clock, log },
+        { config, inventory: ec2, snapshots: ec2, account: ec2, catalog, clock, log, markKey },
       ),
     restore: async (input: unknown) =>
       restoreVolume(parseRestoreRequest(input), { config, catalog, volumes, clock, log, actor: 'unit-test' }),
     reconcile: () =>
-      reconcile({ config, catalog, snapshots: ec2, inventory: ec2, account: ec2, pruner, clock, log }),
+      reconcile({
+        config,
+        catalog,
+        snapshots: ec2,
+        inventory: ec2,
+        account: ec2,
+        pruner,
+        clock,
+        log,
+        markKey,
+      }),
   };
 }

@@ -61,6 +61,7 @@ export function freezing(
         catalog: world.catalog,
         clock: world.clock,
         log: world.log,
+        markKey: world.markKey,
         freezeAgent: agent,
         images,
         timer: fakeTimer(world.clock),

@@ -10,8 +10,10 @@ import type {
   SnapshotRecord,
   Target,
 } from '#core/model/generation.ts';
+import { markOf } from '#core/model/mark.ts';
 import type { Tags } from '#core/model/ports.ts';
 import { TAG } from '#core/model/tags.ts';
+import { TEST_MARK_SECRET } from './fake-mark-key.ts';
 import { aGeneration, anId, type aWorld } from './fakes.ts';
 
 /**
@@ -42,6 +44,27 @@ export function ourTags(generation: Generation): Tags {
     [TAG.schedule]: generation.schedule,
     [TAG.generation]: generation.id,
   };
+}
+
+/** The mark a run writes on a snapshot of a generation: over its volume, or the instance of its set or AMI. */
+export function snapshotMark(generation: Generation, snapshot: SnapshotRecord): string {
+  const generationId = generation.id;
+  if (generation.target.kind === 'volume' && !snapshot.amiId) {
+    return markOf(TEST_MARK_SECRET, { kind: 'volume', generationId, volumeId: snapshot.volumeId });
+  }
+  const instanceId = snapshot.instanceId ?? generation.target.id;
+  return markOf(TEST_MARK_SECRET, { kind: snapshot.amiId ? 'image' : 'instance', generationId, instanceId });
+}
+
+/** The mark a run writes on an AMI of a generation (a group's member AMIs name their own instance). */
+export function imageMark(generation: Generation, amiId: string): string {
+  const instanceId = generation.snapshots.find((s) => s.amiId === amiId)?.instanceId ?? generation.target.id;
+  return markOf(TEST_MARK_SECRET, { kind: 'image', generationId: generation.id, instanceId });
+}
+
+/** The mark a copy worker writes on a DR copy of `sourceId` (a snapshot, or the AMI a snapshot came with). */
+export function copyMark(generation: Generation, sourceId: string, region: string): string {
+  return markOf(TEST_MARK_SECRET, { kind: 'copy', generationId: generation.id, sourceId, region });
 }
 
 /**
@@ -82,12 +105,21 @@ export function store(
         snapshotId: snapshot.snapshotId,
         volumeId: snapshot.volumeId,
         state: snapshot.state,
-        tags: options.tags?.[snapshot.snapshotId] ?? ourTags(generation),
+        tags: options.tags?.[snapshot.snapshotId] ?? {
+          ...ourTags(generation),
+          [TAG.mark]: snapshotMark(generation, snapshot),
+        },
         description: `snapkeeper ${generation.id}`,
       });
     }
     if (generation.amiId && !options.missing?.includes(generation.amiId)) {
-      world.pruner.images.set(generation.amiId, options.tags?.[generation.amiId] ?? ourTags(generation));
+      world.pruner.images.set(
+        generation.amiId,
+        options.tags?.[generation.amiId] ?? {
+          ...ourTags(generation),
+          [TAG.mark]: imageMark(generation, generation.amiId),
+        },
+      );
     }
     // DR copies too: `FakePruner` does not tell Regions apart, so their ids share the one fake EC2.
     for (const copy of generation.copies) {
@@ -98,13 +130,22 @@ export function store(
           snapshotId: s.snapshotId,
           volumeId: s.volumeId,
           state: s.state === 'error' ? 'error' : s.state === 'completed' ? 'completed' : 'pending',
-          tags: options.tags?.[s.snapshotId] ?? copyTagsOf(generation, s.sourceSnapshotId, s.volumeId),
+          tags: options.tags?.[s.snapshotId] ?? {
+            ...copyTagsOf(generation, s.sourceSnapshotId, s.volumeId),
+            [TAG.mark]: copyMark(generation, s.viaImage ?? s.sourceSnapshotId, copy.region),
+          },
           description: `snapkeeper ${generation.id} copy of ${s.sourceSnapshotId}`,
         });
       }
       for (const image of copy.images) {
         if (!image.imageId || options.missing?.includes(image.imageId)) continue;
-        world.pruner.images.set(image.imageId, options.tags?.[image.imageId] ?? ourTags(generation));
+        world.pruner.images.set(
+          image.imageId,
+          options.tags?.[image.imageId] ?? {
+            ...ourTags(generation),
+            [TAG.mark]: copyMark(generation, image.sourceImageId, copy.region),
+          },
+        );
       }
     }
   }
@@ -200,6 +241,7 @@ export function prunePass(world: World, config: Config = world.config): Promise<
     pruner: world.pruner,
     clock: world.clock,
     log: world.log,
+    markKey: world.markKey,
   });
 }
 
@@ -217,6 +259,7 @@ export function reconcileUnder(world: World, config: Config, extra: Partial<Reco
     pruner: world.pruner,
     clock: world.clock,
     log: world.log,
+    markKey: world.markKey,
     ...extra,
   });
 }

@@ -9,6 +9,7 @@ import type { AwsClients } from '#adapters/clients.ts';
 import type { Ownership, Pruner } from '#core/lifecycle/ports.ts';
 import { AwsOperationError, SnapshotInUseError } from '#core/model/errors.ts';
 import { TAG } from '#core/model/tags.ts';
+import { snapshotsOf } from './images.ts';
 import { describeSnapshotsById, Ec2Inventory, ec2Call, FILTER_VALUES_MAX, tagsOf } from './snapshots.ts';
 
 const GONE = new Set([
@@ -22,8 +23,14 @@ function isInUse(error: unknown): boolean {
   return error instanceof Error && error.name === 'InvalidSnapshot.InUse';
 }
 
-function ownership(tags: Record<string, string>): Ownership {
-  return { managed: tags[TAG.managed] === 'true', generationId: tags[TAG.generation] };
+function ownership(tags: Record<string, string>, volumeId?: string): Ownership {
+  const mark = tags[TAG.mark];
+  return {
+    managed: tags[TAG.managed] === 'true',
+    generationId: tags[TAG.generation],
+    ...(mark === undefined ? {} : { mark }),
+    ...(volumeId === undefined ? {} : { volumeId }),
+  };
 }
 
 /** EC2 reads and deletes for pruning. Deletes treat "already gone" as an answer, never as a failure. */
@@ -35,7 +42,8 @@ export class Ec2Pruner implements Pruner {
 
   async snapshotOwnership(region: string, snapshotIds: readonly string[]): Promise<Map<string, Ownership>> {
     const found = await describeSnapshotsById(this.clients.ec2(region), snapshotIds);
-    return new Map(found.map((s) => [s.SnapshotId ?? '', ownership(tagsOf(s.Tags))]));
+    // VolumeId as EC2 reports it, not from a tag: the mark is checked against what EC2 itself knows.
+    return new Map(found.map((s) => [s.SnapshotId ?? '', ownership(tagsOf(s.Tags), s.VolumeId)]));
   }
 
   async imageOwnership(region: string, imageId: string): Promise<Ownership | undefined> {
@@ -43,7 +51,9 @@ export class Ec2Pruner implements Pruner {
       this.clients.ec2(region).send(new DescribeImagesCommand({ ImageIds: [imageId] })),
     );
     const image = response === 'gone' ? undefined : response.Images?.[0];
-    return image ? ownership(tagsOf(image.Tags)) : undefined;
+    if (!image) return undefined;
+    // The snapshots EC2 lists behind it: what ties an AMI's snapshots to the AMI's mark.
+    return { ...ownership(tagsOf(image.Tags)), snapshotIds: snapshotsOf(image).map((s) => s.snapshotId) };
   }
 
   async imagesUsing(region: string, snapshotIds: readonly string[]): Promise<Map<string, string[]>> {

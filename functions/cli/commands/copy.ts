@@ -1,7 +1,14 @@
 import { retryCopy } from '#core/copies/queue.ts';
 import { InputError } from '#core/model/errors.ts';
 import { copyWorkerDeps } from '#wiring';
-import { type Cli, type CommonOptions, clockFrom, PartialFailure, queueUrlOf } from '../command.ts';
+import {
+  type Cli,
+  type CommonOptions,
+  clockFrom,
+  markKeyParameterOf,
+  PartialFailure,
+  queueUrlOf,
+} from '../command.ts';
 import { pumpCopyQueue } from '../copy-pump.ts';
 import { formatCopy } from '../format.ts';
 import { isoTime, nonNegativeInt, positiveInt } from '../options.ts';
@@ -42,7 +49,13 @@ export function copyCommand(cli: Cli): void {
         if (options.retry && !options.region)
           throw new InputError('--retry needs --region <the copy Region>');
         const deps = copyWorkerDeps(
-          { config, clients, clock: clockFrom(options.at), log: cli.log(options) },
+          {
+            config,
+            clients,
+            clock: clockFrom(options.at),
+            log: cli.log(options),
+            markKeyParameter: markKeyParameterOf(),
+          },
           url,
         );
         if (options.retry && options.region) await retryCopy(deps, options.retry, options.region);

@@ -2,12 +2,12 @@ import type { Cli } from '../command.ts';
 import { formatInit } from '../format.ts';
 import { ensureSandbox } from '../sandbox-setup.ts';
 
-/** `snapkeeper init`: the catalog table, manifest bucket and copy queue the config names, where missing. */
+/** `snapkeeper init`: the catalog table, manifest bucket, copy queue and mark key the config names, where missing. */
 export function initCommand(cli: Cli): void {
   cli
     .command(
       'init',
-      'create the catalog table, manifest bucket and copy queue named in the config where missing',
+      'create the catalog table, copy queue, manifest bucket and mark key named in the config where missing',
     )
     .action(
       cli.act(async (config, _options, clients) => {

@@ -1,6 +1,6 @@
 import { reconcile } from '#core/lifecycle/reconcile.ts';
 import { reconcileDeps } from '#wiring';
-import { type Cli, type CommonOptions, clockFrom, queueUrlOf } from '../command.ts';
+import { type Cli, type CommonOptions, clockFrom, markKeyParameterOf, queueUrlOf } from '../command.ts';
 import { formatReconcile } from '../format.ts';
 import { isoTime } from '../options.ts';
 
@@ -21,6 +21,7 @@ export function reconcileCommand(cli: Cli): void {
             clock: clockFrom(options.at),
             log: cli.log(options),
             copyQueueUrl: await queueUrlOf(config, clients),
+            markKeyParameter: markKeyParameterOf(),
           }),
         );
         return [report, formatReconcile(report)];

@@ -2,7 +2,14 @@ import { runSchedule } from '#core/backup/run.ts';
 import { findSchedule } from '#core/config/config.ts';
 import { assertOccurrence, checkOccurrence, previousRunAt } from '#core/config/occurrence.ts';
 import { runDeps } from '#wiring';
-import { type Cli, type CommonOptions, clockFrom, PartialFailure, queueUrlOf } from '../command.ts';
+import {
+  type Cli,
+  type CommonOptions,
+  clockFrom,
+  markKeyParameterOf,
+  PartialFailure,
+  queueUrlOf,
+} from '../command.ts';
 import { formatRun } from '../format.ts';
 import { isoTime } from '../options.ts';
 
@@ -30,6 +37,7 @@ export function runCommand(cli: Cli): void {
               clock: clockFrom(options.at),
               log: cli.log(options),
               copyQueueUrl: await queueUrlOf(config, clients),
+              markKeyParameter: markKeyParameterOf(),
             }),
           );
           const text = formatRun(report);

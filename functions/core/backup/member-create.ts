@@ -1,5 +1,6 @@
 import type { ScheduleRule } from '#core/config/config.ts';
 import type { Generation } from '#core/model/generation.ts';
+import { type MarkKey, markOf } from '#core/model/mark.ts';
 import type { Log, Tags, Timer } from '#core/model/ports.ts';
 import { snapshotTags, TAG, userTags } from '#core/model/tags.ts';
 import { daysAfter } from '#core/model/time.ts';
@@ -13,12 +14,15 @@ export interface CreateDeps {
   images?: ImageService;
   timer?: Timer;
   log: Log;
+  /** The key every create marks its resources with (`core/model/mark.ts`). */
+  markKey: MarkKey;
 }
 
 /**
  * The create calls of one member of a generation, made inside the freeze: one `CreateSnapshots` for an
  * instance, one `CreateSnapshot` for a volume, and on AMI schedules a `CreateImage` of the boot volume next to
- * a `CreateSnapshots` of the data volumes. Everything is tagged at creation.
+ * a `CreateSnapshots` of the data volumes. Everything is tagged at creation, with its mark. Without the mark key
+ * nothing is created: a snapshot snapkeeper could never prove its own would be kept forever.
  */
 export function memberCreator(
   generation: Generation,
@@ -28,22 +32,37 @@ export function memberCreator(
 ) {
   const description = `snapkeeper ${generation.policy}/${generation.schedule} ${generation.id}`;
   const group = generation.target.kind === 'group' ? generation.target.id.replace(/^group:/, '') : undefined;
+  // Read now, before any freeze begins, so the freeze window never waits on it; awaited at the first create.
+  const secret = deps.markKey.secret();
+  secret.catch(() => undefined); // a failure surfaces where it is awaited, not as an unhandled rejection
   return async (member: PlannedTarget): Promise<MemberCreated> => {
+    const keyBytes = await secret;
+    const generationId = generation.id;
     // Each member's snapshots name their own instance (and `$(instance-id)` expands to it), not the group.
-    const context = { ...generation, generationId: generation.id, target: member.target, policyTags };
+    const context = { ...generation, generationId, target: member.target, policyTags };
     if (member.target.kind === 'volume') {
       const volume = member.volumes[0];
       if (!volume) throw new Error('a volume target has no volume');
       const snapshot = await deps.snapshots.snapshotVolume({
         volumeId: volume.volumeId,
-        tags: snapshotTags(context, volume.tags),
+        tags: snapshotTags(
+          { ...context, mark: markOf(keyBytes, { kind: 'volume', generationId, volumeId: volume.volumeId }) },
+          volume.tags,
+        ),
         description,
       });
       return { snapshots: [snapshot] };
     }
     const instance = member.instance;
     if (!instance) throw new Error('an instance target has no instance');
-    const tags = { ...snapshotTags(context), ...(group ? { [TAG.group]: group } : {}) };
+    const instanceTags = (kind: 'instance' | 'image') => ({
+      ...snapshotTags({
+        ...context,
+        mark: markOf(keyBytes, { kind, generationId, instanceId: instance.instanceId }),
+      }),
+      ...(group ? { [TAG.group]: group } : {}),
+    });
+    const tags = instanceTags('instance');
     const excludeVolumeIds = member.excluded.filter((e) => e.reason !== 'boot-volume').map((e) => e.volumeId);
     const snapshotSet = (excludeBootVolume: boolean) =>
       deps.snapshots.snapshotInstance({
@@ -73,7 +92,7 @@ export function memberCreator(
         instanceId: instance.instanceId,
         name: `snapkeeper ${generation.id} ${instance.instanceId}`,
         description,
-        tags,
+        tags: instanceTags('image'),
         excludeDeviceNames: dataDevices.map((d) => d.deviceName),
       }),
       snapshotData ? snapshotSet(true) : Promise.resolve([]),

@@ -5,6 +5,7 @@ import type { Catalog, ClaimResult } from '#core/model/catalog.ts';
 import { mapLimit } from '#core/model/concurrency.ts';
 import { CreateFailedError, describeError, OutcomeSupersededError } from '#core/model/errors.ts';
 import { type Consistency, type Generation, generationId } from '#core/model/generation.ts';
+import type { MarkKey } from '#core/model/mark.ts';
 import type { Clock, Deadline, Log, Timer } from '#core/model/ports.ts';
 import { adoptedGeneration, findAdoptable, rejectionNotes } from './adoption.ts';
 import { claimIsLive } from './claim.ts';
@@ -32,6 +33,8 @@ export interface RunDeps {
   account: Account;
   clock: Clock;
   log: Log;
+  /** The key every snapshot and AMI is marked with at creation (`core/model/mark.ts`). */
+  markKey: MarkKey;
   /** Targets worked on at once inside this invocation. */
   concurrency?: number;
   /** SSM, for `filesystem` and `script` consistency; without it every freeze fails (and `onFailure` applies). */

@@ -8,6 +8,7 @@ import {
   type Generation,
   isFinalCopy,
 } from '#core/model/generation.ts';
+import { markOf } from '#core/model/mark.ts';
 import { MAX_TAGS, snapshotTags, TAG } from '#core/model/tags.ts';
 import type { FoundCopy } from './ports.ts';
 import {
@@ -182,6 +183,7 @@ export async function copySnapshot(
   deps: CopyDeps,
 ) {
   const source = generation.snapshots.find((s) => s.snapshotId === snapshot.sourceSnapshotId);
+  const mark = await copyMark(generation, snapshot.sourceSnapshotId, copy.region, deps);
   return deps.copies.copySnapshot({
     region: copy.region,
     sourceRegion: deps.config.region,
@@ -191,6 +193,7 @@ export async function copySnapshot(
     tags: copyTags(generation, deps.config, source?.volumeTags ?? {}, {
       [TAG.sourceVolume]: snapshot.volumeId,
       [TAG.sourceSnapshot]: snapshot.sourceSnapshotId,
+      [TAG.mark]: mark,
     }),
     description: `snapkeeper ${generation.policy}/${generation.schedule} ${generation.id} copy of ${snapshot.sourceSnapshotId} (${snapshot.volumeId}) from ${deps.config.region}`,
   });
@@ -202,19 +205,26 @@ export async function copyImage(
   copy: CopyRecord,
   deps: CopyDeps,
 ) {
+  const mark = await copyMark(generation, image.sourceImageId, copy.region, deps);
   return deps.copies.copyImage({
     region: copy.region,
     sourceRegion: deps.config.region,
     sourceImageId: image.sourceImageId,
     name: `${generation.id}-${image.sourceImageId}`,
     ...(copy.kmsKeyId ? { kmsKeyId: copy.kmsKeyId } : {}),
-    tags: copyTags(generation, deps.config, {}, { [TAG.sourceImage]: image.sourceImageId }),
+    // The copied AMI and the snapshots behind it share one tag specification, so they share its mark.
+    tags: copyTags(generation, deps.config, {}, { [TAG.sourceImage]: image.sourceImageId, [TAG.mark]: mark }),
     // The same copy asked twice (a retried step) is one image: EC2 answers the first one's id.
     clientToken: createHash('sha256')
       .update(`${generation.id}\n${copy.region}\n${image.sourceImageId}`)
       .digest('hex')
       .slice(0, 64),
   });
+}
+
+/** A DR copy's mark: over the generation, the source it copies and the Region it is made in. */
+async function copyMark(generation: Generation, sourceId: string, region: string, deps: CopyDeps) {
+  return markOf(await deps.markKey.secret(), { kind: 'copy', generationId: generation.id, sourceId, region });
 }
 
 /**

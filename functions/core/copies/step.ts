@@ -2,6 +2,7 @@ import type { Config } from '#core/config/config.ts';
 import type { Catalog } from '#core/model/catalog.ts';
 import { describeError } from '#core/model/errors.ts';
 import { type CopyRecord, type Generation, isFinalCopy } from '#core/model/generation.ts';
+import type { MarkKey } from '#core/model/mark.ts';
 import type { Clock, Log } from '#core/model/ports.ts';
 import {
   type CopyMessage,
@@ -21,6 +22,8 @@ export interface CopyDeps {
   slots: CopySlots;
   clock: Clock;
   log: Log;
+  /** The key every copy is marked with (`core/model/mark.ts`). */
+  markKey: MarkKey;
   /** Who holds the slots this step takes: unique per attempt, so a duplicate message is told apart. */
   holder: string;
   /** Spreads retries; seeded in tests and benchmarks. */

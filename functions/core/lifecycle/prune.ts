@@ -2,8 +2,10 @@ import type { Config } from '#core/config/config.ts';
 import type { Catalog } from '#core/model/catalog.ts';
 import { describeError, SnapshotInUseError } from '#core/model/errors.ts';
 import type { Generation } from '#core/model/generation.ts';
+import type { MarkKey } from '#core/model/mark.ts';
 import type { Clock, Log } from '#core/model/ports.ts';
 import { anInterlockMemo, type InterlockMemo, interlock } from './interlocks.ts';
+import { unmarked } from './ownership.ts';
 import type { Ownership, Pruner } from './ports.ts';
 import { type Replica, regionOf, replicasOf, whereOf, writeReplica } from './replica.ts';
 
@@ -13,6 +15,8 @@ export interface PruneDeps {
   pruner: Pruner;
   clock: Clock;
   log: Log;
+  /** What proves a resource is snapkeeper's before it is deleted (`core/model/mark.ts`). */
+  markKey: MarkKey;
 }
 
 /** What a pass did. Entries with a `region` are about that DR copy of the generation, not its primary snapshots. */
@@ -126,8 +130,14 @@ async function pruneReplica(replica: Replica, deps: PruneDeps, report: PruneRepo
   const images = new Map<string, Ownership | undefined>();
   for (const imageId of replica.imageIds)
     images.set(imageId, await deps.pruner.imageOwnership(region, imageId));
-  const refusal = foreign(replica, owners, images) ?? inUse(replica, images, pass.users);
-  if (refusal) return holdBack(started, refusal, deps, report);
+  const refusal =
+    foreign(replica, owners, images) ??
+    unmarked(replica, owners, images, await deps.markKey.secret()) ??
+    inUse(replica, images, pass.users);
+  if (refusal) {
+    deps.log.warn('prune refused', { generationId: generation.id, ...regionOf(replica), reason: refusal });
+    return holdBack(started, refusal, deps, report);
+  }
 
   const notes = [...(replica.notes ?? [])];
   // On a resumed prune a missing resource may be one the interrupted pass deleted, so no one is blamed then.

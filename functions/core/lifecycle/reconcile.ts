@@ -8,6 +8,7 @@ import { SLOT_STALE_MS } from '#core/copies/start.ts';
 import { sweepSlots } from '#core/copies/sweep.ts';
 import type { Catalog } from '#core/model/catalog.ts';
 import { type Generation, type SnapshotRecord, stateFromSnapshots } from '#core/model/generation.ts';
+import type { MarkKey } from '#core/model/mark.ts';
 import type { Clock, Log } from '#core/model/ports.ts';
 import type { Pruner } from './ports.ts';
 import { type PruneReport, prune } from './prune.ts';
@@ -25,6 +26,8 @@ export interface ReconcileDeps {
   pruner: Pruner;
   clock: Clock;
   log: Log;
+  /** What proves a resource is snapkeeper's before prune deletes it. */
+  markKey: MarkKey;
   /** Where completed generations' DR copies are queued; needed when the config copies anywhere. */
   copyQueue?: CopyQueue;
   /** The copy slots, to free those whose worker died. */

@@ -15,6 +15,8 @@ export const TAG = {
   sourceSnapshot: 'snapkeeper:source-snapshot',
   sourceImage: 'snapkeeper:source-image',
   sourceRegion: 'snapkeeper:source-region',
+  /** The HMAC that proves snapkeeper created the resource (`core/model/mark.ts`). */
+  mark: 'snapkeeper:mark',
 } as const;
 
 /** AWS allows 50 tags on a resource. */
@@ -47,6 +49,8 @@ export interface TagContext {
   /** The run's scheduled time, used for `$(timestamp)`, so a replayed run tags as the original would have. */
   scheduledAt: string;
   policyTags: Tags;
+  /** The resource's `snapkeeper:mark`, written with snapkeeper's own keys so no other tag can displace it. */
+  mark?: string;
 }
 
 /** Expands `$(policy)`, `$(schedule)`, `$(instance-id)`, `$(volume-id)` and `$(timestamp)`. */
@@ -73,6 +77,7 @@ export function snapshotTags(context: TagContext, volumeTags: Tags = {}): Tags {
     [TAG.schedule]: context.schedule,
     [TAG.generation]: context.generationId,
     [context.target.kind === 'instance' ? TAG.sourceInstance : TAG.sourceVolume]: context.target.id,
+    ...(context.mark ? { [TAG.mark]: context.mark } : {}),
   };
   const policy = Object.fromEntries(
     Object.entries(context.policyTags).map(([key, value]) => [key, expandVariables(value, context)]),

@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { CLAIM_LEASE_MS } from '#core/backup/claim.ts';
 import { OutcomeSupersededError } from '#core/model/errors.ts';
 import { generationId } from '#core/model/generation.ts';
+import { markOf } from '#core/model/mark.ts';
 import { TAG } from '#core/model/tags.ts';
+import { TEST_MARK_SECRET } from '../../support/fake-mark-key.ts';
 import {
   aConfig,
   anInstance,
@@ -442,6 +444,11 @@ describe('runSchedule: what is recorded and tagged', () => {
       Backup: 'daily-daily',
       Of: web.instanceId,
       At: SCHEDULED_AT,
+      [TAG.mark]: markOf(TEST_MARK_SECRET, {
+        kind: 'instance',
+        generationId: report.results[0]?.generationId ?? '',
+        instanceId: web.instanceId,
+      }),
     });
     for (const snapshot of world.ec2.allSnapshots()) expect(snapshot.tags).toMatchObject(tags);
   });
@@ -472,6 +479,11 @@ describe('runSchedule: what is recorded and tagged', () => {
       [TAG.schedule]: 'daily',
       [TAG.generation]: report.results[0]?.generationId,
       [TAG.sourceVolume]: volume.volumeId,
+      [TAG.mark]: markOf(TEST_MARK_SECRET, {
+        kind: 'volume',
+        generationId: report.results[0]?.generationId ?? '',
+        volumeId: volume.volumeId,
+      }),
     });
   });
 

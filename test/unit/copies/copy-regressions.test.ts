@@ -24,6 +24,7 @@ function world(config: Config, now: string, service: Partial<FakeCopyOptions> = 
     slots,
     clock: w.clock,
     log: w.log,
+    markKey: w.markKey,
     random: seededRandom(1).next,
     copyQueue: queue,
   };

@@ -10,7 +10,14 @@ import { TAG } from '#core/model/tags.ts';
 import { FakeCopyQueue, FakeCopySlots } from '../../support/fake-copies.ts';
 import { type FakeCopyOptions, FakeCopyService } from '../../support/fake-copy-service.ts';
 import { aConfig, anId, aPolicy, aWorld } from '../../support/fakes.ts';
-import { aGenerationOn, plusDays, prunePass, seededRandom, store } from '../../support/lifecycle-builders.ts';
+import {
+  aGenerationOn,
+  copyMark,
+  plusDays,
+  prunePass,
+  seededRandom,
+  store,
+} from '../../support/lifecycle-builders.ts';
 
 const DR = 'us-west-2';
 const EU = 'eu-west-1';
@@ -56,6 +63,7 @@ function aCopyWorld(options: { config?: Config; service?: Partial<FakeCopyOption
     slots,
     clock: world.clock,
     log: world.log,
+    markKey: world.markKey,
     random: seededRandom(42).next,
     copyQueue: queue,
   };
@@ -148,6 +156,8 @@ describe('copyStep: one copy from start to finish', () => {
       [TAG.sourceVolume]: source?.volumeId,
       [TAG.sourceSnapshot]: source?.snapshotId,
       [TAG.sourceRegion]: 'us-east-1',
+      // Marked for its generation, its source and the Region it is made in.
+      [TAG.mark]: copyMark(generation, source?.snapshotId ?? '', DR),
     });
   });
 

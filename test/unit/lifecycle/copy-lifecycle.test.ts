@@ -130,7 +130,15 @@ function aDrWorld(config: Config, options: { volumeExists?: boolean } = {}) {
       store(world, generations);
       pruner.place(generations);
     },
-    prune: () => prune({ config, catalog: world.catalog, pruner, clock: world.clock, log: world.log }),
+    prune: () =>
+      prune({
+        config,
+        catalog: world.catalog,
+        pruner,
+        clock: world.clock,
+        log: world.log,
+        markKey: world.markKey,
+      }),
     reconcile: (under: Config = config) => reconcileUnder(world, under, { pruner, copyQueue: queue, slots }),
     async stored(id: string): Promise<Generation> {
       const generation = await world.catalog.get(id);

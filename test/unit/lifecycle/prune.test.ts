@@ -192,7 +192,9 @@ describe('prune: AMI generations', () => {
   function anAmiGeneration(world: ReturnType<typeof withVolume>) {
     const amiId = 'ami-0123456789abcdef0';
     const generation = aGenerationOn(10, { volumeId: world.volumeId, expiresAt: EXPIRED, volumes: 2, amiId });
-    return { ...generation, snapshots: generation.snapshots.map((s) => ({ ...s, amiId })) };
+    // An AMI is of an instance: its snapshots record the instance it was made of.
+    const instanceId = 'i-0123456789abcdef0';
+    return { ...generation, snapshots: generation.snapshots.map((s) => ({ ...s, amiId, instanceId })) };
   }
 
   it('deregisters the AMI before deleting the snapshots behind it', async () => {

@@ -15,7 +15,7 @@ function aManifestingWorld(now?: string) {
   const world = aWorld({ now });
   const manifests = new FakeManifestStore();
   const catalog = new ManifestingCatalog(world.catalog, manifests, world.log, world.clock);
-  const { config, clock, log, ec2, pruner } = world;
+  const { config, clock, log, ec2, pruner, markKey } = world;
   return {
     ...world,
     manifests,
@@ -23,11 +23,21 @@ function aManifestingWorld(now?: string) {
     run: () =>
       runSchedule(
         { policy: 'daily', schedule: 'daily', scheduledAt: SCHEDULED_AT },
-        { config, inventory: ec2, snapshots: ec2, account: ec2, catalog, clock, log },
+        { config, inventory: ec2, snapshots: ec2, account: ec2, catalog, clock, log, markKey },
       ),
     reconcile: () =>
-      reconcile({ config, catalog, snapshots: ec2, inventory: ec2, account: ec2, pruner, clock, log }),
-    prune: () => prune({ config, catalog, pruner, clock, log }),
+      reconcile({
+        config,
+        catalog,
+        snapshots: ec2,
+        inventory: ec2,
+        account: ec2,
+        pruner,
+        clock,
+        log,
+        markKey,
+      }),
+    prune: () => prune({ config, catalog, pruner, clock, log, markKey }),
   };
 }
 
