@@ -12,6 +12,7 @@ import { suppressCopyKeyFindings } from './copy-keys.ts';
 import { FreezeDocuments } from './freeze-documents.ts';
 import { SnapkeeperFunction } from './functions.ts';
 import { grantManifestReads, grantManifestWrites } from './manifests.ts';
+import { MarkKey } from './mark-key.ts';
 import { ec2ArnsAsNagSeesThem, grantRestoreVolume, grantScheduledRun } from './permissions.ts';
 import { Reconcile } from './reconcile.ts';
 import { PolicySchedules } from './schedules.ts';
@@ -41,6 +42,8 @@ export class SnapKeeper extends Construct {
   readonly reconcileFunction: NodejsFunction;
   /** The copy queue, its dead-letter queue, alarm and worker; only when a policy has `copies`. */
   readonly copies?: Copies;
+  /** The secret that keys every snapshot's `snapkeeper:mark`; retained when the stack is deleted. */
+  readonly markKey: MarkKey;
 
   constructor(scope: Construct, id: string, props: SnapKeeperProps) {
     super(scope, id);
@@ -100,6 +103,11 @@ export class SnapKeeper extends Construct {
     ]);
     // The runbook restores from the manifests when asked to (`fromManifests`), the catalog being unreachable.
     grantManifestReads(config, [restoreVolume.role]);
+    // Exactly the Lambdas that create (runs, copies) or delete (reconcile's prune) read the mark key.
+    this.markKey = new MarkKey(this, 'MarkKey', { config });
+    for (const fn of [scheduledRun, reconcile.function, ...(this.copies ? [this.copies.worker] : [])]) {
+      this.markKey.grantRead(fn);
+    }
 
     suppressJustifiedFindings(scheduledRun, restoreVolume, copyRegions);
   }

@@ -1,5 +1,6 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
+import { stackMarkKeyParameter } from '#adapters/mark-key.ts';
 import type { Config } from '#core/config/config.ts';
 import { SnapKeeper } from './snapkeeper-construct.ts';
 
@@ -23,6 +24,10 @@ export class SnapkeeperStack extends Stack {
     new CfnOutput(this, 'ReconcileFunctionName', { value: this.snapkeeper.reconcileFunction.functionName });
     new CfnOutput(this, 'RestoreVolumeFunctionName', {
       value: this.snapkeeper.restoreVolumeFunction.functionName,
+    });
+    // What a CLI working on this stack sets as SNAPKEEPER_MARK_KEY_PARAMETER to create or prune.
+    new CfnOutput(this, 'MarkKeyParameter', {
+      value: stackMarkKeyParameter(props.config.catalog.table),
     });
     const { copies } = this.snapkeeper;
     if (copies) {
