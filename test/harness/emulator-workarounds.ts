@@ -17,7 +17,10 @@ interface TagSpecification {
  * Where the emulator fails a request AWS accepts, the test harness (never product code) bends the request:
  * - moto's `CreateImage` answers HTTP 500 when `TagSpecifications` include `snapshot`, which AWS needs to tag
  *   an AMI's snapshots at creation. The snapshot specification is removed before the request is serialized,
- *   and the original input is kept in `createImageInputs` so tests check what the product really sent.
+ *   and the original input is kept in `createImageInputs` so tests check what the product really sent. Once
+ *   moto has answered, the snapshot tags (the mark among them) are written on the snapshot it lists behind the
+ *   new AMI, as for `CopyImage` below. moto's AMI snapshot is of a scratch volume, not the instance's root
+ *   volume (its `VolumeId` names a volume that no longer exists), which EC2 never does.
  * - moto does not implement `EnableImageDeprecation` (HTTP 500); it is answered as AWS answers it.
  * - moto's `CopyImage` ignores `TagSpecifications`: the copied AMI comes back untagged. Once moto has answered,
  *   the requested `image` tags are written on the new AMI with `CreateTags`, and the `snapshot` tags on the
@@ -43,7 +46,14 @@ export class EmulatorWorkarounds {
 
   pluggable(): Pluggable<object, object> {
     const middleware: InitializeMiddleware<object, object> = (next, context) => async (args) => {
-      if (context.commandName === 'CreateImageCommand') return next(this.bentCreateImage(args));
+      if (context.commandName === 'CreateImageCommand') {
+        const result = await next(this.bentCreateImage(args));
+        const imageId = (result.output as Shape).ImageId as string | undefined;
+        const region = signingRegion(context);
+        const specs = ((args.input as Shape).TagSpecifications ?? []) as TagSpecification[];
+        if (imageId && region) await this.tagImage(region, imageId, specs);
+        return result;
+      }
       if (context.commandName !== 'CopyImageCommand') return next(args);
       const input = args.input as Shape;
       this.copyImageInputs.push(structuredClone(input));
@@ -52,7 +62,7 @@ export class EmulatorWorkarounds {
       const region = signingRegion(context);
       if (imageId && region && !this.tagged.has(imageId)) {
         this.tagged.add(imageId);
-        await this.tagCopiedImage(region, imageId, (input.TagSpecifications ?? []) as TagSpecification[]);
+        await this.tagImage(region, imageId, (input.TagSpecifications ?? []) as TagSpecification[]);
       }
       return result;
     };
@@ -73,7 +83,8 @@ export class EmulatorWorkarounds {
     };
   }
 
-  private async tagCopiedImage(region: string, imageId: string, specs: TagSpecification[]): Promise<void> {
+  /** Writes the requested `image` and `snapshot` tags on an AMI moto made and on the snapshots it lists. */
+  private async tagImage(region: string, imageId: string, specs: TagSpecification[]): Promise<void> {
     const tagsFor = (type: string) => specs.find((s) => s.ResourceType === type)?.Tags ?? [];
     const ec2 = this.ec2(region);
     if (tagsFor('image').length > 0) {

@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import {
   CreateSnapshotCommand,
   CreateTagsCommand,
+  DescribeImagesCommand,
   DescribeSnapshotsCommand,
   EC2Client,
 } from '@aws-sdk/client-ec2';
@@ -16,7 +17,7 @@ import { catalogFor } from '#wiring';
 import { EmulatorWorkarounds } from '../harness/emulator-workarounds.ts';
 import { faults } from '../harness/faults.ts';
 import { cli } from '../support/cli.ts';
-import { aVolume } from '../support/fleet.ts';
+import { anInstance, aVolume } from '../support/fleet.ts';
 
 // The mark on the emulator, through the real CLI, adapters and key: a snapshot tagged exactly as a run tags it
 // is still never deleted unless its mark, recomputed from EC2's own facts with the key, matches.
@@ -30,6 +31,11 @@ const config = parseConfig({
       name: 'nightly',
       targets: 'volumes',
       schedules: [{ name: 'nightly', expression: 'cron(0 1 * * ? *)', keep: { count: 1 } }],
+    },
+    {
+      name: 'images',
+      targets: 'instances',
+      schedules: [{ name: 'nightly', expression: 'cron(0 1 * * ? *)', keep: { count: 1 }, ami: true }],
     },
     {
       name: 'offsite',
@@ -63,6 +69,13 @@ async function exists(ec2: EC2Client, snapshotId: string): Promise<boolean> {
     new DescribeSnapshotsCommand({ Filters: [{ Name: 'snapshot-id', Values: [snapshotId] }] }),
   );
   return (found.Snapshots ?? []).length > 0;
+}
+
+async function imageExists(imageId: string): Promise<boolean> {
+  const found = await east.send(
+    new DescribeImagesCommand({ Filters: [{ Name: 'image-id', Values: [imageId] }] }),
+  );
+  return (found.Images ?? []).length > 0;
 }
 
 async function only(volumeId: string): Promise<Generation> {
@@ -162,5 +175,28 @@ describe('the mark on the emulator', () => {
       snapshotIds: [copyOf(kept)],
     });
     expect(await exists(west, copyOf(kept))).toBe(false);
+  });
+
+  it('prunes a genuine AMI with the snapshots behind it, and holds one whose mark was re-tagged', async () => {
+    const genuine = await anInstance(east, { tags: { [TAG.policy]: 'images' }, dataVolumes: 1 });
+    const tampered = await anInstance(east, { tags: { [TAG.policy]: 'images' }, dataVolumes: 1 });
+    await run('images', 12);
+    const [kept, victim] = [await only(genuine.bootVolumeId), await only(tampered.bootVolumeId)];
+    const victimAmi = victim.amiId ?? '';
+    await east.send(
+      new CreateTagsCommand({ Resources: [victimAmi], Tags: [{ Key: TAG.mark, Value: 'v1:retagged' }] }),
+    );
+    await run('images', 13);
+    const report = await reconcile(13);
+    expect(report.pruned).toContainEqual({
+      generationId: kept.id,
+      snapshotIds: kept.snapshots.map((s) => s.snapshotId),
+      amiIds: [kept.amiId],
+    });
+    expect(await imageExists(kept.amiId ?? '')).toBe(false);
+    for (const s of kept.snapshots) expect(await exists(east, s.snapshotId)).toBe(false);
+    expect(report.held).toContainEqual({ generationId: victim.id, reason: noMark(victimAmi) });
+    expect(await imageExists(victimAmi)).toBe(true);
+    for (const s of victim.snapshots) expect(await exists(east, s.snapshotId)).toBe(true);
   });
 });

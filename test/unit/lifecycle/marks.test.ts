@@ -117,6 +117,26 @@ describe('prune: the mark proves a snapshot is ours', () => {
     await expectHeldUntouched(world, due, noMark(amiId));
   });
 
+  it("ties an AMI's snapshot to the AMI by EC2's listing behind it, else by its VolumeId", async () => {
+    for (const listed of [true, false]) {
+      const world = withVolume();
+      const amiId = 'ami-0123456789abcdef0';
+      const taken = aGenerationOn(10, { volumeId: world.volumeId, expiresAt: EXPIRED, amiId });
+      const instanceId = 'i-0123456789abcdef0';
+      const due = { ...taken, snapshots: taken.snapshots.map((s) => ({ ...s, amiId, instanceId })) };
+      store(world, [due, world.newest]);
+      const [behind] = snapshotIds(due) as [string];
+      // EC2 reports another volume for it (a copy of the AMI's snapshot would): only the listing ties it.
+      const inEc2 = world.ec2.snapshots.get(behind);
+      if (!inEc2) throw new Error('stored snapshot missing');
+      inEc2.volumeId = anId('vol');
+      if (listed) world.pruner.imageSnapshots.set(amiId, [behind]);
+      const report = await prunePass(world);
+      if (listed) expect(report.pruned.map((p) => p.generationId)).toEqual([due.id]);
+      else expect(report.held).toEqual([{ generationId: due.id, reason: noMark(behind) }]);
+    }
+  });
+
   it('deletes nothing when the mark key cannot be read, and says so', async () => {
     const world = withVolume();
     const due = aGenerationOn(10, { volumeId: world.volumeId, expiresAt: EXPIRED });
