@@ -14,7 +14,7 @@ import { markOf } from '#core/model/mark.ts';
 import type { Tags } from '#core/model/ports.ts';
 import { TAG } from '#core/model/tags.ts';
 import { TEST_MARK_SECRET } from './fake-mark-key.ts';
-import { aGeneration, anId, type aWorld } from './fakes.ts';
+import { aGeneration, anId, aVolume, aWorld } from './fakes.ts';
 
 /**
  * Builders for the generation lifecycle (retention, prune, reconcile, plan): generations placed on a calendar,
@@ -149,6 +149,18 @@ export function store(
       }
     }
   }
+}
+
+/**
+ * A world at `now` whose volume still exists, with one completed generation of it on day 19 (`newest`): the
+ * generation the interlocks keep, so older ones of the volume may be pruned.
+ */
+export function withVolume(config: Config, now: string) {
+  const world = aWorld({ config, now });
+  const volume = aVolume();
+  world.ec2.add(volume);
+  const newest = aGenerationOn(19, { volumeId: volume.volumeId });
+  return { ...world, volumeId: volume.volumeId, newest };
 }
 
 /** The tags a copy worker writes on a DR copy of one of a generation's snapshots. */

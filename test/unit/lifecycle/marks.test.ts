@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { Generation } from '#core/model/generation.ts';
 import { TAG } from '#core/model/tags.ts';
-import { aConfig, anId, anInstance, aPolicy, aVolume, aWorld, policyTag } from '../../support/fakes.ts';
+import { aConfig, anId, anInstance, aPolicy, aWorld, policyTag } from '../../support/fakes.ts';
 import {
   aCopy,
   aGenerationOn,
+  withVolume as aWorldWithVolume,
   copyMark,
   ec2Contents,
   ourTags,
@@ -21,13 +22,8 @@ const NOW = '2026-11-21T12:00:00.000Z';
 const EXPIRED = '2026-11-20T00:00:00.000Z';
 const DR = 'us-west-2';
 
-function withVolume(config = aConfig()) {
-  const world = aWorld({ config, now: NOW });
-  const volume = aVolume();
-  world.ec2.add(volume);
-  const newest = aGenerationOn(19, { volumeId: volume.volumeId });
-  return { ...world, volumeId: volume.volumeId, newest };
-}
+/** A world whose volume still exists, with one newer completed generation of it (`newest`). */
+const withVolume = (config = aConfig()) => aWorldWithVolume(config, NOW);
 
 const snapshotIds = (g: Generation) => g.snapshots.map((s) => s.snapshotId);
 const noMark = (id: string, region?: string) =>

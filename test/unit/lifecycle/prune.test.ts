@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { Generation } from '#core/model/generation.ts';
 import { TAG } from '#core/model/tags.ts';
-import { aConfig, anId, anInstance, aPolicy, aVolume, aWorld } from '../../support/fakes.ts';
+import { aConfig, anId, anInstance, aPolicy, aWorld } from '../../support/fakes.ts';
 import {
   aCopy,
   aGenerationOn,
+  withVolume as aWorldWithVolume,
   dayAt,
   ec2Contents,
   ourTags,
@@ -16,14 +17,8 @@ import {
 const NOW = '2026-11-21T12:00:00.000Z';
 const EXPIRED = '2026-11-20T00:00:00.000Z';
 
-/** A world whose `vol` still exists, with `due` generations of it (expired) and one newer completed generation. */
-function withVolume(config = aConfig()) {
-  const world = aWorld({ config, now: NOW });
-  const volume = aVolume();
-  world.ec2.add(volume);
-  const newest = aGenerationOn(19, { volumeId: volume.volumeId });
-  return { ...world, volumeId: volume.volumeId, newest };
-}
+/** A world whose volume still exists, with one newer completed generation of it (`newest`). */
+const withVolume = (config = aConfig()) => aWorldWithVolume(config, NOW);
 
 function snapshotIds(...generations: Generation[]): string[] {
   return generations.flatMap((g) => g.snapshots.map((s) => s.snapshotId));
