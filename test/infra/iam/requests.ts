@@ -1,4 +1,5 @@
 import { catalogLayout } from '#adapters/catalog/layout.ts';
+import { markKeySecretName } from '#adapters/mark-key.ts';
 import type { Shape } from '../../harness/faults.ts';
 import type { PermissionCall } from '../../harness/permission-recorder.ts';
 import { ACCOUNT, type AuthRequest, simple, unmodelled } from './auth-request.ts';
@@ -189,6 +190,32 @@ function ssmRequests(call: PermissionCall): AuthRequest[] {
       });
       return [simple('ssm:SendCommand', document), ...instances];
     }
+    case 'GetParameter':
+      return parameterRequests(String(input.Name), region);
   }
   throw unmodelled(call);
+}
+
+/**
+ * Reading a parameter. The mark key is the one parameter the Lambdas read: in the tests, the sandbox's SecureString
+ * (`/snapkeeper/<table>/mark-key`), which stands for what the same Lambda reads in AWS, the stack's secret through
+ * Parameter Store (`SNAPKEEPER_MARK_KEY_PARAMETER`). Parameter Store checks both the parameter and the secret.
+ */
+function parameterRequests(name: string, region: string): AuthRequest[] {
+  const table = /^\/snapkeeper\/(.+)\/mark-key$/.exec(name)?.[1];
+  const secret = table
+    ? markKeySecretName(table)
+    : /^\/aws\/reference\/secretsmanager\/(.+)$/.exec(name)?.[1];
+  if (!secret) return [simple('ssm:GetParameter', `arn:aws:ssm:${region}:${ACCOUNT}:parameter${name}`)];
+  return [
+    simple(
+      'ssm:GetParameter',
+      `arn:aws:ssm:${region}:${ACCOUNT}:parameter/aws/reference/secretsmanager/${secret}`,
+    ),
+    // Secrets Manager ends a secret's ARN with six random characters.
+    simple(
+      'secretsmanager:GetSecretValue',
+      `arn:aws:secretsmanager:${region}:${ACCOUNT}:secret:${secret}-Ab12Cd`,
+    ),
+  ];
 }
