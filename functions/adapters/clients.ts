@@ -8,6 +8,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Pluggable } from '@smithy/types';
 import { z } from 'zod';
 import { InputError } from '#core/model/errors.ts';
+import { ThrottlingOnlyRetries } from './create-retries.ts';
 import { DEFAULT_TIMEOUTS, requestHandlerOptions, type Timeouts, timeoutTranslation } from './timeouts.ts';
 
 // Middleware that applies to every service's client cannot name one service's input and output types.
@@ -65,6 +66,15 @@ export class AwsClients {
 
   ec2(region: string): EC2Client {
     return this.cached('ec2', region, (config) => new EC2Client(config));
+  }
+
+  /** The EC2 client for snapshot and AMI creates: it retries throttling only, never an ambiguous failure. */
+  ec2Creates(region: string): EC2Client {
+    return this.cached(
+      'ec2-creates',
+      region,
+      (config) => new EC2Client({ ...config, retryStrategy: new ThrottlingOnlyRetries(config.maxAttempts) }),
+    );
   }
 
   ssm(region: string): SSMClient {

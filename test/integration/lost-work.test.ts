@@ -1,4 +1,4 @@
-import { EC2Client } from '@aws-sdk/client-ec2';
+import { DescribeSnapshotsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AwsClients } from '#adapters/clients.ts';
 import { consoleLog } from '#cli/console-log.ts';
@@ -18,6 +18,11 @@ const config = parseConfig({
   region: 'us-east-1',
   catalog: { table: 'lost-work-catalog' },
   policies: [
+    {
+      name: 'fleet',
+      targets: 'volumes',
+      schedules: [{ name: 'nightly', expression: 'cron(0 1 * * ? *)', keep: { count: 3 } }],
+    },
     {
       name: 'claims',
       targets: 'volumes',
@@ -112,4 +117,36 @@ describe('a late outcome in the catalog', () => {
       }),
     ).rejects.toBeInstanceOf(OutcomeSupersededError);
   });
+});
+
+describe('create responses lost on the way back, at the default SDK retries', () => {
+  it('records exactly one snapshot per volume and leaves no tagged snapshot unrecorded', async () => {
+    const volumes: string[] = [];
+    for (let i = 0; i < 50; i++) volumes.push(await aVolume(ec2, { tags: { 'snapkeeper:policy': 'fleet' } }));
+    // EC2 makes the snapshot; every fifth answer never arrives.
+    let calls = 0;
+    const faults = newFaults().use({
+      actions: ['CreateSnapshot'],
+      after: (output) => {
+        calls += 1;
+        if (calls % 5 === 0) throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError' });
+        return output;
+      },
+    });
+    const clients = new AwsClients({ middleware: [faults.pluggable()] });
+    const request = { policy: 'fleet', schedule: 'nightly', scheduledAt: '2026-11-26T01:00:00.000Z' };
+    const report = await runSchedule(request, runDeps({ config, clients, log }));
+
+    expect(report.results.filter((r) => r.outcome !== 'created')).toEqual([]);
+    expect(report.results).toHaveLength(50);
+    const made = await ec2.send(
+      new DescribeSnapshotsCommand({ Filters: [{ Name: 'volume-id', Values: volumes }] }),
+    );
+    expect(made.Snapshots).toHaveLength(50);
+    const recorded = new Set(report.results.flatMap((r) => r.snapshotIds));
+    expect(recorded.size).toBe(50);
+    for (const snapshot of made.Snapshots ?? []) expect(recorded.has(snapshot.SnapshotId ?? '')).toBe(true);
+    // One create call per volume: a lost answer is found, never sent again.
+    expect(calls).toBe(50);
+  }, 120_000);
 });

@@ -9,7 +9,7 @@ import {
 import type { GenerationImage, ImageService, ImageSnapshot } from '#core/backup/ports.ts';
 import type { SnapshotState } from '#core/model/generation.ts';
 import { TAG } from '#core/model/tags.ts';
-import { ec2Call, generationFilters, tagList, tagsOf } from './snapshots.ts';
+import { createCall, ec2Call, generationFilters, tagList, tagsOf } from './snapshots.ts';
 
 const IMAGE_STATES: Record<string, SnapshotState> = {
   available: 'completed',
@@ -19,12 +19,16 @@ const IMAGE_STATES: Record<string, SnapshotState> = {
 
 /** AMIs of instances, taken without a reboot (the freeze, not a reboot, is what makes them consistent). */
 export class Ec2ImageService implements ImageService {
-  constructor(private readonly ec2: EC2Client) {}
+  /** `creates` makes the AMIs (`AwsClients.ec2Creates`: it never retries an ambiguous failure). */
+  constructor(
+    private readonly ec2: EC2Client,
+    private readonly creates: EC2Client = ec2,
+  ) {}
 
   createImage(request: Parameters<ImageService['createImage']>[0]): Promise<string> {
-    return ec2Call('CreateImage', async () => {
+    return createCall('CreateImage', async () => {
       const tags = tagList(request.tags);
-      const response = await this.ec2.send(
+      const response = await this.creates.send(
         new CreateImageCommand({
           InstanceId: request.instanceId,
           Name: request.name,

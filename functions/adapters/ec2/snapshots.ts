@@ -19,7 +19,7 @@ import type {
   SnapshotService,
   VolumeInfo,
 } from '#core/backup/ports.ts';
-import { AwsOperationError } from '#core/model/errors.ts';
+import { AwsOperationError, CreateOutcomeUnknownError, EndpointTimeoutError } from '#core/model/errors.ts';
 import type { SnapshotState } from '#core/model/generation.ts';
 import type { Tags } from '#core/model/ports.ts';
 import { TAG } from '#core/model/tags.ts';
@@ -85,6 +85,33 @@ export async function ec2Call<T>(operation: string, call: () => Promise<T>): Pro
     const message = error instanceof Error ? error.message : String(error);
     throw new AwsOperationError(operation, `${name}: ${message}`, { cause: error });
   }
+}
+
+/**
+ * `ec2Call` for a create: a failure that leaves unknown whether EC2 acted (no HTTP answer, a 5xx, a timeout, a reset
+ * connection) becomes a `CreateOutcomeUnknownError`; one EC2 answered with a client error or throttling did not act.
+ */
+export async function createCall<T>(operation: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (!outcomeUnknown(error)) return ec2Call(operation, () => Promise.reject(error));
+    const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    throw new CreateOutcomeUnknownError(operation, detail, { cause: error });
+  }
+}
+
+function outcomeUnknown(error: unknown): boolean {
+  if (error instanceof EndpointTimeoutError) return true;
+  if (!(error instanceof Error)) return true;
+  const { $metadata, $fault, $retryable } = error as Error & {
+    $metadata?: { httpStatusCode?: number };
+    $fault?: string;
+    $retryable?: { throttling?: boolean };
+  };
+  if ($retryable?.throttling || /Throttl|RequestLimitExceeded/.test(error.name)) return false;
+  const status = $metadata?.httpStatusCode;
+  return status === undefined || status >= 500 || $fault === 'server';
 }
 
 export class Ec2Inventory implements Inventory {
@@ -186,11 +213,15 @@ function created(snapshot: Snapshot | SnapshotInfo): CreatedSnapshot {
 }
 
 export class Ec2SnapshotService implements SnapshotService {
-  constructor(private readonly ec2: EC2Client) {}
+  /** `creates` makes the snapshots (`AwsClients.ec2Creates`: it never retries an ambiguous failure). */
+  constructor(
+    private readonly ec2: EC2Client,
+    private readonly creates: EC2Client = ec2,
+  ) {}
 
   snapshotInstance(request: Parameters<SnapshotService['snapshotInstance']>[0]): Promise<CreatedSnapshot[]> {
-    return ec2Call('CreateSnapshots', async () => {
-      const response = await this.ec2.send(
+    return createCall('CreateSnapshots', async () => {
+      const response = await this.creates.send(
         new CreateSnapshotsCommand({
           InstanceSpecification: {
             InstanceId: request.instanceId,
@@ -208,9 +239,9 @@ export class Ec2SnapshotService implements SnapshotService {
   }
 
   snapshotVolume(request: Parameters<SnapshotService['snapshotVolume']>[0]): Promise<CreatedSnapshot> {
-    return ec2Call('CreateSnapshot', async () =>
+    return createCall('CreateSnapshot', async () =>
       created(
-        await this.ec2.send(
+        await this.creates.send(
           new CreateSnapshotCommand({
             VolumeId: request.volumeId,
             Description: request.description,

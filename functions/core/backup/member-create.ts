@@ -5,13 +5,16 @@ import type { Log, Tags, Timer } from '#core/model/ports.ts';
 import { snapshotTags, TAG, userTags } from '#core/model/tags.ts';
 import { daysAfter } from '#core/model/time.ts';
 import type { MemberCreated, Take } from './consistent-take.ts';
-import type { ImageService, SnapshotService } from './ports.ts';
+import { createOnce, imageMade, snapshotsMade } from './create-once.ts';
+import type { Account, ImageService, SnapshotService } from './ports.ts';
 import type { PlannedTarget } from './selection.ts';
 
 /** What the create calls of a run need. */
 export interface CreateDeps {
   snapshots: SnapshotService;
   images?: ImageService;
+  /** Whose snapshots a create whose answer was lost may have made. */
+  account: Account;
   timer?: Timer;
   log: Log;
   /** The key every create marks its resources with (`core/model/mark.ts`). */
@@ -43,15 +46,25 @@ export function memberCreator(
     if (member.target.kind === 'volume') {
       const volume = member.volumes[0];
       if (!volume) throw new Error('a volume target has no volume');
-      const snapshot = await deps.snapshots.snapshotVolume({
-        volumeId: volume.volumeId,
-        tags: snapshotTags(
-          { ...context, mark: markOf(keyBytes, { kind: 'volume', generationId, volumeId: volume.volumeId }) },
-          volume.tags,
-        ),
-        description,
-      });
-      return { snapshots: [snapshot] };
+      const snapshots = await createOnce(
+        'CreateSnapshot',
+        async () => [
+          await deps.snapshots.snapshotVolume({
+            volumeId: volume.volumeId,
+            tags: snapshotTags(
+              {
+                ...context,
+                mark: markOf(keyBytes, { kind: 'volume', generationId, volumeId: volume.volumeId }),
+              },
+              volume.tags,
+            ),
+            description,
+          }),
+        ],
+        () => snapshotsMade(generation, member, deps),
+        deps.log,
+      );
+      return { snapshots };
     }
     const instance = member.instance;
     if (!instance) throw new Error('an instance target has no instance');
@@ -65,6 +78,13 @@ export function memberCreator(
     const tags = instanceTags('instance');
     const excludeVolumeIds = member.excluded.filter((e) => e.reason !== 'boot-volume').map((e) => e.volumeId);
     const snapshotSet = (excludeBootVolume: boolean) =>
+      createOnce(
+        'CreateSnapshots',
+        () => takeSet(excludeBootVolume),
+        () => snapshotsMade(generation, member, deps),
+        deps.log,
+      );
+    const takeSet = (excludeBootVolume: boolean) =>
       deps.snapshots.snapshotInstance({
         instanceId: instance.instanceId,
         excludeBootVolume,
@@ -87,14 +107,21 @@ export function memberCreator(
       (rule.amiDataVolumes ?? 'snapshot') === 'snapshot' &&
       dataDevices.some((d) => member.volumes.some((v) => v.volumeId === d.volumeId));
     // The image is the boot volume alone; data volumes go into their own snapshot set, or nowhere.
+    const images = deps.images;
     const [amiId, snapshots] = await Promise.all([
-      deps.images.createImage({
-        instanceId: instance.instanceId,
-        name: `snapkeeper ${generation.id} ${instance.instanceId}`,
-        description,
-        tags: instanceTags('image'),
-        excludeDeviceNames: dataDevices.map((d) => d.deviceName),
-      }),
+      createOnce(
+        'CreateImage',
+        () =>
+          images.createImage({
+            instanceId: instance.instanceId,
+            name: `snapkeeper ${generation.id} ${instance.instanceId}`,
+            description,
+            tags: instanceTags('image'),
+            excludeDeviceNames: dataDevices.map((d) => d.deviceName),
+          }),
+        () => imageMade(generation, member, deps),
+        deps.log,
+      ),
       snapshotData ? snapshotSet(true) : Promise.resolve([]),
     ]);
     return { snapshots, amiId };

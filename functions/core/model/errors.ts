@@ -155,6 +155,22 @@ export class EndpointTimeoutError extends Error {
   }
 }
 
+/**
+ * A create call (`CreateSnapshot`, `CreateSnapshots`, `CreateImage`) failed without saying whether EC2 carried it
+ * out: a timeout, a server error, a connection reset. Those calls take no idempotency token, so the caller looks
+ * for what the call made before it creates again.
+ */
+export class CreateOutcomeUnknownError extends Error {
+  override readonly name = 'CreateOutcomeUnknownError';
+  constructor(
+    readonly operation: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${operation}: ${message}`, options);
+  }
+}
+
 /** A late outcome that the catalog refused to write over a newer record (`outcomeSuperseded` says why). */
 export class OutcomeSupersededError extends Error {
   override readonly name = 'OutcomeSupersededError';
