@@ -77,8 +77,9 @@ export function recordedWiring(real: typeof Wiring): typeof Wiring {
   };
 }
 
-type ClientMethod = 'ec2' | 'ssm' | 's3' | 'sqs' | 'dynamo';
-const CLIENT_METHODS = new Set<string>(['ec2', 'ssm', 's3', 'sqs', 'dynamo']);
+type ClientMethod = 'ec2' | 'ec2Creates' | 'ssm' | 's3' | 'sqs' | 'dynamo';
+// Every client method of AwsClients: one left out here would make its calls invisible to the permission contract.
+const CLIENT_METHODS = new Set<string>(['ec2', 'ec2Creates', 'ssm', 's3', 'sqs', 'dynamo']);
 
 interface SendingClient {
   config: { serviceId?: string; region: () => Promise<string> };

@@ -8,8 +8,8 @@ import type { Faults } from '../harness/faults.ts';
 import { agentWorld } from '../support/agent-world.ts';
 import { anInstance } from '../support/fleet.ts';
 
-// A run that dies after the emulator made the AMI (the CreateImage response is lost through the fault seam),
-// then redelivered: the retry finds the AMI by its generation tag and adopts it with its snapshots and amiId,
+// A run that dies after the emulator made the AMI (the CreateImage response and the look-up after it are lost
+// through the fault seam), then redelivered: the retry finds the AMI by its generation tag and adopts it with its snapshots and amiId,
 // and never calls CreateImage again.
 
 const config = parseConfig({
@@ -34,13 +34,28 @@ const ec2 = new EC2Client({ region: 'us-east-1' });
 const catalog = catalogFor(config, new AwsClients());
 const AT = '2026-11-20T03:00:00.000Z';
 
-const loseCreateImageResponse = (faults: Faults) =>
-  faults.use({
-    actions: ['CreateImage'],
-    after: () => {
-      throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError' });
-    },
-  });
+// The run looks for what a lost CreateImage made before imaging again; EC2 failing that look-up too leaves the
+// first delivery nothing to record but a failure, so the redelivery is what must find the AMI.
+// A call whose answer is thrown away is not in the fault seam's record, so the rule counts what it lost.
+function loseCreateImageResponse() {
+  const lost = { count: 0 };
+  const setup = (faults: Faults) =>
+    faults
+      .use({
+        actions: ['CreateImage'],
+        after: () => {
+          lost.count += 1;
+          throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError' });
+        },
+      })
+      .fail('DescribeImages', {
+        name: 'InternalError',
+        httpStatusCode: 500,
+        fault: 'server',
+        when: () => lost.count > 0,
+      });
+  return { lost, setup };
+}
 
 const imagesOf = async (generationId: string) =>
   (
@@ -54,10 +69,12 @@ const imagesOf = async (generationId: string) =>
 
 /** The first delivery loses the CreateImage response (one attempt, as a Lambda that then dies); the second is clean. */
 async function deliverTwice(policy: string) {
-  const first = await agentWorld(config, () => ({}), loseCreateImageResponse, { maxAttempts: 1 }).run(
-    policy,
-    AT,
-  );
+  const { lost, setup } = loseCreateImageResponse();
+  const dead = agentWorld(config, () => ({}), setup, { maxAttempts: 1 });
+  const first = await dead.run(policy, AT);
+  // The dead delivery imaged the instance once and then failed to look for the AMI: it never imaged again.
+  expect(lost.count).toBe(1);
+  expect(dead.faults.count('DescribeImages', 'failed')).toBe(1);
   const retry = agentWorld(config, () => ({}));
   const second = await retry.run(policy, AT);
   return { first: first.results[0], second: second.results[0], faults: retry.faults };

@@ -40,11 +40,22 @@ describe('a create call whose response is lost after EC2 made the snapshot', () 
   });
 
   it('is recorded failed, then adopted by the retry instead of snapshotted twice, and completes', async () => {
+    // A call whose answer is thrown away is not in the fault seam's record, so the rule counts what it lost.
+    let lost = 0;
     const faults = newFaults().use({
       actions: ['CreateSnapshot'],
       after: () => {
+        lost += 1;
         throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError' });
       },
+    });
+    // The run looks for what a lost create made before creating again; EC2 failing that look-up too leaves the
+    // first delivery nothing to record but a failure, and the redelivery must then adopt the snapshot.
+    faults.fail('DescribeSnapshots', {
+      name: 'InternalError',
+      httpStatusCode: 500,
+      fault: 'server',
+      when: () => lost > 0,
     });
     const scheduledAt = '2026-11-20T01:00:00.000Z';
     const first = await run(
@@ -52,6 +63,8 @@ describe('a create call whose response is lost after EC2 made the snapshot', () 
       new AwsClients({ middleware: [faults.pluggable()], maxAttempts: 1 }),
     );
     expect(first.results[0]).toMatchObject({ outcome: 'failed', state: 'failed' });
+    expect(lost).toBe(1);
+    expect(faults.count('DescribeSnapshots', 'failed')).toBe(1);
 
     const retry = await run(scheduledAt, new AwsClients());
     expect(retry.results[0]).toMatchObject({ outcome: 'adopted' });
