@@ -145,6 +145,14 @@ export function runDeps({
   };
 }
 
+/**
+ * The ports of an on-demand backup (the backup Lambda and `snapkeeper backup`): a run's, under an entry of its own
+ * because the backup Lambda has a role of its own.
+ */
+export function backupDeps(wiring: Wiring): RunDeps {
+  return runDeps(wiring);
+}
+
 /** The manifest bucket of the config, for reading; an `InputError` naming the fix when the config has none. */
 export function requiredManifests(config: Config, clients: AwsClients): S3ManifestStore {
   const store = manifestStoreFor(config, clients);

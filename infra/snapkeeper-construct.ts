@@ -36,6 +36,8 @@ export class SnapKeeper extends Construct {
   readonly table: Table;
   /** Takes one run of one policy schedule; invoked by the schedules. */
   readonly scheduledRunFunction: NodejsFunction;
+  /** Takes an on-demand backup of one policy; invoked directly (`aws lambda invoke`). */
+  readonly backupFunction: NodejsFunction;
   /** The restore-volume runbook; invoked directly (`aws lambda invoke`). */
   readonly restoreVolumeFunction: NodejsFunction;
   /** Advances pending generations, applies retention and prunes; on its own schedule. */
@@ -54,23 +56,22 @@ export class SnapKeeper extends Construct {
       this.copies = new Copies(this, 'Copies', { config, table: this.table, copyRegions });
     }
 
-    const scheduledRun = new SnapkeeperFunction(this, 'ScheduledRun', {
+    const scheduledRun = runFunction(this, 'ScheduledRun', config, this.table, {
       handler: 'scheduled-run',
       description: 'snapkeeper: one scheduled run of one policy schedule',
-      config,
-      memorySize: 1024,
-      // A run of a large fleet is long; 15 minutes is Lambda's ceiling.
-      timeout: Duration.minutes(15),
       // Scheduler invokes it asynchronously; the handler refuses a delivery older than all retries together.
       maxEventAge: Duration.seconds(RUN_MAX_EVENT_AGE_SECONDS),
     });
-    grantScheduledRun(scheduledRun.role, this.table);
-    grantConsistency(scheduledRun.role, config);
-    suppressConsistencyFindings(scheduledRun.role, config);
+    // On-demand backups take the run's one take path, so the backup Lambda needs exactly the run's permissions.
+    const backup = runFunction(this, 'Backup', config, this.table, {
+      handler: 'backup',
+      description: 'snapkeeper: an on-demand backup of one policy (snapkeeper backup)',
+    });
     if (config.policies.some((policy) => policy.consistency.mode === 'filesystem')) {
       new FreezeDocuments(this, 'FreezeDocuments');
     }
     this.scheduledRunFunction = scheduledRun.function;
+    this.backupFunction = backup.function;
 
     const restoreVolume = new SnapkeeperFunction(this, 'RestoreVolume', {
       handler: 'restore-volume',
@@ -94,10 +95,12 @@ export class SnapKeeper extends Construct {
     this.reconcileFunction = reconcile.function.function;
     // Runs queue the copies of the generations they complete; reconcile queues those still owed one.
     this.copies?.grantEnqueue(scheduledRun);
+    this.copies?.grantEnqueue(backup);
     this.copies?.grantEnqueue(reconcile.function);
     // The worker records copies through the same manifest-writing catalog, so a DR restore finds them.
     grantManifestWrites(config, [
       scheduledRun.role,
+      backup.role,
       reconcile.function.role,
       ...(this.copies ? [this.copies.worker.role] : []),
     ]);
@@ -105,12 +108,40 @@ export class SnapKeeper extends Construct {
     grantManifestReads(config, [restoreVolume.role]);
     // Exactly the Lambdas that create (runs, copies) or delete (reconcile's prune) read the mark key.
     this.markKey = new MarkKey(this, 'MarkKey', { config });
-    for (const fn of [scheduledRun, reconcile.function, ...(this.copies ? [this.copies.worker] : [])]) {
+    for (const fn of [
+      scheduledRun,
+      backup,
+      reconcile.function,
+      ...(this.copies ? [this.copies.worker] : []),
+    ]) {
       this.markKey.grantRead(fn);
     }
 
-    suppressJustifiedFindings(scheduledRun, restoreVolume, copyRegions);
+    suppressJustifiedFindings([scheduledRun, backup], restoreVolume, copyRegions);
   }
+}
+
+/**
+ * A Lambda that takes runs (scheduled or on demand): the run's permissions and those of the policies'
+ * consistency modes. A run of a large fleet is long; 15 minutes is Lambda's ceiling.
+ */
+function runFunction(
+  scope: Construct,
+  id: string,
+  config: Config,
+  table: Table,
+  props: { handler: string; description: string; maxEventAge?: Duration },
+): SnapkeeperFunction {
+  const fn = new SnapkeeperFunction(scope, id, {
+    ...props,
+    config,
+    memorySize: 1024,
+    timeout: Duration.minutes(15),
+  });
+  grantScheduledRun(fn.role, table);
+  grantConsistency(fn.role, config);
+  suppressConsistencyFindings(fn.role, config);
+  return fn;
 }
 
 /**
@@ -118,7 +149,7 @@ export class SnapKeeper extends Construct {
  * new wildcard anywhere else still fails the checks.
  */
 function suppressJustifiedFindings(
-  scheduledRun: SnapkeeperFunction,
+  runs: readonly SnapkeeperFunction[],
   restoreVolume: SnapkeeperFunction,
   regions: readonly string[],
 ): void {
@@ -135,19 +166,21 @@ function suppressJustifiedFindings(
     reason:
       'Pinned to nodejs22.x on purpose: the bundle targets node22 and is tested on that runtime; moving to a newer runtime is a deliberate upgrade, not an automatic one.',
   };
-  NagSuppressions.addResourceSuppressions(
-    scheduledRun.role,
-    [
-      describe,
-      {
-        id: 'AwsSolutions-IAM5',
-        reason:
-          "A run may snapshot any volume or instance of this account and Region: which ones is decided by tags at run time, and an instance's volumes need not carry the policy tag. A snapshot/* may only be created already tagged snapkeeper:managed=true, and CreateTags is allowed only inside CreateSnapshot(s).",
-        appliesTo: [primary.volume, primary.instance, primary.snapshot].map((arn) => `Resource::${arn}`),
-      },
-    ],
-    true,
-  );
+  for (const run of runs) {
+    NagSuppressions.addResourceSuppressions(
+      run.role,
+      [
+        describe,
+        {
+          id: 'AwsSolutions-IAM5',
+          reason:
+            "A run may snapshot any volume or instance of this account and Region: which ones is decided by tags at run time, and an instance's volumes need not carry the policy tag. A snapshot/* may only be created already tagged snapkeeper:managed=true, and CreateTags is allowed only inside CreateSnapshot(s).",
+          appliesTo: [primary.volume, primary.instance, primary.snapshot].map((arn) => `Resource::${arn}`),
+        },
+      ],
+      true,
+    );
+  }
   NagSuppressions.addResourceSuppressions(
     restoreVolume.role,
     [
@@ -163,7 +196,7 @@ function suppressJustifiedFindings(
     ],
     true,
   );
-  NagSuppressions.addResourceSuppressions(scheduledRun.function, [runtime]);
+  for (const run of runs) NagSuppressions.addResourceSuppressions(run.function, [runtime]);
   NagSuppressions.addResourceSuppressions(restoreVolume.function, [runtime]);
 }
 

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError, describeErrorChain, InputError } from '#core/model/errors.ts';
 import { type CliIo, cliOver, EXIT } from './command.ts';
+import { backupCommand } from './commands/backup.ts';
 import { copyCommand } from './commands/copy.ts';
 import { generationsCommand } from './commands/generations.ts';
 import { initCommand } from './commands/init.ts';
@@ -17,6 +18,7 @@ const COMMANDS = [
   initCommand,
   planCommand,
   runCommand,
+  backupCommand,
   reconcileCommand,
   copyCommand,
   generationsCommand,

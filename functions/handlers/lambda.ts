@@ -1,8 +1,9 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { MiddlewareObj } from '@middy/core';
 import type { z } from 'zod';
+import type { RunReport } from '#core/backup/run.ts';
 import { type Config, parseConfig } from '#core/config/config.ts';
-import { InputError } from '#core/model/errors.ts';
+import { InputError, RunFailedError } from '#core/model/errors.ts';
 import type { Log } from '#core/model/ports.ts';
 import { HandlerEnvSchema } from './env.ts';
 
@@ -53,4 +54,17 @@ export function parseEvent<S extends z.ZodType>(schema: S): MiddlewareObj<z.inpu
  */
 export function parsedEvent<S extends z.ZodType>(_schema: S, event: z.input<S>): z.output<S> {
   return event as z.output<S>;
+}
+
+/**
+ * Fails the invocation when a target of the run failed, so the failed-runs alarm fires. A thaw that could not be
+ * confirmed is a failure of the run too.
+ */
+export function failOnFailedTargets(report: RunReport): void {
+  const failed = report.results.filter((r) => r.outcome === 'failed' || (r.thawProblems ?? []).length > 0);
+  if (failed.length > 0) {
+    throw new RunFailedError(
+      `${failed.length} of ${report.results.length} targets failed: ${failed.map((f) => `${f.targetId} (${f.failure ?? f.thawProblems?.join('; ')})`).join('; ')}`,
+    );
+  }
 }

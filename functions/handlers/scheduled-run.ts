@@ -5,10 +5,9 @@ import type { RunDeps, RunReport } from '#core/backup/run.ts';
 import { runSchedule } from '#core/backup/run.ts';
 import { findSchedule } from '#core/config/config.ts';
 import { assertDeliverable, assertOccurrence } from '#core/config/occurrence.ts';
-import { RunFailedError } from '#core/model/errors.ts';
 import { runDeps } from '#wiring';
 import { copyQueueUrl, markKeyParameter } from './env.ts';
-import { lambdaConfig, lambdaLog, logger, parsedEvent, parseEvent } from './lambda.ts';
+import { failOnFailedTargets, lambdaConfig, lambdaLog, logger, parsedEvent, parseEvent } from './lambda.ts';
 
 /** What each EventBridge Scheduler schedule sends: `scheduledAt` is `<aws.scheduler.scheduled-time>`. */
 export const ScheduledRunEventSchema = z.strictObject({
@@ -38,15 +37,7 @@ export function createScheduledRunHandler(deps: () => RunDeps) {
       );
       assertDeliverable(scheduledAt, built.clock.now(), 'scheduledAt');
       const report = await runSchedule(run, { ...built, deadline });
-      // A thaw that could not be confirmed is a failure of the run too: the alarm must fire for it.
-      const failed = report.results.filter(
-        (r) => r.outcome === 'failed' || (r.thawProblems ?? []).length > 0,
-      );
-      if (failed.length > 0) {
-        throw new RunFailedError(
-          `${failed.length} of ${report.results.length} targets failed: ${failed.map((f) => `${f.targetId} (${f.failure ?? f.thawProblems?.join('; ')})`).join('; ')}`,
-        );
-      }
+      failOnFailedTargets(report);
       return report;
     });
 }

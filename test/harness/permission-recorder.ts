@@ -14,6 +14,7 @@ import { type ResourceFacts, resourceFacts } from './permission-lookups.ts';
  */
 export const LAMBDA_WIRING = {
   runDeps: 'scheduled-run',
+  backupDeps: 'backup',
   reconcileDeps: 'reconcile',
   restoreDeps: 'restore-volume',
   copyWorkerDeps: 'copy-worker',
@@ -71,6 +72,7 @@ export function recordedWiring(real: typeof Wiring): typeof Wiring {
   return {
     ...real,
     runDeps: wrap(LAMBDA_WIRING.runDeps, real.runDeps),
+    backupDeps: wrap(LAMBDA_WIRING.backupDeps, real.backupDeps),
     reconcileDeps: wrap(LAMBDA_WIRING.reconcileDeps, real.reconcileDeps),
     restoreDeps: wrap(LAMBDA_WIRING.restoreDeps, real.restoreDeps),
     copyWorkerDeps: wrap(LAMBDA_WIRING.copyWorkerDeps, real.copyWorkerDeps),

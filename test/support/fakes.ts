@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { backUpOnDemand, type OnDemandRequest } from '#core/backup/on-demand.ts';
 import type {
   Account,
   CreatedSnapshot,
@@ -545,6 +546,11 @@ export function aWorld(options: { config?: Config; now?: string } = {}) {
     run: (request: Partial<RunRequest> = {}) =>
       runSchedule(
         { policy: 'daily', schedule: 'daily', scheduledAt: SCHEDULED_AT, ...request },
+        { config, inventory: ec2, snapshots: ec2, account: ec2, catalog, clock, log, markKey },
+      ),
+    backup: (request: Partial<OnDemandRequest> = {}) =>
+      backUpOnDemand(
+        { policy: 'daily', requestId: 'request-1', ...request },
         { config, inventory: ec2, snapshots: ec2, account: ec2, catalog, clock, log, markKey },
       ),
     restore: async (input: unknown) =>

@@ -1,10 +1,10 @@
-import { type Config, findSchedule, type ScheduleRule } from '#core/config/config.ts';
+import { type Config, findSchedule, type Policy, type ScheduleRule } from '#core/config/config.ts';
 import type { CopyQueue } from '#core/copies/ports.ts';
 import { queueCopies } from '#core/copies/queue.ts';
 import type { Catalog, ClaimResult } from '#core/model/catalog.ts';
 import { mapLimit } from '#core/model/concurrency.ts';
 import { CreateFailedError, describeError, OutcomeSupersededError } from '#core/model/errors.ts';
-import { type Consistency, type Generation, generationId } from '#core/model/generation.ts';
+import { type Consistency, type Generation, generationId, type Target } from '#core/model/generation.ts';
 import type { MarkKey } from '#core/model/mark.ts';
 import type { Clock, Deadline, Log, Timer } from '#core/model/ports.ts';
 import { adoptedGeneration, findAdoptable, rejectionNotes } from './adoption.ts';
@@ -13,7 +13,7 @@ import { type Take, takeConsistent } from './consistent-take.ts';
 import type { FreezeDeps } from './freeze.ts';
 import { finishImages, memberCreator } from './member-create.ts';
 import type { Account, FreezeAgent, ImageService, Inventory, SnapshotService } from './ports.ts';
-import { type PlannedTarget, type Problem, selectTargets } from './selection.ts';
+import { type PlannedTarget, type Problem, type Selection, selectTargets } from './selection.ts';
 import { drift, fromTake, notesOf } from './take-record.ts';
 
 /** One firing of one schedule of one policy (SPEC §2 "Run"). */
@@ -84,8 +84,31 @@ export interface RunReport extends RunRequest {
 
 /** Runs one schedule of one policy: select, claim, snapshot, record. Idempotent per (policy, schedule, scheduledAt). */
 export async function runSchedule(request: RunRequest, deps: RunDeps): Promise<RunReport> {
-  const { policy } = findSchedule(deps.config, request.policy, request.schedule);
-  const selection = await selectTargets(policy, deps.inventory);
+  const { policy, schedule } = findSchedule(deps.config, request.policy, request.schedule);
+  const idOf = (target: Target) =>
+    generationId(request.policy, request.schedule, request.scheduledAt, target);
+  return runSelected(
+    { request, policy, rule: schedule, idOf },
+    await selectTargets(policy, deps.inventory),
+    deps,
+  );
+}
+
+/** What a run backs up under: its request, the policy and rule it names, and each target's generation id. */
+export interface RunPlan {
+  request: RunRequest;
+  policy: Policy;
+  rule: ScheduleRule;
+  /** The same for every delivery of the run: the catalog's claim on it makes a redelivery one generation. */
+  idOf: (target: Target) => string;
+}
+
+/**
+ * Backs up the selected targets of a run: claim, snapshot (through the policy's consistency), record. The one take
+ * path of scheduled and on-demand backups.
+ */
+export async function runSelected(plan: RunPlan, selection: Selection, deps: RunDeps): Promise<RunReport> {
+  const { request } = plan;
   deps.log.info('run started', {
     ...request,
     targets: selection.targets.length,
@@ -96,8 +119,8 @@ export async function runSchedule(request: RunRequest, deps: RunDeps): Promise<R
   // A target that throws must not reject the whole map: its report would be lost, the targets still queued behind
   // it never started, and the others' results with it. Each target ends with a result, failed at worst.
   const results = await mapLimit(selection.targets, deps.concurrency ?? 8, (planned) =>
-    backUpTarget(request, planned, selection.problems, deps).catch((error: unknown) =>
-      unfinished(request, planned, error, deps),
+    backUpTarget(plan, planned, selection.problems, deps).catch((error: unknown) =>
+      unfinished(plan, planned, error, deps),
     ),
   );
   // Drift found while snapshotting (a volume detached since planning) is reported with the tag problems.
@@ -108,14 +131,13 @@ export async function runSchedule(request: RunRequest, deps: RunDeps): Promise<R
 }
 
 async function backUpTarget(
-  request: RunRequest,
+  { request, policy, rule, idOf }: RunPlan,
   planned: PlannedTarget,
   problems: readonly Problem[],
   deps: RunDeps,
 ): Promise<TargetResult> {
-  const { policy, schedule: rule } = findSchedule(deps.config, request.policy, request.schedule);
-  const id = generationId(request.policy, request.schedule, request.scheduledAt, planned.target);
-  const generation: Generation = {
+  const id = idOf(planned.target);
+  let generation: Generation = {
     id,
     policy: request.policy,
     schedule: request.schedule,
@@ -149,6 +171,8 @@ async function backUpTarget(
   }
   let resumedNotes: string[] = [];
   if (!claim.claimed) {
+    // An on-demand request's id does not carry its time: a redelivery keeps the time the first delivery claimed.
+    generation = { ...generation, scheduledAt: claim.existing.scheduledAt };
     const resumed = await resumeExisting(claim.existing, generation, planned, rule, deps);
     if (resumed.outcome !== 'retake') return result(resumed.outcome, resumed.generation);
     resumedNotes = resumed.notes;
@@ -280,13 +304,8 @@ async function claimFailed(generation: Generation, error: unknown, deps: RunDeps
 }
 
 /** A target whose backup threw past its own handling: reported failed, its record left as it stands. */
-function unfinished(
-  request: RunRequest,
-  planned: PlannedTarget,
-  error: unknown,
-  deps: RunDeps,
-): TargetResult {
-  const id = generationId(request.policy, request.schedule, request.scheduledAt, planned.target);
+function unfinished(plan: RunPlan, planned: PlannedTarget, error: unknown, deps: RunDeps): TargetResult {
+  const id = plan.idOf(planned.target);
   const failure = describeError(error);
   deps.log.error('target not backed up', { generationId: id, targetId: planned.target.id, failure });
   return {

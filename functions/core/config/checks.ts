@@ -1,5 +1,8 @@
 import type { Config, Policy } from './schema.ts';
 
+/** The schedule name of on-demand generations: their own lineage, so they never count against a schedule's keep. */
+export const ON_DEMAND_SCHEDULE = 'on-demand';
+
 /** Variables a policy tag may use; each is replaced when the resource is created. */
 export const TAG_VARIABLES = ['policy', 'schedule', 'instance-id', 'volume-id', 'timestamp'] as const;
 export type TagVariable = (typeof TAG_VARIABLES)[number];
@@ -18,6 +21,12 @@ export function crossFieldProblems(config: Config): Problem[] {
 
     const scheduleNames = new Map<string, number>();
     for (const [s, schedule] of policy.schedules.entries()) {
+      if (schedule.name === ON_DEMAND_SCHEDULE) {
+        problems.push({
+          path: [...at, 'schedules', s, 'name'],
+          message: `schedule name "${ON_DEMAND_SCHEDULE}" is reserved for on-demand backups (snapkeeper backup); rename the schedule, e.g. "manual"`,
+        });
+      }
       const seen = scheduleNames.get(schedule.name);
       if (seen === undefined) scheduleNames.set(schedule.name, s);
       else
@@ -52,10 +61,10 @@ export function crossFieldProblems(config: Config): Problem[] {
       if (seen === undefined) copyRegions.set(copy.region, c);
       else problems.push(duplicate(regionPath, 'copy Region', copy.region, `copies[${seen}]`));
       for (const [n, scheduleName] of (copy.schedules ?? []).entries()) {
-        if (!scheduleNames.has(scheduleName)) {
+        if (!scheduleNames.has(scheduleName) && scheduleName !== ON_DEMAND_SCHEDULE) {
           problems.push({
             path: [...at, 'copies', c, 'schedules', n],
-            message: `no schedule named "${scheduleName}" in policy "${policy.name}"; use one of: ${[...scheduleNames.keys()].join(', ')}`,
+            message: `no schedule named "${scheduleName}" in policy "${policy.name}"; use one of: ${[...scheduleNames.keys(), ON_DEMAND_SCHEDULE].join(', ')}`,
           });
         }
       }

@@ -4,6 +4,7 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, type ConfigIssue } from '#core/model/errors.ts';
 import { didYouMean } from '#core/model/spelling.ts';
+import { ON_DEMAND_SCHEDULE } from './checks.ts';
 import {
   type Config,
   ConfigSchema,
@@ -13,7 +14,7 @@ import {
   type ScheduleRule,
 } from './schema.ts';
 
-export { TAG_VARIABLES, type TagVariable } from './checks.ts';
+export { ON_DEMAND_SCHEDULE, TAG_VARIABLES, type TagVariable } from './checks.ts';
 export {
   type Config,
   ConfigSchema,
@@ -61,27 +62,37 @@ export async function loadConfigFile(path: string): Promise<Config> {
   return parseConfigText(text, format, path);
 }
 
-/** The policy and schedule a run names; throws ConfigError listing the valid choices. */
-export function findSchedule(
-  config: Config,
-  policy: string,
-  schedule: string,
-): { policy: Policy; schedule: ScheduleRule } {
-  const policyIndex = config.policies.findIndex((candidate) => candidate.name === policy);
-  const found = config.policies[policyIndex];
+/** The policy a request names; throws ConfigError listing the valid choices. */
+export function findPolicy(config: Config, policy: string): { policy: Policy; index: number } {
+  const index = config.policies.findIndex((candidate) => candidate.name === policy);
+  const found = config.policies[index];
   if (!found) {
     const choices = config.policies.map((candidate) => candidate.name).join(', ');
     throw new ConfigError([
       { path: 'policies', message: `no policy named "${policy}"; valid policies: ${choices}` },
     ]);
   }
+  return { policy: found, index };
+}
+
+/** The policy and schedule a run names; throws ConfigError listing the valid choices. */
+export function findSchedule(
+  config: Config,
+  policy: string,
+  schedule: string,
+): { policy: Policy; schedule: ScheduleRule } {
+  const { policy: found, index } = findPolicy(config, policy);
   const rule = found.schedules.find((candidate) => candidate.name === schedule);
   if (!rule) {
     const choices = found.schedules.map((candidate) => candidate.name).join(', ');
+    const onDemand =
+      schedule === ON_DEMAND_SCHEDULE
+        ? '; on-demand backups are not scheduled runs: use `snapkeeper backup --policy <name>`'
+        : '';
     throw new ConfigError([
       {
-        path: `policies[${policyIndex}].schedules`,
-        message: `policy "${policy}" has no schedule named "${schedule}"; valid schedules: ${choices}`,
+        path: `policies[${index}].schedules`,
+        message: `policy "${policy}" has no schedule named "${schedule}"; valid schedules: ${choices}${onDemand}`,
       },
     ]);
   }
@@ -89,14 +100,29 @@ export function findSchedule(
 }
 
 /**
+ * The rule on-demand generations of a policy live under, as if it were a schedule: kept by days only, in a lineage
+ * of their own. It is never scheduled (no EventBridge schedule is made for it); its expression only names it.
+ */
+export function onDemandRule(policy: Policy): ScheduleRule {
+  return {
+    name: ON_DEMAND_SCHEDULE,
+    expression: ON_DEMAND_SCHEDULE,
+    keep: { days: policy.onDemand.keep.days },
+    ami: false,
+  };
+}
+
+/**
  * The policy and schedule rule a generation (or a run) names; each is undefined when the config no longer
- * has it, which callers treat as "keep what it made" rather than an error (compare findSchedule).
+ * has it, which callers treat as "keep what it made" rather than an error (compare findSchedule). On-demand
+ * generations get their policy's on-demand rule.
  */
 export function scheduleOf(
   config: Config,
   names: { policy: string; schedule: string },
 ): { policy?: Policy; schedule?: ScheduleRule } {
   const policy = config.policies.find((p) => p.name === names.policy);
+  if (policy && names.schedule === ON_DEMAND_SCHEDULE) return { policy, schedule: onDemandRule(policy) };
   return { policy, schedule: policy?.schedules.find((s) => s.name === names.schedule) };
 }
 

@@ -26,6 +26,10 @@ const region = awsRegion;
 /** EC2 refuses an AMI deprecation time more than 10 years ahead (EnableImageDeprecation). */
 const MAX_DEPRECATE_AFTER_DAYS = 3650;
 
+/** How long an on-demand backup is kept unless the policy says otherwise. */
+export const DEFAULT_ON_DEMAND_DAYS = 7;
+const MAX_ON_DEMAND_DAYS = 3650;
+
 const s3Bucket = z
   .string()
   .min(3, { error: 'S3 bucket names are 3-63 characters; lengthen it' })
@@ -184,7 +188,9 @@ const copy = z
       .array(z.string())
       .min(1, { error: 'schedules is empty; list schedule names, or remove the key to copy every schedule' })
       .optional()
-      .describe("Names of this policy's schedules whose generations are copied. Default: all of them."),
+      .describe(
+        'Names of this policy\'s schedules whose generations are copied ("on-demand" names its on-demand backups). Default: all of them, on-demand backups included.',
+      ),
     keep: keep
       .optional()
       .describe('Retention of the copies. Default: the keep rule of the schedule they came from.'),
@@ -226,6 +232,30 @@ const policy = z
       .default(false)
       .describe('Leave the boot volume out of instance snapshot sets (AMI schedules still image it).'),
     copies: z.array(copy).default([]).describe('Disaster-recovery copies to other Regions.'),
+    onDemand: z
+      .strictObject({
+        keep: z
+          .strictObject({
+            days: z
+              .int({ error: 'onDemand.keep.days must be a whole number of days' })
+              .min(1, {
+                error: 'onDemand.keep.days must be at least 1; an on-demand backup is kept for whole days',
+              })
+              .max(MAX_ON_DEMAND_DAYS, {
+                error: `onDemand.keep.days must be at most ${MAX_ON_DEMAND_DAYS} (10 years); use a schedule for longer retention`,
+              })
+              .default(DEFAULT_ON_DEMAND_DAYS)
+              .describe(
+                `Days after it was taken that an on-demand backup is kept. Default: ${DEFAULT_ON_DEMAND_DAYS}.`,
+              ),
+          })
+          .prefault({})
+          .describe(
+            'Retention of on-demand backups: by days only. They are a lineage of their own (schedule "on-demand"), so they never count against a schedule\'s keep.',
+          ),
+      })
+      .prefault({})
+      .describe('On-demand backups (`snapkeeper backup`, the backup Lambda) of the policy.'),
     orphans: z
       .strictObject({
         keepNewestDays: z

@@ -8,7 +8,8 @@ import type { Take } from '#core/backup/consistent-take.ts';
 
 /** Bad input from a person or an event: a runbook request, a CLI flag, a scheduler event. CLI exit status 2. */
 export class InputError extends Error {
-  override readonly name = 'InputError';
+  // Widened to string so a more specific kind of bad input can name itself.
+  override readonly name: string = 'InputError';
 }
 
 /** Something asked for does not exist (a generation, a copy in a Region). CLI exit status 1. */
@@ -198,4 +199,9 @@ export function describeErrorChain(error: unknown): string {
     current = current instanceof Error ? current.cause : undefined;
   }
   return parts.join(' ← cause: ');
+}
+
+/** An on-demand backup named a target the policy does not back up (unknown, untagged, or not snapshottable). */
+export class TargetNotSelectedError extends InputError {
+  override readonly name = 'TargetNotSelectedError';
 }

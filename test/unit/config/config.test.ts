@@ -32,6 +32,7 @@ describe('a valid config', () => {
       consistency: { mode: 'crash', timeoutSeconds: 10, onFailure: 'crash' },
       excludeBootVolume: false,
       copies: [],
+      onDemand: { keep: { days: 7 } },
       orphans: {},
       tags: {},
     });
@@ -203,6 +204,24 @@ describe('an invalid config', () => {
       c.policies[0].schedules.push({ name: 'daily', expression: 'rate(1 day)', keep: { count: 1 } }),
     );
     expectIssue(raw, 'policies[0].schedules[1].name', 'duplicate schedule name "daily"');
+  });
+
+  it('rejects a schedule named on-demand, the lineage of on-demand backups', () => {
+    const raw = aConfig((c) =>
+      c.policies[0].schedules.push({ name: 'on-demand', expression: 'rate(1 day)', keep: { count: 1 } }),
+    );
+    expectIssue(
+      raw,
+      'policies[0].schedules[1].name',
+      'schedule name "on-demand" is reserved for on-demand backups (snapkeeper backup); rename the schedule',
+    );
+  });
+
+  it('rejects on-demand retention that is not a whole number of days of at least 1', () => {
+    const raw = aConfig((c) => Object.assign(c.policies[0], { onDemand: { keep: { days: 0 } } }));
+    expectIssue(raw, 'policies[0].onDemand.keep.days', 'onDemand.keep.days must be at least 1');
+    const counted = aConfig((c) => Object.assign(c.policies[0], { onDemand: { keep: { count: 3 } } }));
+    expectIssue(counted, 'policies[0].onDemand.keep.count', 'unknown key "count"');
   });
 
   it('rejects a copy to the config region itself', () => {
