@@ -156,7 +156,7 @@ describe('the reconcile role', () => {
 describe('the writers of manifests', () => {
   it('lets each of them put manifests only under the layout prefixes, and only asking for SSE-S3', () => {
     const bucket = `arn:aws:s3:::${config.manifests?.bucket}`;
-    for (const fn of ['scheduled-run', 'reconcile', 'copy-worker']) {
+    for (const fn of ['scheduled-run', 'backup', 'reconcile', 'copy-worker']) {
       const put = (key: string, encryption?: string) =>
         allowed(fn, {
           action: 's3:PutObject',

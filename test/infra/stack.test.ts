@@ -232,17 +232,18 @@ describe.each(cases)('the stack synthesized from $name', ({ file }) => {
     }
   });
 
-  it('lets only the run, reconcile and the copy worker write manifests, encrypted, into the config bucket', () => {
+  it('lets only the runs (scheduled and on demand), reconcile and the copy worker write manifests, encrypted, into the config bucket', () => {
     const writes = policyStatements(synthesized.template).filter((s) =>
       actionsOf(s).some((action) => action.startsWith('s3:Put')),
     );
-    // The run's role, the reconcile function's role and, with copies, the copy worker's: one statement each.
+    // The runs' roles, the reconcile function's role and, with copies, the copy worker's: one statement each.
     const copies = config.policies.some((policy) => policy.copies.length > 0);
     expect(writes.map((s) => s.policy)).toEqual(
       config.manifests
         ? [
             ...(copies ? [expect.stringMatching(/CopiesWorkerRole/)] : []),
             expect.stringMatching(/ScheduledRunRole/),
+            expect.stringMatching(/BackupRole/),
             expect.stringMatching(/ReconcileFunctionRole/),
           ]
         : [],
@@ -280,9 +281,9 @@ describe.each(cases)('the stack synthesized from $name', ({ file }) => {
 
   it('hands every Lambda the configuration, which parses back to the same configuration', () => {
     const functions = Object.values(synthesized.template.findResources('AWS::Lambda::Function'));
-    // Run, reconcile, restore-volume and, when a policy copies, the copy worker.
+    // Run, on-demand backup, reconcile, restore-volume and, when a policy copies, the copy worker.
     const copies = config.policies.some((policy) => policy.copies.length > 0);
-    expect(functions).toHaveLength(copies ? 4 : 3);
+    expect(functions).toHaveLength(copies ? 5 : 4);
     const { $schema: _, ...withoutSchema } = config;
     for (const fn of functions) {
       expect(fn.Properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'] });
