@@ -1,6 +1,9 @@
 import type { ImageSnapshot } from '#core/backup/ports.ts';
+import type { Config } from '#core/config/config.ts';
+import type { Catalog } from '#core/model/catalog.ts';
 import type { SnapshotState } from '#core/model/generation.ts';
-import type { Tags } from '#core/model/ports.ts';
+import type { MarkKey } from '#core/model/mark.ts';
+import type { Clock, Log, Tags } from '#core/model/ports.ts';
 
 /** What DR copies need: EC2's cross-Region copies, the durable copy slots and the copy queue. */
 
@@ -89,4 +92,20 @@ export const MAX_COPY_DELAY_SECONDS = 900;
 export interface CopyQueue {
   /** Sends each message, visible after `delaySeconds` (at most `MAX_COPY_DELAY_SECONDS`). */
   send(messages: readonly CopyMessage[], delaySeconds?: number): Promise<void>;
+}
+
+/** What one copy step needs; the copy-worker Lambda and the CLI's pump build it in `functions/wiring.ts`. */
+export interface CopyDeps {
+  config: Config;
+  catalog: Catalog;
+  copies: CopyService;
+  slots: CopySlots;
+  clock: Clock;
+  log: Log;
+  /** The key every copy is marked with (`core/model/mark.ts`). */
+  markKey: MarkKey;
+  /** Who holds the slots this step takes: unique per attempt, so a duplicate message is told apart. */
+  holder: string;
+  /** Spreads retries; seeded in tests and benchmarks. */
+  random?: () => number;
 }

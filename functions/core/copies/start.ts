@@ -10,7 +10,7 @@ import {
 } from '#core/model/generation.ts';
 import { markOf } from '#core/model/mark.ts';
 import { MAX_TAGS, snapshotTags, TAG } from '#core/model/tags.ts';
-import type { FoundCopy } from './ports.ts';
+import type { CopyDeps, FoundCopy } from './ports.ts';
 import {
   allSlots,
   finishedSlots,
@@ -20,7 +20,6 @@ import {
   recordStarted,
   slotKey,
 } from './record.ts';
-import type { CopyDeps } from './step.ts';
 
 /**
  * The copy worker's work in EC2 and the catalog (`copy.ts`): following started copies, starting waiting ones

@@ -1,34 +1,9 @@
-import type { Config } from '#core/config/config.ts';
-import type { Catalog } from '#core/model/catalog.ts';
 import { describeError } from '#core/model/errors.ts';
 import { type CopyRecord, type Generation, isFinalCopy } from '#core/model/generation.ts';
-import type { MarkKey } from '#core/model/mark.ts';
-import type { Clock, Log } from '#core/model/ports.ts';
-import {
-  type CopyMessage,
-  type CopyQueue,
-  type CopyService,
-  type CopySlots,
-  MAX_COPY_DELAY_SECONDS,
-} from './ports.ts';
+import { type CopyDeps, type CopyMessage, type CopyQueue, MAX_COPY_DELAY_SECONDS } from './ports.ts';
 import { copyRulesOf, newCopyRecord } from './queue.ts';
 import { Progress } from './record.ts';
 import { advanceStarted, save, startWaiting } from './start.ts';
-
-export interface CopyDeps {
-  config: Config;
-  catalog: Catalog;
-  copies: CopyService;
-  slots: CopySlots;
-  clock: Clock;
-  log: Log;
-  /** The key every copy is marked with (`core/model/mark.ts`). */
-  markKey: MarkKey;
-  /** Who holds the slots this step takes: unique per attempt, so a duplicate message is told apart. */
-  holder: string;
-  /** Spreads retries; seeded in tests and benchmarks. */
-  random?: () => number;
-}
 
 /** What the queue should do with the message: drop it (the copy is final, or there is nothing to copy) or
  * send it again after `retryAfterSeconds`. */
