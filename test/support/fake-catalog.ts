@@ -1,6 +1,12 @@
 import { catalogKeys } from '#adapters/catalog/layout.ts';
 import { WRITE_ATTEMPTS, WriteConflictError } from '#adapters/catalog/writes.ts';
-import type { AuditEntry, Catalog, ClaimResult, GenerationQuery } from '#core/model/catalog.ts';
+import {
+  type AuditEntry,
+  type Catalog,
+  type ClaimResult,
+  type GenerationQuery,
+  OUTCOME_FIELDS,
+} from '#core/model/catalog.ts';
 import { AwsOperationError, OutcomeSupersededError } from '#core/model/errors.ts';
 import {
   type CopyRecord,
@@ -23,18 +29,6 @@ type CatalogRequests = {
   get: string;
   audit: AuditEntry;
 };
-
-/** What `recordOutcome` writes, as the adapter's `OUTCOME_FIELDS`. */
-const OUTCOME_FIELDS: readonly GenerationField[] = [
-  'snapshots',
-  'takenAt',
-  'state',
-  'consistency',
-  'amiId',
-  'freezeWindowMs',
-  'failure',
-  'notes',
-];
 
 /** One write: what it makes of the record as it stands (the record to write, or a result without writing), and
  * what it resolves with when there is no record or once it is written. */

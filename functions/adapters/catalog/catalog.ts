@@ -6,7 +6,13 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { AuditEntry, Catalog, ClaimResult, GenerationQuery } from '#core/model/catalog.ts';
+import {
+  type AuditEntry,
+  type Catalog,
+  type ClaimResult,
+  type GenerationQuery,
+  OUTCOME_FIELDS,
+} from '#core/model/catalog.ts';
 import { AwsOperationError, OutcomeSupersededError } from '#core/model/errors.ts';
 import {
   type CopyRecord,
@@ -256,15 +262,3 @@ export class DynamoCatalog implements Catalog {
     }
   }
 }
-
-/** What a run or reconcile establishes about a generation (`recordOutcome`). */
-const OUTCOME_FIELDS: readonly GenerationField[] = [
-  'snapshots',
-  'takenAt',
-  'state',
-  'consistency',
-  'amiId',
-  'freezeWindowMs',
-  'failure',
-  'notes',
-];

@@ -91,3 +91,16 @@ export interface Catalog extends CatalogReader, CatalogWriter, AuditTrail {
   /** Generations whose expiry is at or before this ISO time and that are not deleted, soonest first. */
   expiring(atOrBefore: string, limit?: number): Promise<Generation[]>;
 }
+
+/** What `recordOutcome` establishes about a generation (a run's or reconcile's outcome): every catalog writes
+ * exactly these fields, the DynamoDB one and the unit tests' fake alike. */
+export const OUTCOME_FIELDS: readonly GenerationField[] = [
+  'snapshots',
+  'takenAt',
+  'state',
+  'consistency',
+  'amiId',
+  'freezeWindowMs',
+  'failure',
+  'notes',
+];
