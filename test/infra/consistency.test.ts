@@ -43,15 +43,20 @@ describe('the freeze document and the permissions of freezes and AMIs', () => {
     const sending = policyStatements(synthesized.template).filter((s) =>
       actionsOf(s).includes('ssm:SendCommand'),
     );
-    expect(sending).toHaveLength(2);
-    const onInstances = sending.find((s) => resourcesOf(s).some((r) => r.includes('instance/*')));
-    expect(onInstances?.Condition).toEqual({ StringLike: { 'ssm:resourceTag/snapkeeper:policy': '*' } });
-    const onDocuments = sending.find((s) => s !== onInstances);
-    expect(resourcesOf(onDocuments ?? { Effect: '', Action: '', Resource: [] }).join()).toMatch(
-      new RegExp(
-        `document/${LINUX_FREEZE_DOCUMENT}.*document/AWSEC2-ManageVssIO|document/AWSEC2-ManageVssIO.*document/${LINUX_FREEZE_DOCUMENT}`,
-      ),
-    );
+    // Two statements in each role that freezes: the scheduled run's and the on-demand backup's.
+    expect(sending).toHaveLength(4);
+    const onInstances = sending.filter((s) => resourcesOf(s).some((r) => r.includes('instance/*')));
+    expect(onInstances).toHaveLength(2);
+    for (const statement of onInstances) {
+      expect(statement.Condition).toEqual({ StringLike: { 'ssm:resourceTag/snapkeeper:policy': '*' } });
+    }
+    for (const onDocuments of sending.filter((s) => !onInstances.includes(s))) {
+      expect(resourcesOf(onDocuments).join()).toMatch(
+        new RegExp(
+          `document/${LINUX_FREEZE_DOCUMENT}.*document/AWSEC2-ManageVssIO|document/AWSEC2-ManageVssIO.*document/${LINUX_FREEZE_DOCUMENT}`,
+        ),
+      );
+    }
   });
 
   it('creates AMIs only born tagged as managed, and tags only inside CreateImage', () => {
@@ -59,17 +64,18 @@ describe('the freeze document and the permissions of freezes and AMIs', () => {
     const created = statements.filter(
       (s) => actionsOf(s).includes('ec2:CreateImage') && resourcesOf(s).some((r) => r.includes('image/*')),
     );
-    expect(created).toEqual([
-      expect.objectContaining({
-        Condition: { StringEquals: { 'aws:RequestTag/snapkeeper:managed': 'true' } },
-      }),
-    ]);
+    // The scheduled run's and the on-demand backup's roles, which make AMIs alike.
+    const managed = expect.objectContaining({
+      Condition: { StringEquals: { 'aws:RequestTag/snapkeeper:managed': 'true' } },
+    });
+    expect(created).toEqual([managed, managed]);
     const tagging = statements.filter(
       (s) => actionsOf(s).includes('ec2:CreateTags') && resourcesOf(s).some((r) => r.includes('image/*')),
     );
-    // The run's, inside CreateImage; and the copy worker's, inside the copies it makes in the DR Regions.
+    // The two runs', inside CreateImage; and the copy worker's, inside the copies it makes in the DR Regions.
     expect(tagging.map((s) => s.Condition)).toEqual([
       { StringEquals: { 'ec2:CreateAction': ['CopySnapshot', 'CopyImage'] } },
+      { StringEquals: { 'ec2:CreateAction': 'CreateImage' } },
       { StringEquals: { 'ec2:CreateAction': 'CreateImage' } },
     ]);
   });

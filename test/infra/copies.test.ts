@@ -152,13 +152,14 @@ describe.each([
     });
   });
 
-  it('lets the run, reconcile and the worker (and nothing else) send copy work, and tells them where', () => {
+  it('lets the runs (scheduled and on-demand), reconcile and the worker (and nothing else) send copy work, and tells them where', () => {
     const senders = policyStatements(synthesized.template).filter((s) =>
       actionsOf(s).includes('sqs:SendMessage'),
     );
     const { snapkeeper } = synthesized.stack;
     const roles = [
       snapkeeper.scheduledRunFunction,
+      snapkeeper.backupFunction,
       snapkeeper.reconcileFunction,
       copies().worker.function,
     ].map((fn) => fn.role?.roleName);

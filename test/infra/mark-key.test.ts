@@ -36,7 +36,7 @@ describe('the mark key of the stack', () => {
     });
   });
 
-  it('is readable by the run, reconcile and the copy worker alone, and by name, never any other secret', () => {
+  it('is readable by the runs (scheduled and on-demand), reconcile and the copy worker alone, and by name, never any other secret', () => {
     const name = markKeySecretName(config.catalog.table);
     const reads = policyStatements(synthesized.template).filter((s) =>
       actionsOf(s).some((a) => a.startsWith('secretsmanager:') || a === 'ssm:GetParameter'),
@@ -48,6 +48,7 @@ describe('the mark key of the stack', () => {
         .sort();
     const copies = config.policies.some((p) => p.copies.length > 0);
     const expected = [
+      expect.stringMatching(/Backup/),
       ...(copies ? [expect.stringMatching(/Worker/)] : []),
       expect.stringMatching(/Reconcile/),
       expect.stringMatching(/ScheduledRun/),
@@ -72,7 +73,8 @@ describe('the mark key of the stack', () => {
       .filter(([, fn]) => fn.Properties.Environment.Variables.SNAPKEEPER_MARK_KEY_PARAMETER)
       .map(([id, fn]) => [id, fn.Properties.Environment.Variables.SNAPKEEPER_MARK_KEY_PARAMETER]);
     const copies = config.policies.some((p) => p.copies.length > 0);
-    expect(told).toHaveLength(copies ? 3 : 2);
+    // The scheduled run, the on-demand backup, reconcile, and the copy worker when anything is copied.
+    expect(told).toHaveLength(copies ? 4 : 3);
     expect(told.map(([id]) => id).join(' ')).not.toMatch(/RestoreVolume/);
     for (const [, parameter] of told) expect(parameter).toBe(stackMarkKeyParameter(config.catalog.table));
     expect(synthesized.template.findOutputs('MarkKeyParameter')).toMatchObject({
