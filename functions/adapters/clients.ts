@@ -5,15 +5,16 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { STSClient } from '@aws-sdk/client-sts';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { Pluggable } from '@smithy/types';
 import { z } from 'zod';
 import { InputError } from '#core/model/errors.ts';
 import { ThrottlingOnlyRetries } from './create-retries.ts';
-import { DEFAULT_TIMEOUTS, requestHandlerOptions, type Timeouts, timeoutTranslation } from './timeouts.ts';
-
-// Middleware that applies to every service's client cannot name one service's input and output types.
-// biome-ignore lint/suspicious/noExplicitAny: see above
-export type AnyPluggable = Pluggable<any, any>;
+import {
+  type AnyPluggable,
+  DEFAULT_TIMEOUTS,
+  requestHandlerOptions,
+  type Timeouts,
+  timeoutTranslation,
+} from './timeouts.ts';
 
 /** How every AWS client of snapkeeper is built. Endpoints and credentials always come from the standard AWS
  * environment (`AWS_ENDPOINT_URL`, profiles); nothing here knows about an emulator. */

@@ -1,5 +1,9 @@
+import type { Pluggable } from '@smithy/types';
 import { EndpointTimeoutError } from '#core/model/errors.ts';
-import type { AnyPluggable } from './clients.ts';
+
+// Middleware that applies to every service's client cannot name one service's input and output types.
+// biome-ignore lint/suspicious/noExplicitAny: see above
+export type AnyPluggable = Pluggable<any, any>;
 
 /** How long a call may take before it fails: a silent endpoint otherwise holds the CLI or a Lambda forever. */
 export interface Timeouts {

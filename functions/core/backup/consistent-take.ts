@@ -44,6 +44,8 @@ export interface Take {
   thawProblems: string[];
   /** Members recorded crash-consistent although frozen, and why (their freeze had ended before their thaw). */
   freezeNotes?: string[];
+  /** Why some members' create calls failed; `members` holds what the others made, so nothing is lost. */
+  failed?: CreateFailedError;
 }
 
 const idOf = (member: PlannedTarget) => member.instance?.instanceId ?? member.target.id;
@@ -92,6 +94,7 @@ export async function takeConsistent(
         cause: freeze.error,
       });
     const take = await crashTake(members, create, deps);
+    if (take.failed) return take;
     const { problems } = await confirmThaws(freeze.thaws, instancesOf(members), freezeRule, deps);
     return { ...take, freezeFailure: reason, freezeWindowMs: window, thawProblems: problems };
   }
@@ -179,17 +182,10 @@ export async function takeConsistent(
     thawProblems: thawed.problems,
     ...(freezeNotes.length > 0 ? { freezeNotes } : {}),
   };
-  if (failures.length > 0) {
-    const first = settled.find((r) => r.status === 'rejected') as PromiseRejectedResult;
-    throw new CreateFailedError(
-      `create failed after a successful freeze (thaw sent): ${failures.join('; ')}`,
-      take,
-      {
-        cause: first.reason,
-      },
-    );
-  }
-  return take;
+  if (failures.length === 0) return take;
+  const first = settled.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+  const message = `create failed after a successful freeze (thaw sent): ${failures.join('; ')}`;
+  return { ...take, failed: new CreateFailedError(message, { cause: first.reason }) };
 }
 
 function memberConsistency(
@@ -222,14 +218,12 @@ async function crashTake(
     else taken.push({ planned, created: result.value, consistency: allOf(planned, 'crash') });
   });
   const take: Take = { members: taken, takenAt, thawProblems: [] };
-  if (failures.length > 0) {
-    const first = settled.find((r) => r.status === 'rejected') as PromiseRejectedResult;
-    // A lone target's failure reads as before: its own error message.
-    const message =
-      members.length === 1 ? describeError(first.reason) : `create failed: ${failures.join('; ')}`;
-    throw new CreateFailedError(message, take, { cause: first.reason });
-  }
-  return take;
+  if (failures.length === 0) return take;
+  const first = settled.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+  // A lone target's failure reads as before: its own error message.
+  const message =
+    members.length === 1 ? describeError(first.reason) : `create failed: ${failures.join('; ')}`;
+  return { ...take, failed: new CreateFailedError(message, { cause: first.reason }) };
 }
 
 function windowOf(freezesSentAt: readonly number[], thaws: readonly ThawSent[]): number | undefined {

@@ -3,7 +3,7 @@ import type { CopyQueue } from '#core/copies/ports.ts';
 import { queueCopies } from '#core/copies/queue.ts';
 import type { Catalog, ClaimResult } from '#core/model/catalog.ts';
 import { mapLimit } from '#core/model/concurrency.ts';
-import { CreateFailedError, describeError, OutcomeSupersededError } from '#core/model/errors.ts';
+import { describeError, OutcomeSupersededError } from '#core/model/errors.ts';
 import { type Consistency, type Generation, generationId, type Target } from '#core/model/generation.ts';
 import type { MarkKey } from '#core/model/mark.ts';
 import type { Clock, Deadline, Log, Timer } from '#core/model/ports.ts';
@@ -178,7 +178,7 @@ async function backUpTarget(
     resumedNotes = resumed.notes;
   }
 
-  let take: Take;
+  let take: Take | undefined;
   try {
     take = await takeConsistent(
       planned.members ?? [planned],
@@ -187,15 +187,17 @@ async function backUpTarget(
       freezeDeps(deps),
       id,
     );
+    if (take.failed) throw take.failed;
     await finishImages(take, rule, deps);
   } catch (error) {
     // The claim stays in the catalog as a failed generation with its reason: nothing is lost or hidden. Members
     // whose create calls succeeded are recorded with it, so their snapshots are never orphaned.
     const failure = describeError(error);
     deps.log.error('generation failed', { generationId: id, targetId: planned.target.id, error });
-    if (error instanceof CreateFailedError && error.taken.members.length > 0) {
-      const partial = { ...fromTake(generation, error.taken, deps.config.region), state: 'failed' as const };
-      const notes = [...resumedNotes, ...notesOf(planned, problems, error.taken)];
+    const partly = take?.failed === error ? take : undefined;
+    if (partly && partly.members.length > 0) {
+      const partial = { ...fromTake(generation, partly, deps.config.region), state: 'failed' as const };
+      const notes = [...resumedNotes, ...notesOf(planned, problems, partly)];
       const failed = {
         ...partial,
         consistency: 'failed' as const,
@@ -203,7 +205,7 @@ async function backUpTarget(
         ...(notes.length > 0 ? { notes } : {}),
       };
       await deps.catalog.recordOutcome(failed);
-      return result('failed', failed, { thawProblems: error.taken.thawProblems });
+      return result('failed', failed, { thawProblems: partly.thawProblems });
     }
     await deps.catalog.recordFailure(id, failure);
     return result('failed', { ...generation, state: 'failed', failure });

@@ -99,22 +99,3 @@ function tagVariableProblem(text: string, targets: Policy['targets']): string | 
   }
   return undefined;
 }
-
-/** Why a time zone is not one EventBridge Scheduler accepts, or undefined when it is. */
-export function timezoneProblem(timezone: string): string | undefined {
-  const example = 'use an IANA time zone name such as "Europe/Paris" or "America/New_York"';
-  if (!/^[A-Za-z][A-Za-z0-9_+-]*(?:\/[A-Za-z0-9_+-]+)*$/.test(timezone)) {
-    return `"${timezone}" is not an IANA time zone name (offsets are not accepted); ${example}`;
-  }
-  let resolved: string;
-  try {
-    resolved = new Intl.DateTimeFormat('en-US', { timeZone: timezone }).resolvedOptions().timeZone;
-  } catch {
-    return `unknown time zone "${timezone}"; ${example}`;
-  }
-  // Intl accepts any letter case; EventBridge wants the exact IANA spelling.
-  if (resolved !== timezone && resolved.toLowerCase() === timezone.toLowerCase()) {
-    return `time zone names are case-sensitive; write "${resolved}"`;
-  }
-  return undefined;
-}

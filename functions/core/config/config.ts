@@ -4,10 +4,10 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, type ConfigIssue } from '#core/model/errors.ts';
 import { didYouMean } from '#core/model/spelling.ts';
-import { ON_DEMAND_SCHEDULE } from './checks.ts';
+import { crossFieldProblems, ON_DEMAND_SCHEDULE } from './checks.ts';
 import {
   type Config,
-  ConfigSchema,
+  ConfigFields,
   type CopyRule,
   type KeepRule,
   type Policy,
@@ -15,15 +15,19 @@ import {
 } from './schema.ts';
 
 export { ON_DEMAND_SCHEDULE, TAG_VARIABLES, type TagVariable } from './checks.ts';
-export {
-  type Config,
-  ConfigSchema,
-  type ConsistencyRule,
-  type CopyRule,
-  type KeepRule,
-  type Policy,
-  type ScheduleRule,
+export type {
+  Config,
+  ConsistencyRule,
+  CopyRule,
+  KeepRule,
+  Policy,
+  ScheduleRule,
 } from './schema.ts';
+
+/** The whole config: its fields (schema.ts) and the rules that span them (checks.ts). */
+export const ConfigSchema = ConfigFields.superRefine((config, ctx) => {
+  for (const { path, message } of crossFieldProblems(config)) ctx.addIssue({ code: 'custom', path, message });
+}).describe('snapkeeper configuration: tag-driven EBS snapshot and AMI backups.');
 
 /** Validates a parsed config object and applies defaults; throws ConfigError naming every problem. */
 export function parseConfig(raw: unknown, source?: string): Config {

@@ -1,12 +1,11 @@
 import { z } from 'zod';
 import { awsRegion } from '#core/model/regions.ts';
-import { crossFieldProblems, timezoneProblem } from './checks.ts';
-import { scheduleExpressionProblem } from './schedule-expression.ts';
+import { scheduleExpressionProblem, timezoneProblem } from './schedule-expression.ts';
 
 /**
  * The schema of `snapkeeper.config.json` (SPEC §4). Every field carries a description: the generated JSON
  * Schema and docs/configuration.md (`npm run docs`) reuse them. Field-level rules live next to each field;
- * rules that span fields are in `checks.ts`. Messages say what is wrong and how to fix it.
+ * rules that span fields are in `checks.ts`, joined to these by `ConfigSchema` in `config.ts`. Messages say what is wrong and how to fix it.
  */
 
 const NAME_PATTERN = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
@@ -285,7 +284,8 @@ const policy = z
   })
   .describe('A named set of backup rules that resources opt into by tag.');
 
-export const ConfigSchema = z
+/** The config's fields, each with its own rules. */
+export const ConfigFields = z
   .strictObject({
     $schema: z
       .string()
@@ -381,13 +381,9 @@ export const ConfigSchema = z
         ],
       }),
   })
-  .superRefine((config, ctx) => {
-    for (const { path, message } of crossFieldProblems(config))
-      ctx.addIssue({ code: 'custom', path, message });
-  })
   .describe('snapkeeper configuration: tag-driven EBS snapshot and AMI backups.');
 
-export type Config = z.infer<typeof ConfigSchema>;
+export type Config = z.infer<typeof ConfigFields>;
 export type Policy = Config['policies'][number];
 export type ScheduleRule = Policy['schedules'][number];
 export type KeepRule = ScheduleRule['keep'];

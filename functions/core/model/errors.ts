@@ -1,5 +1,3 @@
-import type { Take } from '#core/backup/consistent-take.ts';
-
 /**
  * Every error class of the project lives here, so a caller finds what it may catch in one place. Callers
  * branch with `instanceof`, never on message text or `name`. Each message names the problem and, where there
@@ -71,16 +69,9 @@ export class FreezeSkippedError extends Error {
   override readonly name = 'FreezeSkippedError';
 }
 
-/** Some create calls of a take failed; `taken` holds what the others made, so nothing is lost. */
+/** Some create calls of a take failed; the take (its `failed`) keeps what the others made, so nothing is lost. */
 export class CreateFailedError extends Error {
   override readonly name = 'CreateFailedError';
-  constructor(
-    message: string,
-    readonly taken: Take,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
 /** Some targets of a scheduled run failed; each is recorded as a failed generation. Failing the invocation
