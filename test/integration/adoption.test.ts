@@ -1,4 +1,9 @@
-import { CreateSnapshotCommand, CreateTagsCommand, EC2Client } from '@aws-sdk/client-ec2';
+import {
+  CreateSnapshotCommand,
+  CreateTagsCommand,
+  DescribeSnapshotsCommand,
+  EC2Client,
+} from '@aws-sdk/client-ec2';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AwsClients } from '#adapters/clients.ts';
 import { consoleLog } from '#cli/console-log.ts';
@@ -71,6 +76,24 @@ async function forgeBoth(volumeId: string, generation: string) {
   return [foreign, early];
 }
 
+/** What a run that died right after its claim leaves: a pending claim with nothing recorded. Its id. */
+async function deadClaim(target: Target, scheduledAt: string, claimedAt: string): Promise<string> {
+  const id = generationId('nightly', 'nightly', scheduledAt, target);
+  await catalog.claim({
+    id,
+    policy: 'nightly',
+    schedule: 'nightly',
+    target,
+    scheduledAt,
+    claimedAt,
+    state: 'pending',
+    consistency: 'crash',
+    snapshots: [],
+    copies: [],
+  });
+  return id;
+}
+
 const recordedIds = (generation: Generation | undefined) =>
   generation?.snapshots.map((s) => s.snapshotId) ?? [];
 
@@ -109,23 +132,9 @@ describe('adoption against forged tags', () => {
   it('reconcile adopts no forged snapshot for a dead claim after its lease', async () => {
     const volumeId = await aVolume(ec2, { tags: { 'snapkeeper:policy': 'nightly' } });
     const target: Target = { kind: 'volume', id: volumeId };
-    const scheduledAt = '2026-11-21T01:00:00.000Z';
-    const id = generationId('nightly', 'nightly', scheduledAt, target);
+    const id = generationId('nightly', 'nightly', '2026-11-21T01:00:00.000Z', target);
     const forged = await forgeBoth(volumeId, id);
-    const claimedAt = new Date(Date.now() + 10 * MINUTE).toISOString();
-    // What a run that died right after its claim leaves: a pending claim with nothing recorded.
-    await catalog.claim({
-      id,
-      policy: 'nightly',
-      schedule: 'nightly',
-      target,
-      scheduledAt,
-      claimedAt,
-      state: 'pending',
-      consistency: 'crash',
-      snapshots: [],
-      copies: [],
-    });
+    await deadClaim(target, '2026-11-21T01:00:00.000Z', new Date(Date.now() + 10 * MINUTE).toISOString());
 
     const clock = ahead(10 * MINUTE + CLAIM_LEASE_MS + MINUTE);
     const pass = await reconcile(reconcileDeps({ config, clients: new AwsClients(), clock, log }));
@@ -133,6 +142,43 @@ describe('adoption against forged tags', () => {
     const generation = await catalog.get(id);
     expect(generation).toMatchObject({ state: 'failed', snapshots: [] });
     expect(generation?.notes).toEqual(forged.map((s) => expect.stringContaining(`not adopted: ${s}`)));
+  });
+
+  it("reconcile holds a snapshot of the target's own volume, taken inside the claim's window, without the generation's mark", async () => {
+    const volumeId = await aVolume(ec2, { tags: { 'snapkeeper:policy': 'nightly' } });
+    const target: Target = { kind: 'volume', id: volumeId };
+    // A genuine run of another night leaves a snapshot of the volume with a real mark, for the attacker to copy.
+    const genuine = await runSchedule(
+      { policy: 'nightly', schedule: 'nightly', scheduledAt: '2026-11-18T01:00:00.000Z' },
+      runDeps({ config, clients: new AwsClients(), log }),
+    );
+    const [genuineSnapshot] = genuine.results[0]?.snapshotIds ?? [];
+    const described = await ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [genuineSnapshot ?? ''] }));
+    const copiedMark = described.Snapshots?.[0]?.Tags?.find((t) => t.Key === TAG.mark)?.Value;
+    expect(copiedMark).toMatch(/^v1:/);
+
+    const id = await deadClaim(target, '2026-11-19T01:00:00.000Z', new Date().toISOString());
+    // Right after the claim, of the target's own volume, in this account: only the mark can tell them apart.
+    const unmarked = await snapshotOf(volumeId);
+    const remarked = await snapshotOf(volumeId);
+    await forge(unmarked, id);
+    await forge(remarked, id);
+    await ec2.send(
+      new CreateTagsCommand({ Resources: [remarked], Tags: [{ Key: TAG.mark, Value: copiedMark }] }),
+    );
+
+    const clock = ahead(CLAIM_LEASE_MS + MINUTE);
+    const pass = await reconcile(reconcileDeps({ config, clients: new AwsClients(), clock, log }));
+    expect(pass.failed).toContainEqual({ generationId: id, failure: expect.stringContaining('stopped') });
+    const generation = await catalog.get(id);
+    expect(generation).toMatchObject({ state: 'failed', snapshots: [] });
+    expect(generation?.notes).toEqual([
+      expect.stringMatching(new RegExp(`not adopted: ${unmarked} .*without a snapkeeper:mark tag`)),
+      expect.stringMatching(new RegExp(`not adopted: ${remarked} .*not by a create of ${id}`)),
+    ]);
+    // Held: both are still there, for whoever made them.
+    const left = await ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [unmarked, remarked] }));
+    expect(left.Snapshots).toHaveLength(2);
   });
 
   it('reconcile adopts the AMI of a pending AMI generation but no forged snapshot with it', async () => {

@@ -97,6 +97,7 @@ export class FakeImages implements ImageService {
         ownerId: i.ownerId ?? FAKE_ACCOUNT,
         createdAt: i.createdAt ?? this.ec2.clock.now().toISOString(),
         snapshots: this.unlistedDescribes > 0 ? [] : structuredClone(i.snapshots),
+        ...(i.tags[TAG.mark] ? { mark: i.tags[TAG.mark] } : {}),
       }));
   }
 

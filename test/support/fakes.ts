@@ -398,6 +398,7 @@ export class FakeEc2 implements Inventory, SnapshotService, Account {
         generationId: tags[TAG.generation] ?? '',
         startedAt: startedAt ?? this.clock.now().toISOString(),
         ownerId: ownerId ?? FAKE_ACCOUNT,
+        ...(tags[TAG.mark] ? { mark: tags[TAG.mark] } : {}),
       }));
   }
 

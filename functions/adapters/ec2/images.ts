@@ -62,7 +62,9 @@ export class Ec2ImageService implements ImageService {
       for await (const page of paginateDescribeImages({ client: this.ec2 }, input)) {
         for (const image of page.Images ?? []) {
           if (!image.ImageId) continue;
-          const instanceId = tagsOf(image.Tags)[TAG.sourceInstance];
+          const tags = tagsOf(image.Tags);
+          const instanceId = tags[TAG.sourceInstance];
+          const mark = tags[TAG.mark];
           found.push({
             imageId: image.ImageId,
             ...(instanceId ? { instanceId } : {}),
@@ -70,6 +72,7 @@ export class Ec2ImageService implements ImageService {
             ownerId: image.OwnerId ?? '',
             createdAt: image.CreationDate ?? '',
             snapshots: snapshotsOf(image),
+            ...(mark ? { mark } : {}),
           });
         }
       }

@@ -265,12 +265,17 @@ export class Ec2SnapshotService implements SnapshotService {
         const input = { OwnerIds: ['self'], Filters: filters };
         for await (const page of paginateDescribeSnapshots({ client: this.ec2 }, input)) {
           found.push(
-            ...(page.Snapshots ?? []).map((snapshot) => ({
-              ...created(snapshot),
-              generationId: tagsOf(snapshot.Tags)[TAG.generation] ?? '',
-              startedAt: snapshot.StartTime?.toISOString() ?? '',
-              ownerId: snapshot.OwnerId ?? '',
-            })),
+            ...(page.Snapshots ?? []).map((snapshot): FoundSnapshot => {
+              const tags = tagsOf(snapshot.Tags);
+              const mark = tags[TAG.mark];
+              return {
+                ...created(snapshot),
+                generationId: tags[TAG.generation] ?? '',
+                startedAt: snapshot.StartTime?.toISOString() ?? '',
+                ownerId: snapshot.OwnerId ?? '',
+                ...(mark ? { mark } : {}),
+              };
+            }),
           );
         }
       }

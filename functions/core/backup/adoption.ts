@@ -1,5 +1,7 @@
 import type { Consistency, Generation } from '#core/model/generation.ts';
+import { isMarkOf, type MarkFacts, type MarkKey } from '#core/model/mark.ts';
 import type { Log } from '#core/model/ports.ts';
+import { TAG } from '#core/model/tags.ts';
 import { type ClaimWindow, claimWindow } from './claim.ts';
 import type { Take } from './consistent-take.ts';
 import type {
@@ -21,7 +23,10 @@ import { fromTake } from './take-record.ts';
  * derive from public fields), and whatever a generation records, retention deletes later. So a candidate is
  * adopted only when EC2's own fields say it is the claim's work: a snapshot of one of the target's volumes
  * (`VolumeId`), started inside the claim's window (`StartTime`), owned by the account (`OwnerId`); an AMI made
- * from one of the target's instances (`SourceInstanceId`), created inside the window, owned by the account.
+ * from one of the target's instances (`SourceInstanceId`), created inside the window, owned by the account. And
+ * it must carry the mark a create of this generation wrote (`core/model/mark.ts`): a tagging principal can tag a
+ * snapshot of the target's own volume inside the window, but cannot compute the mark. What fails is held: left
+ * alone in EC2, never recorded, so never deleted, and named in the generation's notes.
  */
 
 export interface AdoptionDeps {
@@ -29,6 +34,8 @@ export interface AdoptionDeps {
   images?: ImageService;
   account: Account;
   log: Log;
+  /** The key adoption recomputes a candidate's mark with. */
+  markKey: MarkKey;
 }
 
 /** A candidate that carried the generation's tags but failed a check, with why. */
@@ -45,26 +52,43 @@ export interface Adoptable {
 
 /** What a candidate is checked against. */
 export interface AdoptionScope {
+  generationId: string;
   targetId: string;
   volumeIds: ReadonlySet<string>;
   instanceIds: ReadonlySet<string>;
+  /** The member instance each volume is attached to, for the marks of `CreateSnapshots` and `CreateImage`. */
+  instanceOfVolume: ReadonlyMap<string, string>;
   window: ClaimWindow;
   accountId: string;
+  /** The mark key's bytes. */
+  secret: Uint8Array;
 }
 
-/** The scope of a generation's claim over a planned target: its volumes and instances, its window, our account. */
+/**
+ * The scope of a generation's claim over a planned target: its volumes and instances, its window, our account, and
+ * the mark key (a scope without it cannot be built, so nothing is adopted without the mark check).
+ */
 export async function scopeOf(
   generation: Generation,
   planned: PlannedTarget,
-  account: Account,
+  deps: Pick<AdoptionDeps, 'account' | 'markKey'>,
 ): Promise<AdoptionScope> {
   const members = planned.members ?? [planned];
+  const [accountId, secret] = await Promise.all([deps.account.accountId(), deps.markKey.secret()]);
   return {
+    generationId: generation.id,
     targetId: generation.target.id,
     volumeIds: new Set(members.flatMap(volumeIdsOf)),
     instanceIds: new Set(members.flatMap((m) => (m.instance ? [m.instance.instanceId] : []))),
+    instanceOfVolume: new Map(
+      members.flatMap((m) => {
+        const instanceId = m.instance?.instanceId;
+        return instanceId ? volumeIdsOf(m).map((v): [string, string] => [v, instanceId]) : [];
+      }),
+    ),
     window: claimWindow(generation.claimedAt),
-    accountId: await account.accountId(),
+    accountId,
+    secret,
   };
 }
 
@@ -88,7 +112,7 @@ export async function findAdoptable(
   const recorded = new Set(generation.snapshots.map((s) => s.snapshotId));
   const unrecorded = found.filter((s) => !recorded.has(s.snapshotId));
   if (unrecorded.length === 0 && tagged.length === 0 && !recordedImage) return { rejected: [] };
-  const scope = await scopeOf(generation, planned, deps.account);
+  const scope = await scopeOf(generation, planned, deps);
   const screenedImages = screenImages(tagged, scope);
   if (generation.amiId && recordedImage) {
     const instanceId = generation.target.kind === 'instance' ? generation.target.id : undefined;
@@ -138,7 +162,8 @@ export function screenSnapshots(
       (scope.volumeIds.has(s.volumeId)
         ? undefined
         : `a snapshot of ${s.volumeId || 'an unknown volume'}, which is not a volume of ${scope.targetId}`) ??
-      timeProblem('started', s.startedAt, scope),
+      timeProblem('started', s.startedAt, scope) ??
+      markProblem(s.mark, snapshotMarkFacts(s.volumeId, scope), scope),
   );
 }
 
@@ -155,7 +180,12 @@ export function screenImages(
       (i.sourceInstanceId && scope.instanceIds.has(i.sourceInstanceId)
         ? undefined
         : `an AMI made from ${i.sourceInstanceId ?? 'an instance EC2 does not name'}, not from an instance of ${scope.targetId}`) ??
-      timeProblem('created', i.createdAt, scope),
+      timeProblem('created', i.createdAt, scope) ??
+      markProblem(
+        i.mark,
+        [{ kind: 'image', generationId: scope.generationId, instanceId: i.sourceInstanceId ?? '' }],
+        scope,
+      ),
   );
   // Matched by EC2's source instance, so the member an AMI belongs to is the instance EC2 names, not its tag's.
   return { ...screened, accepted: screened.accepted.map((i) => ({ ...i, instanceId: i.sourceInstanceId })) };
@@ -275,6 +305,35 @@ function timeProblem(verb: string, at: string, scope: AdoptionScope): string | u
   if (time >= scope.window.from && time <= scope.window.to) return undefined;
   const window = `${new Date(scope.window.from).toISOString()} to ${new Date(scope.window.to).toISOString()}`;
   return `${verb} ${at || 'at an unknown time'}, outside the claim's window (${window})`;
+}
+
+/**
+ * The marks a create of the generation may have written on a snapshot of `volumeId`: `CreateSnapshot` of the
+ * volume, or `CreateSnapshots` / `CreateImage` of the member instance it is attached to.
+ */
+function snapshotMarkFacts(volumeId: string, scope: AdoptionScope): MarkFacts[] {
+  const { generationId } = scope;
+  const instanceId = scope.instanceOfVolume.get(volumeId);
+  return [
+    { kind: 'volume', generationId, volumeId },
+    ...(instanceId
+      ? [
+          { kind: 'instance' as const, generationId, instanceId },
+          { kind: 'image' as const, generationId, instanceId },
+        ]
+      : []),
+  ];
+}
+
+function markProblem(
+  mark: string | undefined,
+  facts: readonly MarkFacts[],
+  scope: AdoptionScope,
+): string | undefined {
+  if (facts.some((f) => isMarkOf(scope.secret, f, mark))) return undefined;
+  return mark === undefined
+    ? `without a ${TAG.mark} tag: not created by snapkeeper`
+    : `marked, but not by a create of ${scope.generationId}: not created by snapkeeper for it, or re-tagged`;
 }
 
 function logRejected(generationId: string, rejected: readonly Rejected[], log: Log): void {

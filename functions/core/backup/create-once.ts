@@ -38,7 +38,7 @@ export async function snapshotsMade(
   deps: AdoptionDeps,
 ): Promise<CreatedSnapshot[] | undefined> {
   const found = await deps.snapshots.snapshotsOfGenerations([generation.id]);
-  const { accepted } = screenSnapshots(found, await scopeOf(generation, member, deps.account));
+  const { accepted } = screenSnapshots(found, await scopeOf(generation, member, deps));
   const made = accepted.map(({ snapshotId, volumeId, state }) => ({ snapshotId, volumeId, state }));
   return made.length > 0 ? made : undefined;
 }
@@ -51,6 +51,6 @@ export async function imageMade(
 ): Promise<string | undefined> {
   if (!deps.images) return undefined;
   const found = await deps.images.imagesOfGeneration(generation.id);
-  const { accepted } = screenImages(found, await scopeOf(generation, member, deps.account));
+  const { accepted } = screenImages(found, await scopeOf(generation, member, deps));
   return accepted[0]?.imageId;
 }

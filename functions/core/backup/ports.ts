@@ -54,6 +54,8 @@ export interface FoundSnapshot extends CreatedSnapshot {
   startedAt: string;
   /** EC2's `OwnerId`: the account the snapshot belongs to. */
   ownerId: string;
+  /** Its `snapkeeper:mark` tag, absent when it has none: adoption recomputes it (`core/model/mark.ts`). */
+  mark?: string;
 }
 
 /** The account snapkeeper runs in (`StsAccount`): what adoption compares a found resource's owner with. */
@@ -128,6 +130,8 @@ export interface GenerationImage {
   /** EC2's `OwnerId` and `CreationDate` (ISO). */
   ownerId: string;
   createdAt: string;
+  /** Its `snapkeeper:mark` tag, absent when it has none. */
+  mark?: string;
   /** The snapshots behind it, by device; empty while EC2 has not listed them yet. */
   snapshots: ImageSnapshot[];
 }

@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { CLAIM_LEASE_MS, CLOCK_SKEW_MS } from '#core/backup/claim.ts';
 import type { Policy } from '#core/config/config.ts';
 import { type Generation, generationId, type Target } from '#core/model/generation.ts';
+import { markOf } from '#core/model/mark.ts';
 import { TAG } from '#core/model/tags.ts';
+import { TEST_MARK_SECRET } from '../../support/fake-mark-key.ts';
 import { anInstance, aVolume, aWorld, policyTag, SCHEDULED_AT } from '../../support/fakes.ts';
 import { freezing } from '../../support/freezing.ts';
 
@@ -32,8 +34,15 @@ async function deadClaim(
     copies: [],
   };
   await world.catalog.claim(claim);
-  const ours = { [TAG.managed]: 'true', [TAG.generation]: claim.id };
-  return { volume, claim, ours };
+  // The tags the run's CreateSnapshot writes, its mark among them; `forgeable` is what anyone allowed to tag can write.
+  const forgeable = { [TAG.managed]: 'true', [TAG.generation]: claim.id };
+  const mark = markOf(TEST_MARK_SECRET, {
+    kind: 'volume',
+    generationId: claim.id,
+    volumeId: volume.volumeId,
+  });
+  const ours = { ...forgeable, [TAG.mark]: mark };
+  return { volume, claim, ours, forgeable };
 }
 
 describe('adoption by reconcile', () => {
@@ -92,6 +101,37 @@ describe('adoption by reconcile', () => {
     ]);
     const warned = world.log.entries.filter((e) => e.message === 'adoption candidate rejected');
     expect(warned.map((e) => e.data?.resourceId)).toEqual(forged);
+  });
+
+  it("holds a snapshot of the target's own volume, inside the window, that lacks the generation's mark", async () => {
+    const world = aWorld();
+    const { volume, claim, forgeable } = await deadClaim(world);
+    world.clock.advance(1_000);
+    // Everything EC2 says fits the claim; only the mark cannot be forged: none, or one copied from another
+    // generation's genuine snapshot of the same volume.
+    const otherGeneration = generationId('daily', 'daily', '2026-11-20T03:00:00.000Z', claim.target);
+    const copied = markOf(TEST_MARK_SECRET, {
+      kind: 'volume',
+      generationId: otherGeneration,
+      volumeId: volume.volumeId,
+    });
+    const forged = [
+      world.ec2.forgeSnapshot({ volumeId: volume.volumeId, tags: forgeable }),
+      world.ec2.forgeSnapshot({ volumeId: volume.volumeId, tags: { ...forgeable, [TAG.mark]: copied } }),
+    ];
+    world.clock.advance(CLAIM_LEASE_MS + MINUTE);
+
+    const pass = await world.reconcile();
+    expect(pass.completed).toEqual([]);
+    expect(pass.failed).toEqual([{ generationId: claim.id, failure: expect.stringContaining('stopped') }]);
+    const generation = await world.catalog.get(claim.id);
+    expect(generation?.snapshots).toEqual([]);
+    expect(generation?.notes).toEqual([
+      expect.stringMatching(new RegExp(`not adopted: ${forged[0]} .*without a snapkeeper:mark tag`)),
+      expect.stringMatching(new RegExp(`not adopted: ${forged[1]} .*not by a create of ${claim.id}`)),
+    ]);
+    // Held, not deleted: both are still in EC2 for their owner to deal with.
+    expect(forged.every((id) => world.ec2.snapshots.has(id))).toBe(true);
   });
 
   it('takes a snapshot EC2 stamped a little before the claim, within the clock-skew allowance', async () => {

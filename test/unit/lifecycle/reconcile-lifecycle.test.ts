@@ -2,8 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { CLAIM_LEASE_MS } from '#core/backup/claim.ts';
 import type { Config } from '#core/config/config.ts';
 import { generationId } from '#core/model/generation.ts';
+import { markOf } from '#core/model/mark.ts';
 import { TAG } from '#core/model/tags.ts';
 import { FakeImages } from '../../support/fake-images.ts';
+import { TEST_MARK_SECRET } from '../../support/fake-mark-key.ts';
 import { aConfig, anId, anInstance, aPolicy, aWorld, policyTag } from '../../support/fakes.ts';
 import {
   aGenerationOn,
@@ -255,15 +257,17 @@ describe('reconcile adopting an AMI generation whose run died', () => {
       retentionAppliedAt: undefined,
     };
     await world.catalog.claim(pending);
-    for (const [snapshotId, volumeId] of [
-      [boot, web.bootVolumeId],
-      [data, web.dataVolumeIds[0] ?? ''],
+    // Marked as the run's CreateImage and CreateSnapshots marked them.
+    for (const [snapshotId, volumeId, kind] of [
+      [boot, web.bootVolumeId, 'image'],
+      [data, web.dataVolumeIds[0] ?? '', 'instance'],
     ] as const) {
+      const mark = markOf(TEST_MARK_SECRET, { kind, generationId: pending.id, instanceId: web.instanceId });
       world.ec2.snapshots.set(snapshotId, {
         snapshotId,
         volumeId,
         state: 'completed',
-        tags: { [TAG.managed]: 'true', [TAG.generation]: pending.id },
+        tags: { [TAG.managed]: 'true', [TAG.generation]: pending.id, [TAG.mark]: mark },
         description: 'made by the run that died',
         startedAt: dayAt(1),
       });
