@@ -3,7 +3,8 @@ import type { Plan } from '#core/lifecycle/plan.ts';
 import type { ReconcileReport } from '#core/lifecycle/reconcile.ts';
 import type { Generation } from '#core/model/generation.ts';
 import type { RebuildReport } from '#core/recovery/manifests.ts';
-import type { RestoreVolumeResult } from '#core/recovery/restore.ts';
+import type { RestoreTimes, RestoreVolumeResult } from '#core/recovery/restore.ts';
+import type { VolumeShape } from '#core/recovery/volume-options.ts';
 import type { PumpReport } from './copy-pump.ts';
 import type { SetupStep } from './sandbox-setup.ts';
 
@@ -75,9 +76,46 @@ export function formatRun(report: RunReport): string {
 
 export function formatRestore(result: RestoreVolumeResult): string {
   const from = `generation ${result.generationId} (snapshot ${result.sourceSnapshotId})`;
-  return result.dryRun
-    ? `Dry run: would restore ${from} into ${result.availabilityZone} (${result.region}); nothing was created.`
-    : `Restored ${from} as ${result.volumeId} in ${result.availabilityZone} (${result.region}); it is available.`;
+  if (result.dryRun) {
+    return `Dry run: would restore ${from} into ${result.availabilityZone} (${result.region}) as ${describeShape(result.volume)}; every check passed, nothing was created.`;
+  }
+  return [
+    `Restored ${from} as ${result.volumeId} in ${result.availabilityZone} (${result.region}), ${describeShape(result.volume)}.`,
+    ...formatRecoveryTimes(result, result.volumeId ?? ''),
+  ].join('\n');
+}
+
+function describeShape(shape: VolumeShape): string {
+  const parts = [
+    shape.volumeType ?? 'the source volume type',
+    shape.sizeGiB && `${shape.sizeGiB} GiB`,
+    shape.iops && `${shape.iops} IOPS`,
+    shape.throughput && `${shape.throughput} MiB/s`,
+    shape.initializationRate && `initialized at ${shape.initializationRate} MiB/s`,
+  ];
+  return parts.filter(Boolean).join(', ');
+}
+
+/** The recovery time as a runbook measured it: requested, available, fully initialized (or why unknown). */
+export function formatRecoveryTimes(times: RestoreTimes, volumeId: string): string[] {
+  const since = (at: string) => `${Math.round((Date.parse(at) - Date.parse(times.requestedAt)) / 1000)} s`;
+  const lines = [`  requested     ${times.requestedAt}`];
+  if (times.availableAt)
+    lines.push(`  available     ${times.availableAt} (after ${since(times.availableAt)})`);
+  const init = times.initialization;
+  if (init?.state === 'initialized') {
+    lines.push(`  initialized   by ${init.observedAt} (after ${since(init.observedAt)})`);
+  } else if (init?.state === 'initializing') {
+    const eta = init.estimatedInitializedAt ? `, estimated done ${init.estimatedInitializedAt}` : '';
+    lines.push(
+      `  initialized   not yet: ${init.progressPercent ?? '?'}% at ${init.observedAt}${eta}; until then reads of unfetched blocks are slow`,
+    );
+  } else if (init) {
+    lines.push(
+      `  initialized   not reported by this endpoint (${init.reason}); in AWS: aws ec2 describe-volume-status --volume-ids ${volumeId}`,
+    );
+  }
+  return lines;
 }
 
 export function formatInit(steps: readonly SetupStep[]): string {

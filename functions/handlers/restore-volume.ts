@@ -1,11 +1,15 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
-import type { RestoreDeps, RestoreVolumeResult } from '#core/recovery/restore.ts';
-import { namesWhatToRestore, restoreVolume, restoreVolumeFields } from '#core/recovery/restore.ts';
+import type { RestoreDeps } from '#core/recovery/restore.ts';
+import {
+  namesWhatToRestore,
+  RESTORE_VOLUME,
+  restoreVolume,
+  restoreVolumeFields,
+} from '#core/recovery/restore.ts';
 import { restoreDeps } from '#wiring';
-import { lambdaConfig, lambdaLog, logger, parsedEvent, parseEvent } from './lambda.ts';
+import { lambdaConfig, lambdaLog } from './lambda.ts';
+import { runbookHandler } from './runbook.ts';
 
 /**
  * The runbook's request plus where to find the generation: `fromManifests: true` reads the manifests in the
@@ -21,17 +25,10 @@ export type RestoreVolumeEvent = z.input<typeof RestoreVolumeEventSchema>;
 export function createRestoreVolumeHandler(
   deps: (context: Context, options: { fromManifests: boolean }) => RestoreDeps,
 ) {
-  return middy<RestoreVolumeEvent, RestoreVolumeResult>()
-    .use(injectLambdaContext(logger))
-    .use(parseEvent(RestoreVolumeEventSchema))
-    .handler((event, context) => {
-      const { fromManifests, ...request } = parsedEvent(RestoreVolumeEventSchema, event);
-      // An async invocation retried by Lambda keeps its request id, so the retry finds the same volume.
-      return restoreVolume(
-        { idempotencyToken: context.awsRequestId, ...request },
-        deps(context, { fromManifests }),
-      );
-    });
+  return runbookHandler(RESTORE_VOLUME, RestoreVolumeEventSchema, ({ fromManifests, ...request }, context) =>
+    // An async invocation retried by Lambda keeps its request id, so the retry finds the same volume.
+    restoreVolume({ idempotencyToken: context.awsRequestId, ...request }, deps(context, { fromManifests })),
+  );
 }
 
 export const handler = createRestoreVolumeHandler((context, options) =>

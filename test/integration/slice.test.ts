@@ -236,7 +236,10 @@ describe('restore', () => {
       clients,
     );
     expect(flags.status).toBe(2);
-    expect(flags.stderr).toMatch(/bad restore request: [\s\S]*volumeId[\s\S]*did you mean "us-east-1"/);
+    expect(flags.stderr).toMatch(
+      /bad restore-volume request: --volume: must be a volume id[\s\S]*--region: [\s\S]*did you mean "us-east-1"/,
+    );
+    expect(flags.stderr).not.toContain('volumeId');
     await expect(
       restoreHandler(
         { volumeId: 'volume-1', availabilityZone: 'us-east-1a' },
@@ -298,9 +301,23 @@ describe('restore', () => {
     expect(real.status).toBe(0);
     const restored = JSON.parse(real.stdout) as RestoreVolumeResult;
     expect(Object.keys(restored).sort()).toEqual(
-      ['availabilityZone', 'dryRun', 'generationId', 'region', 'sourceSnapshotId', 'volumeId'].sort(),
+      [
+        'availabilityZone',
+        'availableAt',
+        'dryRun',
+        'generationId',
+        'initialization',
+        'region',
+        'requestedAt',
+        'sourceSnapshotId',
+        'volume',
+        'volumeId',
+      ].sort(),
     );
     expect(restored.volumeId).toMatch(/^vol-/);
+    // moto does not implement DescribeVolumeStatus: the runbook says so rather than guessing.
+    expect(restored.initialization).toMatchObject({ state: 'not-reported' });
+    expect(restored.availableAt).not.toBeNull();
   });
 });
 

@@ -15,7 +15,7 @@ import { reconcile } from '#core/lifecycle/reconcile.ts';
 import { type Generation, generationId, type SnapshotState, type Target } from '#core/model/generation.ts';
 import type { Clock, Log, Tags } from '#core/model/ports.ts';
 import { TAG, userTags } from '#core/model/tags.ts';
-import type { VolumeService } from '#core/recovery/ports.ts';
+import type { VolumeInitialization, VolumeService } from '#core/recovery/ports.ts';
 import { parseRestoreRequest, restoreVolume } from '#core/recovery/restore.ts';
 import { FakeCatalog } from './fake-catalog.ts';
 import { FakeMarkKey } from './fake-mark-key.ts';
@@ -453,6 +453,18 @@ export class FakeVolumes implements VolumeService {
   async waitUntilAvailable(region: string, volumeId: string): Promise<void> {
     await this.faults.before('waitUntilAvailable', volumeId);
     this.waited.push({ region, volumeId });
+  }
+
+  /** What `initialization` reports; by default, like moto, nothing. */
+  initializationState: VolumeInitialization['state'] = 'not-reported';
+
+  async initialization(_region: string, _volumeId: string, now: Date): Promise<VolumeInitialization> {
+    const observedAt = now.toISOString();
+    if (this.initializationState === 'initializing') {
+      return { state: 'initializing', observedAt, progressPercent: 40 };
+    }
+    if (this.initializationState === 'initialized') return { state: 'initialized', observedAt };
+    return { state: 'not-reported', observedAt, reason: 'the fake reports nothing' };
   }
 
   async availabilityZones(region: string): Promise<string[]> {

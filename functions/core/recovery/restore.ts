@@ -2,37 +2,39 @@ import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Config } from '#core/config/config.ts';
 import type { AuditTrail, CatalogReader } from '#core/model/catalog.ts';
-import { InputError, NotFoundError } from '#core/model/errors.ts';
-import { type Generation, type SnapshotRecord, usableCopyIn } from '#core/model/generation.ts';
-import type { Clock, Log, Tags } from '#core/model/ports.ts';
+import type { Clock, Log } from '#core/model/ports.ts';
 import { awsRegion } from '#core/model/regions.ts';
-import { TAG } from '#core/model/tags.ts';
-import type { VolumeService } from './ports.ts';
+import type { VolumeInitialization, VolumeService } from './ports.ts';
+import { parseRequest, refuse } from './request.ts';
+import {
+  carriedTags,
+  findSource,
+  generationIdField,
+  isoTime,
+  type Source,
+  type SourceRequest,
+  volumeIdField,
+} from './source.ts';
+import { type VolumeShape, volumeOptionFields, volumeShape, volumeShapeProblems } from './volume-options.ts';
 
-const isoTime = z.iso.datetime({
-  offset: true,
-  message: 'must be an ISO-8601 time such as 2026-11-21T03:00:00Z',
-});
+export const RESTORE_VOLUME = 'restore-volume';
 
 /** The fields of the restore-volume runbook's request (SPEC §6). */
 export const restoreVolumeFields = {
-  volumeId: z
-    .string()
-    .regex(/^vol-[0-9a-f]+$/, 'must be a volume id such as vol-0123456789abcdef0')
-    .optional(),
-  generationId: z
-    .string()
-    .regex(/^gen-/, 'must be a generation id such as gen-20261121T030000-1a2b3c4d5e')
-    .optional(),
+  /** The source volume: restore its newest completed generation at or before `at`. */
+  volumeId: volumeIdField.optional(),
+  /** Restore this generation instead; with `volumeId`, that volume of it. */
+  generationId: generationIdField.optional(),
+  /** The point in time (ISO-8601); default now. */
   at: isoTime.optional(),
+  /** The zone of the new volume, in `region`. */
   availabilityZone: z
     .string()
     .regex(/^[a-z]{2}(-[a-z]+)+-\d[a-z]$/, 'must be an Availability Zone such as us-east-1a'),
+  /** Restore in this copy Region, from the generation's DR copy there; default the primary Region. */
   region: awsRegion.optional(),
-  volumeType: z.enum(['gp2', 'gp3', 'io1', 'io2', 'st1', 'sc1', 'standard']).optional(),
-  iops: z.number().int().positive().optional(),
-  throughput: z.number().int().positive().optional(),
-  kmsKeyId: z.string().min(1).optional(),
+  ...volumeOptionFields,
+  /** Resolve and check everything the real call would, create nothing. */
   dryRun: z.boolean().default(false),
   /** Makes retries of one request return the same volume (the Lambda passes its request id); without it,
    * every request is a new restore. */
@@ -41,8 +43,8 @@ export const restoreVolumeFields = {
 
 /** A request names what to restore: a volume (its newest generation at or before `at`) or a generation. */
 export const namesWhatToRestore = [
-  (r: { volumeId?: string; generationId?: string }) => Boolean(r.volumeId || r.generationId),
-  { message: 'give volumeId (restore its newest generation at or before `at`) or generationId' },
+  (r: SourceRequest) => Boolean(r.volumeId || r.generationId),
+  { message: 'give {volumeId} (restore its newest generation at or before {at}) or {generationId}' },
 ] as const;
 
 /** The restore-volume runbook's request (SPEC §6), shared by the Lambda and the CLI. */
@@ -51,19 +53,28 @@ export const RestoreVolumeRequestSchema = z.strictObject(restoreVolumeFields).re
 /** A validated restore request: the Lambda's event middleware or `parseRestoreRequest` made it. */
 export type RestoreVolumeRequest = z.output<typeof RestoreVolumeRequestSchema>;
 
-/** Validates a restore request from outside (the CLI's flags); an `InputError` names each bad field. */
+/** Validates a restore request from outside (the CLI's flags); a `RequestError` names each bad field. */
 export function parseRestoreRequest(input: unknown): RestoreVolumeRequest {
-  const parsed = RestoreVolumeRequestSchema.safeParse(input);
-  if (!parsed.success) throw new InputError(`bad restore request: ${z.prettifyError(parsed.error)}`);
-  return parsed.data;
+  return parseRequest(RESTORE_VOLUME, RestoreVolumeRequestSchema, input);
 }
 
-export interface RestoreVolumeResult {
+/** When the restored volume could be used, for an honest recovery time. */
+export interface RestoreTimes {
+  requestedAt: string;
+  /** When the volume was `available` (attachable); null on a dry run. */
+  availableAt: string | null;
+  /** Whether EBS has written every block yet: until then reads of blocks not yet fetched are slow. */
+  initialization: VolumeInitialization | null;
+}
+
+export interface RestoreVolumeResult extends RestoreTimes {
   volumeId: string | null;
   generationId: string;
   sourceSnapshotId: string;
   region: string;
   availabilityZone: string;
+  /** The new volume's type, IOPS, throughput, size and initialization rate, as asked of CreateVolume. */
+  volume: VolumeShape;
   dryRun: boolean;
 }
 
@@ -81,67 +92,44 @@ export interface RestoreDeps {
 
 /**
  * restore-volume: a new volume from the newest completed generation at or before `at`, waited until available.
- * The request was validated at the boundary (see `RestoreVolumeRequest`); it is not parsed again here.
+ * The request was validated at the boundary (see `RestoreVolumeRequest`); it is not parsed again here. A dry
+ * run checks all that CreateVolume would: the zone, the Region, the volume options against the snapshot.
  */
 export async function restoreVolume(
   request: RestoreVolumeRequest,
   deps: RestoreDeps,
 ): Promise<RestoreVolumeResult> {
+  const requestedAt = deps.clock.now().toISOString();
   const region = request.region ?? deps.config.region;
-  if (!request.availabilityZone.startsWith(region)) {
-    throw new InputError(
-      `availabilityZone ${request.availabilityZone} is not in Region ${region}; pick a zone of ${region}, or set region`,
-    );
-  }
-  const zones = await deps.volumes.availabilityZones(region);
-  if (!zones.includes(request.availabilityZone)) {
-    throw new InputError(
-      `availabilityZone ${request.availabilityZone} does not exist; zones of ${region}: ${zones.join(', ')}`,
-    );
-  }
-
-  const at = request.at ? new Date(request.at).toISOString() : deps.clock.now().toISOString();
-  const generation = await chooseGeneration(request, at, region, deps);
-  const snapshot = pickSnapshot(generation, request.volumeId);
-  const sourceSnapshotId = snapshotIn(region, generation, snapshot, deps.config.region);
+  await checkZone(request.availabilityZone, region, request.region !== undefined, deps.volumes);
+  const at = request.at ? new Date(request.at).toISOString() : requestedAt;
+  const source = await findSource(RESTORE_VOLUME, request, at, region, deps);
+  const shape = volumeShape(request, source.snapshot);
+  refuse(RESTORE_VOLUME, volumeShapeProblems(shape, source.snapshot));
   const base = {
-    generationId: generation.id,
-    sourceSnapshotId,
+    generationId: source.generation.id,
+    sourceSnapshotId: source.snapshotId,
     region,
     availabilityZone: request.availabilityZone,
   };
   deps.log.info('restore planned', {
     ...base,
-    sourceVolumeId: snapshot.volumeId,
-    takenAt: generation.takenAt,
+    sourceVolumeId: source.snapshot.volumeId,
+    takenAt: source.generation.takenAt,
     dryRun: request.dryRun,
   });
 
   let volumeId: string | null = null;
+  let times: RestoreTimes = { requestedAt, availableAt: null, initialization: null };
   if (!request.dryRun) {
-    volumeId = await deps.volumes.createVolume({
-      region,
-      snapshotId: sourceSnapshotId,
-      availabilityZone: request.availabilityZone,
-      volumeType: request.volumeType ?? snapshot.volumeType,
-      iops: request.iops ?? (request.volumeType ? undefined : snapshot.iops),
-      throughput: request.throughput ?? (request.volumeType ? undefined : snapshot.throughput),
-      kmsKeyId: request.kmsKeyId,
-      tags: restoredTags(snapshot, generation),
-      idempotencyToken: idempotencyToken(base, request.idempotencyToken),
-    });
-    deps.log.info('restore volume created', { ...base, volumeId });
-    await deps.volumes.waitUntilAvailable(region, volumeId, {
-      timeoutMs: deps.waitTimeoutMs ?? 10 * 60 * 1000,
-      onWait: (state, waitedMs) =>
-        deps.log.info('waiting for restored volume', { volumeId, state, waitedMs }),
-    });
-    deps.log.info('restore volume available', { ...base, volumeId });
+    const token = idempotencyToken(base, request.idempotencyToken);
+    volumeId = await createRestoredVolume(source, request.availabilityZone, shape, token, deps);
+    times = await availability(region, volumeId, requestedAt, deps);
   }
-  const result = { volumeId, ...base, dryRun: request.dryRun };
+  const result = { volumeId, ...base, volume: shape, ...times, dryRun: request.dryRun };
   await deps.catalog.audit({
     at: deps.clock.now().toISOString(),
-    action: 'restore-volume',
+    action: RESTORE_VOLUME,
     actor: deps.actor,
     dryRun: request.dryRun,
     request: { ...request },
@@ -151,107 +139,71 @@ export async function restoreVolume(
 }
 
 /**
- * Whether a generation can be restored in `region`: in the primary Region its own snapshots, elsewhere its
- * completed DR copy there; neither once deleted (a copy and the primary are pruned on their own).
+ * The zone must be one of the Region's. `regionAsked`: the request named the Region, so a zone of another is the
+ * zone's mistake; otherwise the Region is the primary, and either may be meant.
  */
-export function restorableIn(generation: Generation, region: string, primary: string): boolean {
-  if (region === primary) return generation.state === 'completed' && !generation.deletedAt;
-  return usableCopyIn(generation, region) !== undefined;
+async function checkZone(zone: string, region: string, regionAsked: boolean, volumes: VolumeService) {
+  if (!zone.startsWith(region)) {
+    refuse(RESTORE_VOLUME, [
+      {
+        field: 'availabilityZone',
+        message: `${zone} is not in Region ${region}; pick a zone of ${region}${regionAsked ? '' : ', or set {region}'}`,
+      },
+    ]);
+  }
+  const zones = await volumes.availabilityZones(region);
+  if (!zones.includes(zone)) {
+    refuse(RESTORE_VOLUME, [
+      {
+        field: 'availabilityZone',
+        message: `${zone} does not exist; zones of ${region}: ${zones.join(', ')}`,
+      },
+    ]);
+  }
 }
 
-async function chooseGeneration(
-  request: z.output<typeof RestoreVolumeRequestSchema>,
-  at: string,
+/** CreateVolume from the source with its tags carried, as every runbook that restores a volume does it. */
+export function createRestoredVolume(
+  source: Source,
+  availabilityZone: string,
+  shape: VolumeShape,
+  idempotencyToken: string,
+  deps: { volumes: VolumeService; log: Log },
+): Promise<string> {
+  return deps.volumes
+    .createVolume({
+      region: source.region,
+      snapshotId: source.snapshotId,
+      availabilityZone,
+      ...shape,
+      tags: carriedTags(source),
+      idempotencyToken,
+    })
+    .then((volumeId) => {
+      deps.log.info('restore volume created', { volumeId, generationId: source.generation.id });
+      return volumeId;
+    });
+}
+
+/** Waits until the volume is available, then asks how far its initialization is: the two halves of the RTO. */
+export async function availability(
   region: string,
-  deps: RestoreDeps,
-): Promise<Generation> {
-  const { catalog } = deps;
-  const primary = deps.config.region;
-  if (request.generationId) {
-    const generation = await catalog.get(request.generationId);
-    if (!generation) throw new NotFoundError(`generation ${request.generationId} is not in the catalog`);
-    if (region === primary && (generation.state !== 'completed' || generation.deletedAt)) {
-      throw new InputError(
-        `generation ${generation.id} is ${generation.deletedAt ? 'deleted' : generation.state}; only a completed generation can be restored`,
-      );
-    }
-    if (!restorableIn(generation, region, primary)) {
-      const copy = generation.copies.find((c) => c.region === region);
-      const where = [
-        primary,
-        ...generation.copies.filter((c) => restorableIn(generation, c.region, primary)).map((c) => c.region),
-      ];
-      throw new NotFoundError(
-        `generation ${generation.id} has no ${copy?.deletedAt ? 'undeleted' : 'completed'} copy in ${region}${copy ? ` (its copy there is ${copy.deletedAt ? 'deleted' : copy.state})` : ''}; restorable in: ${where.join(', ')}`,
-      );
-    }
-    return generation;
-  }
-  const volumeId = request.volumeId as string;
-  // Newest first, a small page at a time: the newest restorable generation is almost always among the first
-  // few, so what is read does not grow with the length of the history. The index orders by scheduledAt; a
-  // generation is taken at or after it is scheduled, so takenAt decides.
-  for (let limit = 8; ; limit *= 4) {
-    const page = await catalog.byVolume(volumeId, { atOrBefore: at, limit });
-    const found = page.find((g) => restorableIn(g, region, primary) && (g.takenAt ?? g.scheduledAt) <= at);
-    if (found) return found;
-    if (page.length < limit) break;
-  }
-  const inRegion = region === primary ? '' : ` with a completed copy in ${region}`;
-  throw new NotFoundError(
-    `no completed generation of ${volumeId}${inRegion} taken at or before ${at}; list them with: snapkeeper generations --volume ${volumeId}`,
-  );
+  volumeId: string,
+  requestedAt: string,
+  deps: { volumes: VolumeService; clock: Clock; log: Log; waitTimeoutMs?: number },
+): Promise<RestoreTimes> {
+  await deps.volumes.waitUntilAvailable(region, volumeId, {
+    timeoutMs: deps.waitTimeoutMs ?? 10 * 60 * 1000,
+    onWait: (state, waitedMs) => deps.log.info('waiting for restored volume', { volumeId, state, waitedMs }),
+  });
+  const availableAt = deps.clock.now().toISOString();
+  const initialization = await deps.volumes.initialization(region, volumeId, deps.clock.now());
+  deps.log.info('restore volume available', { volumeId, availableAt, initialization: initialization.state });
+  return { requestedAt, availableAt, initialization };
 }
 
-function pickSnapshot(generation: Generation, volumeId: string | undefined): SnapshotRecord {
-  if (volumeId) {
-    const snapshot = generation.snapshots.find((s) => s.volumeId === volumeId);
-    if (!snapshot) throw new InputError(`generation ${generation.id} holds no snapshot of ${volumeId}`);
-    return snapshot;
-  }
-  const [only, ...more] = generation.snapshots;
-  if (!only || more.length > 0) {
-    const volumes = generation.snapshots.map((s) => s.volumeId).join(', ');
-    throw new InputError(
-      `generation ${generation.id} holds ${generation.snapshots.length} volumes (${volumes}); say which with volumeId`,
-    );
-  }
-  return only;
-}
-
-/** The snapshot to restore from in the requested Region: the original, or its completed DR copy. */
-function snapshotIn(
-  region: string,
-  generation: Generation,
-  snapshot: SnapshotRecord,
-  primary: string,
-): string {
-  if (region === primary) return snapshot.snapshotId;
-  const copy = usableCopyIn(generation, region);
-  const copied = copy?.snapshots.find((s) => s.sourceSnapshotId === snapshot.snapshotId)?.snapshotId;
-  if (!copied) {
-    throw new NotFoundError(
-      `generation ${generation.id} has no completed copy of ${snapshot.snapshotId} (${snapshot.volumeId}) in ${region}`,
-    );
-  }
-  return copied;
-}
-
-/**
- * The source volume's tags travel to the restored volume, with where it came from. Like everything snapkeeper
- * creates it carries `snapkeeper:managed=true` (SPEC §3), which is also what IAM requires of CreateVolume; it
- * has no catalog record, so retention can never touch it.
- */
-function restoredTags(snapshot: SnapshotRecord, generation: Generation): Tags {
-  return {
-    ...snapshot.volumeTags,
-    [TAG.managed]: 'true',
-    [TAG.restoredFrom]: generation.id,
-    [TAG.sourceVolume]: snapshot.volumeId,
-  };
-}
-
-function idempotencyToken(base: Record<string, string>, token: string | undefined): string {
+/** A CreateVolume client token: the same request (and token) gives the same one, so a retry finds its volume. */
+export function idempotencyToken(base: Record<string, string>, token: string | undefined): string {
   return createHash('sha256')
     .update(JSON.stringify({ ...base, token: token ?? randomUUID() }))
     .digest('hex')

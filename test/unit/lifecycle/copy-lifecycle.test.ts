@@ -9,7 +9,7 @@ import { prune } from '#core/lifecycle/prune.ts';
 import { type CopyRecord, type Generation, hasOpenWork, nextExpiry } from '#core/model/generation.ts';
 import type { Tags } from '#core/model/ports.ts';
 import { TAG } from '#core/model/tags.ts';
-import { restorableIn } from '#core/recovery/restore.ts';
+import { restorableIn } from '#core/recovery/source.ts';
 import { FakeCopyQueue, FakeCopySlots } from '../../support/fake-copies.ts';
 import type { FakePruner } from '../../support/fake-pruner.ts';
 import { aConfig, aPolicy, aVolume, aWorld } from '../../support/fakes.ts';

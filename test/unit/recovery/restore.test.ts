@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { InputError, NotFoundError } from '#core/model/errors.ts';
 import type { Generation } from '#core/model/generation.ts';
 import { TAG } from '#core/model/tags.ts';
-import { aGeneration, anId, aWorld } from '../../support/fakes.ts';
+import { aConfig, aGeneration, anId, aPolicy, aWorld } from '../../support/fakes.ts';
 import { aCopy } from '../../support/lifecycle-builders.ts';
 
 const VOLUME = 'vol-0aaaaaaaaaaaaaaa1';
@@ -20,8 +20,13 @@ function history(...states: (Generation['state'] | 'deleted')[]): Generation[] {
   );
 }
 
+/** A config whose daily policy copies to us-west-2 and eu-west-1. */
+const copyingConfig = aConfig({
+  policies: [aPolicy({ copies: [{ region: 'us-west-2' }, { region: 'eu-west-1' }] })],
+});
+
 function aRestoreWorld(...generations: Generation[]) {
-  const world = aWorld({ now: '2026-11-21T12:00:00.000Z' });
+  const world = aWorld({ now: '2026-11-21T12:00:00.000Z', config: copyingConfig });
   world.catalog.seed(...generations);
   return world;
 }
@@ -125,8 +130,11 @@ describe('restoreVolume: which generation', () => {
   it('refuses a generation id that is unknown, pending or deleted', async () => {
     const [pending, deleted] = history('pending', 'deleted');
     const world = aRestoreWorld(pending as Generation, deleted as Generation);
-    await expect(world.restore({ generationId: 'gen-nope', availabilityZone: AZ })).rejects.toBeInstanceOf(
-      NotFoundError,
+    await expect(
+      world.restore({ generationId: 'gen-20261121T030000-0000000000', availabilityZone: AZ }),
+    ).rejects.toBeInstanceOf(NotFoundError);
+    await expect(world.restore({ generationId: 'gen-nope', availabilityZone: AZ })).rejects.toThrow(
+      /generationId: must be a generation id such as gen-/,
     );
     await expect(world.restore({ generationId: pending?.id, availabilityZone: AZ })).rejects.toThrow(
       /is pending/,
@@ -158,7 +166,7 @@ describe('restoreVolume: bad requests', () => {
     const world = aRestoreWorld(...history('completed'));
     const restoring = world.restore({ volumeId: 'volume-1', availabilityZone: AZ });
     await expect(restoring).rejects.toBeInstanceOf(InputError);
-    await expect(restoring).rejects.toThrow(/bad restore request: [\s\S]*volumeId/);
+    await expect(restoring).rejects.toThrow(/bad restore-volume request: volumeId: must be a volume id/);
   });
 
   it('refuses an unknown Region before any AWS call, naming the likely one', async () => {
@@ -188,19 +196,19 @@ describe('restoreVolume: bad requests', () => {
     [
       'a time that is not ISO-8601',
       { volumeId: VOLUME, availabilityZone: AZ, at: 'yesterday' },
-      /ISO-8601[\s\S]*→ at at\b/,
+      /at: must be an ISO-8601 time/,
     ],
     [
       'an unknown field',
       { volumeId: VOLUME, availabilityZone: AZ, volumeID: VOLUME },
-      /Unrecognized key: "volumeID"/,
+      /unknown field "volumeID"; check its spelling/,
     ],
-    ['no availabilityZone', { volumeId: VOLUME }, /→ at availabilityZone/],
-    ['a malformed volume id', { volumeId: 'disk-1', availabilityZone: AZ }, /→ at volumeId/],
+    ['no availabilityZone', { volumeId: VOLUME }, /availabilityZone: is required/],
+    ['a malformed volume id', { volumeId: 'disk-1', availabilityZone: AZ }, /volumeId: must be a volume id/],
     [
       'an unknown volume type',
       { volumeId: VOLUME, availabilityZone: AZ, volumeType: 'gp9' },
-      /→ at volumeType/,
+      /volumeType: must be one of gp2, gp3/,
     ],
   ])('refuses %s with an InputError naming the field', async (_, input, message) => {
     const world = aRestoreWorld(...history('completed'));
@@ -223,6 +231,10 @@ describe('restoreVolume: what it creates', () => {
       sourceSnapshotId: snapshotOf(generations[0]),
       region: 'us-east-1',
       availabilityZone: AZ,
+      volume: { volumeType: 'gp3', iops: 3000, throughput: 125 },
+      requestedAt: '2026-11-21T12:00:00.000Z',
+      availableAt: null,
+      initialization: null,
       dryRun: true,
     });
     expect(world.volumes.calls).toEqual([]);
@@ -284,9 +296,9 @@ describe('restoreVolume: what it creates', () => {
 
   it('does not carry the source iops to another volume type the request names', async () => {
     const world = aRestoreWorld(...history('completed'));
-    await world.restore({ volumeId: VOLUME, availabilityZone: AZ, volumeType: 'st1' });
+    await world.restore({ volumeId: VOLUME, availabilityZone: AZ, volumeType: 'gp2' });
     expect(world.volumes.calls[0]).toMatchObject({
-      volumeType: 'st1',
+      volumeType: 'gp2',
       iops: undefined,
       throughput: undefined,
     });
