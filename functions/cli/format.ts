@@ -145,6 +145,12 @@ export function formatReconcile(report: ReconcileReport): string {
     lines.push(`  ⏸ held ${h.generationId}${h.region ? ` (copy in ${h.region})` : ''}: ${h.reason}`);
   for (const f of report.slotsFreed)
     lines.push(`  freed copy slot ${f.key} in ${f.region} (its worker stopped)`);
+  for (const o of report.orphans.recorded)
+    lines.push(`  + recorded orphan ${o.snapshotId} of ${o.volumeId} in ${o.generationId}`);
+  for (const o of report.orphans.deleted)
+    lines.push(`  − deleted orphan ${o.snapshotId} of ${o.generationId}: ${o.reason}`);
+  for (const o of report.orphans.held)
+    lines.push(`  ⏸ held orphan ${o.snapshotId} of ${o.generationId}: ${o.reason}`);
   for (const n of report.notes) lines.push(`  note ${n.generationId}: ${n.note}`);
   return lines.join('\n');
 }

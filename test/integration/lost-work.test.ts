@@ -5,9 +5,11 @@ import { consoleLog } from '#cli/console-log.ts';
 import { ensureSandbox } from '#cli/sandbox-setup.ts';
 import { runSchedule } from '#core/backup/run.ts';
 import { parseConfig } from '#core/config/config.ts';
+import { reconcile } from '#core/lifecycle/reconcile.ts';
 import { OutcomeSupersededError } from '#core/model/errors.ts';
 import type { Generation } from '#core/model/generation.ts';
-import { catalogFor, runDeps } from '#wiring';
+import { TAG } from '#core/model/tags.ts';
+import { catalogFor, reconcileDeps, runDeps } from '#wiring';
 import { faults as newFaults } from '../harness/faults.ts';
 import { aVolume } from '../support/fleet.ts';
 
@@ -148,5 +150,19 @@ describe('create responses lost on the way back, at the default SDK retries', ()
     for (const snapshot of made.Snapshots ?? []) expect(recorded.has(snapshot.SnapshotId ?? '')).toBe(true);
     // One create call per volume: a lost answer is found, never sent again.
     expect(calls).toBe(50);
+
+    // And reconcile's sweep, which would record or remove any left behind, finds none to act on.
+    const pass = await reconcile(reconcileDeps({ config, clients: new AwsClients(), log }));
+    expect(pass.orphans).toEqual({ recorded: [], deleted: [], held: [] });
+    const tagged = await ec2.send(
+      new DescribeSnapshotsCommand({
+        Filters: [{ Name: `tag:${TAG.generation}`, Values: report.results.map((r) => r.generationId) }],
+      }),
+    );
+    expect((tagged.Snapshots ?? []).map((s) => s.SnapshotId).sort()).toEqual([...recorded].sort());
+    for (const volumeId of volumes) {
+      const [generation] = await catalog.byVolume(volumeId);
+      expect(generation?.snapshots.map((s) => s.volumeId)).toEqual([volumeId]);
+    }
   }, 120_000);
 });

@@ -255,7 +255,7 @@ export async function plannedFor(generation: Generation, inventory: Inventory): 
  * and AMI (by the instance EC2 says it imaged). No freeze is known to have covered it unless `consistency` says
  * what the run recorded.
  */
-function adoptedTake(
+export function adoptedTake(
   planned: PlannedTarget,
   snapshots: readonly FoundSnapshot[],
   images: readonly GenerationImage[],
@@ -311,6 +311,15 @@ function timeProblem(verb: string, at: string, scope: AdoptionScope): string | u
  * The marks a create of the generation may have written on a snapshot of `volumeId`: `CreateSnapshot` of the
  * volume, or `CreateSnapshots` / `CreateImage` of the member instance it is attached to.
  */
+/** Which create of the scope's generation a found snapshot's mark proves made it; undefined when none does. */
+export function snapshotMarkedAs(
+  snapshot: FoundSnapshot,
+  scope: AdoptionScope,
+): MarkFacts['kind'] | undefined {
+  return snapshotMarkFacts(snapshot.volumeId, scope).find((f) => isMarkOf(scope.secret, f, snapshot.mark))
+    ?.kind;
+}
+
 function snapshotMarkFacts(volumeId: string, scope: AdoptionScope): MarkFacts[] {
   const { generationId } = scope;
   const instanceId = scope.instanceOfVolume.get(volumeId);

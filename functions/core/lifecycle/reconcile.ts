@@ -10,6 +10,7 @@ import type { Catalog } from '#core/model/catalog.ts';
 import { type Generation, type SnapshotRecord, stateFromSnapshots } from '#core/model/generation.ts';
 import type { MarkKey } from '#core/model/mark.ts';
 import type { Clock, Log } from '#core/model/ports.ts';
+import { anOrphanReport, type OrphanReport, sweepOrphans } from './orphans.ts';
 import type { Pruner } from './ports.ts';
 import { type PruneReport, prune } from './prune.ts';
 import { replicasOf } from './replica.ts';
@@ -51,12 +52,15 @@ export interface ReconcileReport extends PruneReport {
   copyExpiries: CopyExpiry[];
   /** Copy slots freed because the worker that took them died. */
   slotsFreed: { region: string; key: string }[];
+  /** Snapshots tagged with an open generation's id but missing from its record, and what was done with each. */
+  orphans: OrphanReport;
 }
 
 /**
  * One reconcile pass, the scheduled housekeeping of the catalog: advance pending generations from the real
- * snapshot states (in AWS a snapshot can stay pending for hours), flag the stuck ones, place finished ones
- * in their lineage under the keep rules, and prune what has expired, behind the interlocks.
+ * snapshot states (in AWS a snapshot can stay pending for hours), flag the stuck ones, sweep the snapshots their
+ * creates made but nobody recorded (`./orphans.ts`), place finished ones in their lineage under the keep rules,
+ * and prune what has expired, behind the interlocks.
  */
 export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   const open = await deps.catalog.openGenerations();
@@ -70,11 +74,13 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
     copiesQueued: [],
     copyExpiries: [],
     slotsFreed: [],
+    orphans: anOrphanReport(),
     pruned: [],
     held: [],
     notes: [],
   };
-  const advanced = await advancePending(open, deps, report);
+  // Swept before retention places anything: a generation leaves the open-work index, and reconcile's sight, then.
+  const advanced = await sweepOrphans(await advancePending(open, deps, report), deps, report.orphans);
   // Finished generations of one lineage are placed together: one read of the lineage per pass, not per member.
   const lineages = new Map<string, Generation[]>();
   const home = deps.config.region;
