@@ -5,8 +5,10 @@ import {
   paginateListObjectsV2,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { AwsOperationError } from '#core/model/errors.ts';
+import { z } from 'zod';
+import { AwsOperationError, ManifestObjectError } from '#core/model/errors.ts';
 import type { Generation } from '#core/model/generation.ts';
+import { GenerationSchema, schemaProblems } from '#core/model/generation-schema.ts';
 import type { ManifestQuery, ManifestStore } from '#core/recovery/manifests.ts';
 
 /**
@@ -35,6 +37,9 @@ export const MANIFEST_PREFIXES = {
   byPolicy: 'by-policy/',
 } as const;
 
+/** A manifest's body, as `write` puts it. */
+const ManifestSchema = z.object({ version: z.literal(1), generation: GenerationSchema });
+
 export class S3ManifestStore implements ManifestStore {
   constructor(
     private readonly s3: S3Client,
@@ -58,8 +63,7 @@ export class S3ManifestStore implements ManifestStore {
       const response = await this.s3.send(
         new GetObjectCommand({ Bucket: this.bucket, Key: manifestKey(generationId) }),
       );
-      const text = (await response.Body?.transformToString()) ?? '';
-      return (JSON.parse(text) as { generation: Generation }).generation;
+      return parseManifest(manifestKey(generationId), (await response.Body?.transformToString()) ?? '');
     } catch (error) {
       if (error instanceof NoSuchKey) return undefined;
       throw manifestError('read manifest', error);
@@ -146,6 +150,19 @@ export class S3ManifestStore implements ManifestStore {
       }),
     );
   }
+}
+
+/** The generation a manifest holds, parsed at the boundary: a malformed one fails naming its key and its problems. */
+function parseManifest(key: string, text: string): Generation {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (error) {
+    throw new ManifestObjectError(key, `not JSON: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const parsed = ManifestSchema.safeParse(body);
+  if (!parsed.success) throw new ManifestObjectError(key, schemaProblems(parsed.error, 'the manifest'));
+  return parsed.data.generation;
 }
 
 const LATEST_MS = 9_999_999_999_999;

@@ -1,31 +1,24 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
-import { z } from 'zod';
-import type { RunDeps, RunReport } from '#core/backup/run.ts';
-import { runSchedule } from '#core/backup/run.ts';
+import type { z } from 'zod';
+import { type RunDeps, type RunReport, RunRequestSchema, runSchedule } from '#core/backup/run.ts';
 import { findSchedule } from '#core/config/config.ts';
 import { assertDeliverable, assertOccurrence } from '#core/config/occurrence.ts';
 import { runDeps } from '#wiring';
 import { copyQueueUrl, markKeyParameter } from './env.ts';
 import { failOnFailedTargets, lambdaConfig, lambdaLog, logger, parsedEvent, parseEvent } from './lambda.ts';
 
-/** What each EventBridge Scheduler schedule sends: `scheduledAt` is `<aws.scheduler.scheduled-time>`. */
-export const ScheduledRunEventSchema = z.strictObject({
-  policy: z.string().min(1),
-  schedule: z.string().min(1),
-  scheduledAt: z.iso.datetime({ offset: true }).transform((t) => new Date(t).toISOString()),
-});
-
-export type ScheduledRunEvent = z.input<typeof ScheduledRunEventSchema>;
+/** What each EventBridge Scheduler schedule sends (`RunRequestSchema`), before it is parsed. */
+export type ScheduledRunEvent = z.input<typeof RunRequestSchema>;
 
 export function createScheduledRunHandler(deps: () => RunDeps) {
   return middy<ScheduledRunEvent, RunReport>()
     .use(injectLambdaContext(logger))
-    .use(parseEvent(ScheduledRunEventSchema))
+    .use(parseEvent(RunRequestSchema))
     .handler(async (event, context) => {
       // The freeze state machine thaws everything before the Lambda's own timeout cuts it off.
       const deadline = { remainingMs: () => context.getRemainingTimeInMillis() };
-      const run = parsedEvent(ScheduledRunEventSchema, event);
+      const run = parsedEvent(RunRequestSchema, event);
       const built = deps();
       // Retention counts generations by their scheduled time: an invented one, far ahead or off the schedule,
       // would stand in for real backups. Only a time the schedule fires at, delivered while it can be, is run.

@@ -201,3 +201,23 @@ export function cliUsageProblems(
   }
   return problems;
 }
+
+// A repository path quoted in code spans: `functions/core/backup/run.ts`, `adapters/catalog/layout.ts`, `test/...`.
+const QUOTED_PATH =
+  /`((?:functions|core|adapters|handlers|cli|infra|test|scripts|docs)\/[\w./-]*\.(?:ts|md|json))`/g;
+
+/**
+ * Problems with the source paths `pages` quote in code spans: each must exist, from the repository root or, for
+ * `core/...`, `adapters/...`, `handlers/...` and `cli/...`, from `functions/`. A moved file then fails the docs,
+ * not a newcomer.
+ */
+export function quotedPathProblems(pages: readonly Page[], read: ReadSource): string[] {
+  const problems: string[] = [];
+  for (const page of pages) {
+    for (const [, path = ''] of page.text.matchAll(QUOTED_PATH)) {
+      if (read(path) !== undefined || read(`functions/${path}`) !== undefined) continue;
+      problems.push(`${page.path}: quotes ${path}, which does not exist; write the file's path as it is now`);
+    }
+  }
+  return [...new Set(problems)];
+}

@@ -1,10 +1,10 @@
 import { GetCommand, PutCommand, paginateQuery, paginateScan } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { DynamoCatalog } from '#adapters/catalog/catalog.ts';
-import { CatalogItemError } from '#adapters/catalog/items.ts';
 import { AwsClients } from '#adapters/clients.ts';
 import { ensureSandbox } from '#cli/sandbox-setup.ts';
 import type { AuditEntry } from '#core/model/catalog.ts';
+import { CatalogItemError } from '#core/model/errors.ts';
 import { type Generation, hasOpenWork, nextExpiry } from '#core/model/generation.ts';
 import { faults } from '../harness/faults.ts';
 import { oneRequestAtATime } from '../harness/one-at-a-time.ts';

@@ -1,12 +1,20 @@
 import { writeFileSync } from 'node:fs';
 import { DeleteTableCommand, DynamoDBClient, waitUntilTableNotExists } from '@aws-sdk/client-dynamodb';
 import { DescribeVolumesCommand, EC2Client } from '@aws-sdk/client-ec2';
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AwsClients } from '#adapters/clients.ts';
 import { S3ManifestStore } from '#adapters/manifests.ts';
 import type { RunReport } from '#core/backup/run.ts';
 import { parseConfig } from '#core/config/config.ts';
+import { ManifestObjectError } from '#core/model/errors.ts';
 import type { Generation } from '#core/model/generation.ts';
 import type { RebuildReport } from '#core/recovery/manifests.ts';
 import type { RestoreVolumeResult } from '#core/recovery/restore.ts';
@@ -123,6 +131,44 @@ describe('manifests written by runs and reconcile', () => {
     ).toBeUndefined();
     const elsewhere = new S3ManifestStore(clients.s3('us-west-2'), 'no-such-bucket').get('gen-none');
     await expect(elsewhere).rejects.toThrow(/read manifest/);
+  });
+
+  it('refuses a malformed manifest with an error naming its key, the field and the fix', async () => {
+    const store = new S3ManifestStore(clients.s3('us-west-2'), 'dr-manifests');
+    const [good] = catalogBefore;
+    const bodies = {
+      'gen-bad-state': JSON.stringify({
+        version: 1,
+        generation: { ...good, id: 'gen-bad-state', state: 'done' },
+      }),
+      'gen-bad-version': JSON.stringify({ version: 2, generation: good }),
+      'gen-not-json': '<html>oops</html>',
+    };
+    try {
+      for (const [id, body] of Object.entries(bodies)) {
+        await s3.send(
+          new PutObjectCommand({ Bucket: 'dr-manifests', Key: `generations/${id}.json`, Body: body }),
+        );
+      }
+      const refusal = (id: string) =>
+        store.get(id).then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+      const badState = await refusal('gen-bad-state');
+      expect(badState).toBeInstanceOf(ManifestObjectError);
+      expect(String(badState)).toMatch(
+        /object generations\/gen-bad-state\.json is not a valid generation manifest \(generation\.state: .*\); restore its previous version/,
+      );
+      expect(String(await refusal('gen-bad-version'))).toMatch(
+        /generations\/gen-bad-version\.json .*\(version: /,
+      );
+      expect(String(await refusal('gen-not-json'))).toMatch(/generations\/gen-not-json\.json .*\(not JSON: /);
+    } finally {
+      for (const id of Object.keys(bodies)) {
+        await s3.send(new DeleteObjectCommand({ Bucket: 'dr-manifests', Key: `generations/${id}.json` }));
+      }
+    }
   });
 
   it('lists a volume newest first from pointers, not from a scan of every manifest', async () => {

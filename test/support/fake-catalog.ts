@@ -1,5 +1,6 @@
+import { recordChanges } from '#adapters/catalog/changes.ts';
 import { catalogKeys } from '#adapters/catalog/layout.ts';
-import { WRITE_ATTEMPTS, WriteConflictError } from '#adapters/catalog/writes.ts';
+import { WRITE_ATTEMPTS } from '#adapters/catalog/writes.ts';
 import {
   type AuditEntry,
   type Catalog,
@@ -7,7 +8,7 @@ import {
   type GenerationQuery,
   OUTCOME_FIELDS,
 } from '#core/model/catalog.ts';
-import { AwsOperationError, OutcomeSupersededError } from '#core/model/errors.ts';
+import { AwsOperationError, OutcomeSupersededError, WriteConflictError } from '#core/model/errors.ts';
 import {
   type CopyRecord,
   type Generation,
@@ -83,15 +84,7 @@ export class FakeCatalog implements Catalog {
     await this.faults.before('takeOver', generation);
     return this.write<boolean>(generation.id, 'take over generation', {
       missing: () => false,
-      step: (current) => {
-        const takeable =
-          current.claimedAt === previousClaimedAt &&
-          ['pending', 'failed'].includes(current.state) &&
-          current.snapshots.length === 0;
-        if (!takeable) return { result: false };
-        const { claimedAt, consistency } = generation;
-        return { write: { ...current, claimedAt, consistency, state: 'pending', failure: undefined } };
-      },
+      step: recordChanges.takeOver(generation, previousClaimedAt),
       written: () => true,
     });
   }
@@ -116,7 +109,7 @@ export class FakeCatalog implements Catalog {
     await this.faults.before('recordFailure', { generationId, failure });
     await this.write<void>(generationId, 'record failure', {
       missing: missing(generationId, 'record failure'),
-      step: (current) => ({ write: { ...current, state: 'failed', consistency: 'failed', failure } }),
+      step: recordChanges.failure(failure),
       written: () => undefined,
     });
   }
@@ -125,10 +118,7 @@ export class FakeCatalog implements Catalog {
     await this.faults.before('markManifest', { generationId, mark });
     await this.write<void>(generationId, 'mark manifest', {
       missing: () => undefined,
-      step: (current) => {
-        if ('clearIf' in mark && current.manifestStaleAt !== mark.clearIf) return { result: undefined };
-        return { write: { ...current, manifestStaleAt: 'at' in mark ? mark.at : undefined } };
-      },
+      step: recordChanges.manifestMark(mark),
       written: () => undefined,
     });
   }
@@ -142,13 +132,7 @@ export class FakeCatalog implements Catalog {
     await this.faults.before('updateCopy', { generationId, region });
     return this.write<Generation | undefined>(generationId, `update copy to ${region}`, {
       missing: () => undefined,
-      step: (current) => {
-        const index = current.copies.findIndex((c) => c.region === region);
-        const changed = change(structuredClone(current.copies[index]), structuredClone(current));
-        if (!changed) return { result: current };
-        const copies = index < 0 ? [...current.copies, changed] : current.copies.with(index, changed);
-        return { write: { ...current, copies } };
-      },
+      step: recordChanges.copy(region, change),
       written: (next) => next,
     });
   }
@@ -238,8 +222,7 @@ export class FakeCatalog implements Catalog {
         return write.written(structuredClone(next));
       }
       this.lostWrites += 1;
-      if (attempt >= WRITE_ATTEMPTS)
-        throw new WriteConflictError(`${operation}: another writer changed generation ${id} each time`);
+      if (attempt >= WRITE_ATTEMPTS) throw new WriteConflictError(operation, id, WRITE_ATTEMPTS);
     }
   }
 

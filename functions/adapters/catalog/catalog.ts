@@ -20,6 +20,7 @@ import {
   type GenerationField,
   outcomeSuperseded,
 } from '#core/model/generation.ts';
+import { recordChanges } from './changes.ts';
 import { catalogError, generationItem } from './items.ts';
 import { catalogKeys, catalogLayout } from './layout.ts';
 import { CatalogReads } from './reads.ts';
@@ -79,16 +80,7 @@ export class DynamoCatalog implements Catalog {
       id: generation.id,
       operation: 'take over generation',
       missing: () => false,
-      step: (current) => {
-        const takeable =
-          current.claimedAt === previousClaimedAt &&
-          ['pending', 'failed'].includes(current.state) &&
-          current.snapshots.length === 0;
-        if (!takeable) return { result: false };
-        const { claimedAt, consistency } = generation;
-        const write = { ...current, claimedAt, consistency, state: 'pending' as const, failure: undefined };
-        return { write, fields: ['claimedAt', 'state', 'consistency', 'failure'] };
-      },
+      step: recordChanges.takeOver(generation, previousClaimedAt),
       // Checked on the record read too; here it holds against a writer between that read and this write.
       condition: {
         expression:
@@ -135,14 +127,7 @@ export class DynamoCatalog implements Catalog {
       id: generationId,
       operation: `update copy to ${region}`,
       missing: () => undefined,
-      step: (current) => {
-        const index = current.copies.findIndex((c) => c.region === region);
-        const copy = index < 0 ? undefined : current.copies[index];
-        const changed = change(structuredClone(copy), structuredClone(current));
-        if (!changed) return { result: current };
-        const copies = index < 0 ? [...current.copies, changed] : current.copies.with(index, changed);
-        return { write: { ...current, copies }, fields: ['copies'] };
-      },
+      step: recordChanges.copy(region, change),
       written: (next) => next,
     });
   }
@@ -154,11 +139,7 @@ export class DynamoCatalog implements Catalog {
       missing: () => {
         throw new AwsOperationError('catalog: record failure', `no generation ${generationId}`);
       },
-      // It stays in the open-work index: retention still has to place it in its lineage.
-      step: (current) => ({
-        write: { ...current, state: 'failed', consistency: 'failed', failure },
-        fields: ['state', 'consistency', 'failure'],
-      }),
+      step: recordChanges.failure(failure),
       written: () => undefined,
     });
   }
@@ -168,11 +149,7 @@ export class DynamoCatalog implements Catalog {
       id: generationId,
       operation: 'mark manifest',
       missing: () => undefined,
-      step: (current) => {
-        if ('clearIf' in mark && current.manifestStaleAt !== mark.clearIf) return { result: undefined };
-        const manifestStaleAt = 'at' in mark ? mark.at : undefined;
-        return { write: { ...current, manifestStaleAt }, fields: ['manifestStaleAt'] };
-      },
+      step: recordChanges.manifestMark(mark),
       written: () => undefined,
     });
   }

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import type { UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
-import { AwsOperationError } from '#core/model/errors.ts';
+import { AwsOperationError, WriteConflictError } from '#core/model/errors.ts';
 import type { Generation, GenerationField } from '#core/model/generation.ts';
 import { catalogKeys, catalogLayout } from './layout.ts';
 
@@ -125,11 +125,6 @@ export function fieldsWrite(
   };
 }
 
-/** Raised when another writer won every attempt. */
-export class WriteConflictError extends Error {
-  override readonly name = 'WriteConflictError';
-}
-
 /** Runs the read, build, conditional write loop of one change (see the file comment). */
 export async function writeOptimistically<T>(write: OptimisticWrite<T>): Promise<T> {
   let current = write.base ?? (await write.read());
@@ -142,9 +137,7 @@ export async function writeOptimistically<T>(write: OptimisticWrite<T>): Promise
     const next: Generation = { ...step.write, revision: (current.revision ?? 0) + 1 };
     if (await write.send(current, next, fields)) return write.written(next);
     if (attempt >= WRITE_ATTEMPTS) {
-      throw new WriteConflictError(
-        `${write.operation}: another writer changed generation ${current.id} before each of ${WRITE_ATTEMPTS} attempts; try again`,
-      );
+      throw new WriteConflictError(write.operation, current.id, WRITE_ATTEMPTS);
     }
     // Tiny and jittered: the winner's write is done already, so the loser only needs to not collide again.
     await sleep(Math.random() * Math.min(5 * 2 ** attempt, 200));

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { type Config, findSchedule, type Policy, type ScheduleRule } from '#core/config/config.ts';
 import type { CopyQueue } from '#core/copies/ports.ts';
 import { queueCopies } from '#core/copies/queue.ts';
@@ -16,13 +17,18 @@ import type { Account, FreezeAgent, ImageService, Inventory, SnapshotService } f
 import { type PlannedTarget, type Problem, type Selection, selectTargets } from './selection.ts';
 import { drift, fromTake, notesOf } from './take-record.ts';
 
-/** One firing of one schedule of one policy (SPEC §2 "Run"). */
-export interface RunRequest {
-  policy: string;
-  schedule: string;
-  /** ISO-8601; the identity of the run, so a redelivery is recognised. */
-  scheduledAt: string;
-}
+/**
+ * One firing of one schedule of one policy (SPEC §2 "Run"): what each EventBridge Scheduler schedule sends, with
+ * `scheduledAt` its `<aws.scheduler.scheduled-time>`. The scheduled-run Lambda parses its event with it, once.
+ */
+export const RunRequestSchema = z.strictObject({
+  policy: z.string().min(1),
+  schedule: z.string().min(1),
+  /** The identity of the run, so a redelivery is recognised: any ISO-8601 offset, kept as UTC ISO. */
+  scheduledAt: z.iso.datetime({ offset: true }).transform((t) => new Date(t).toISOString()),
+});
+
+export type RunRequest = z.output<typeof RunRequestSchema>;
 
 export interface RunDeps {
   config: Config;

@@ -27,9 +27,49 @@ export class AwsOperationError extends Error {
   }
 }
 
+/** A catalog item that is not a generation record this version can read. */
+export class CatalogItemError extends AwsOperationError {
+  constructor(
+    readonly key: string,
+    problems: string,
+  ) {
+    super(
+      'catalog: read generation',
+      `item ${key} is not a valid generation record (${problems}); restore the item from point-in-time recovery or delete it and run snapkeeper rebuild-catalog`,
+    );
+  }
+}
+
+/** A manifest object that is not a generation manifest this version can read. */
+export class ManifestObjectError extends AwsOperationError {
+  constructor(
+    readonly key: string,
+    problems: string,
+  ) {
+    super(
+      'manifests: read manifest',
+      `object ${key} is not a valid generation manifest (${problems}); restore its previous version (the bucket is versioned), or delete it and let the generation's next change in the catalog write it again`,
+    );
+  }
+}
+
 /** The catalog already holds a generation with this id (the conditional write lost). */
 export class GenerationExistsError extends Error {
   override readonly name = 'GenerationExistsError';
+}
+
+/** Another writer changed the generation before each of the catalog's attempts at a change; it can be tried again. */
+export class WriteConflictError extends Error {
+  override readonly name = 'WriteConflictError';
+  constructor(
+    readonly operation: string,
+    readonly generationId: string,
+    readonly attempts: number,
+  ) {
+    super(
+      `${operation}: another writer changed generation ${generationId} before each of ${attempts} attempts; try again`,
+    );
+  }
 }
 
 /** Waiting for a resource to reach a state took longer than allowed. */

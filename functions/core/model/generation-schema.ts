@@ -101,6 +101,11 @@ export const GenerationSchema = z.object({
   manifestStaleAt: iso.optional(),
 });
 
+/** Each problem of a failed parse as `<path>: <message>`, `; `-joined; `whole` names a problem of the value itself. */
+export function schemaProblems(error: z.ZodError, whole: string): string {
+  return error.issues.map((issue) => `${issue.path.join('.') || whole}: ${issue.message}`).join('; ');
+}
+
 /** Same keys, and each assignable to the other: a field added to the types but not here (or here but not there),
  * optional ones included, fails the type check. */
 type Same<A, B> = [keyof A, A] extends [keyof B, B]
