@@ -8,6 +8,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
 import { InputError } from '#core/model/errors.ts';
 import { ThrottlingOnlyRetries } from './create-retries.ts';
+import { ThrottleCounter } from './throttling.ts';
 import {
   type AnyPluggable,
   DEFAULT_TIMEOUTS,
@@ -59,10 +60,18 @@ export class AwsClients {
   private readonly cache = new Map<string, unknown>();
   private readonly timeouts: Timeouts;
   private readonly middleware: AnyPluggable[];
+  /** Throttles the SDK retried on any of these clients: a run's "throttled calls absorbed". */
+  readonly throttles = new ThrottleCounter();
 
   constructor(private readonly options: ClientOptions = {}) {
     this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
-    this.middleware = [timeoutTranslation(this.timeouts), ...(options.middleware ?? [])];
+    // The counter comes last: of the middleware placed just inside the retry loop, the last added is outermost,
+    // so it sees every attempt, the faults a test injects included.
+    this.middleware = [
+      timeoutTranslation(this.timeouts),
+      ...(options.middleware ?? []),
+      this.throttles.pluggable(),
+    ];
   }
 
   ec2(region: string): EC2Client {

@@ -5,6 +5,7 @@ import type { Generation } from '#core/model/generation.ts';
 import type { RebuildReport } from '#core/recovery/manifests.ts';
 import type { RestoreTimes, RestoreVolumeResult } from '#core/recovery/restore.ts';
 import type { VolumeShape } from '#core/recovery/volume-options.ts';
+import type { MetricDatum } from '#handlers/metrics.ts';
 import type { PumpReport } from './copy-pump.ts';
 import type { SetupStep } from './sandbox-setup.ts';
 
@@ -57,12 +58,41 @@ function copyCell(copy: Generation['copies'][number]): string {
   return `${copy.region}:${copy.state}${lag}`;
 }
 
-export function formatRun(report: RunReport): string {
+/**
+ * The figures the Lambdas publish as metrics, under the same names, on one line: `Targets 2, Snapshots 3, …,
+ * ThrottledCallsAbsorbed 4`. Several values (a freeze window per target) show their maximum; a figure about one
+ * policy or Region names it in brackets.
+ */
+export function formatFigures(figures: readonly MetricDatum[]): string {
+  return figures
+    .map((figure) => {
+      const about = figure.dimensions.Policy ?? figure.dimensions.Region;
+      const value = Math.max(...figure.values);
+      const shown =
+        figure.unit === 'Seconds'
+          ? duration(value)
+          : figure.unit === 'Milliseconds'
+            ? `${value} ms`
+            : `${value}`;
+      return `${figure.name}${about ? `[${about}]` : ''} ${figure.values.length > 1 ? 'max ' : ''}${shown}`;
+    })
+    .join(', ');
+}
+
+function duration(seconds: number): string {
+  const minutes = Math.round(seconds / 60);
+  return minutes < 60
+    ? `${minutes}m`
+    : `${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, '0')}m`;
+}
+
+export function formatRun(report: RunReport, figures: readonly MetricDatum[] = []): string {
   const counts = new Map<string, number>();
   for (const r of report.results) counts.set(r.outcome, (counts.get(r.outcome) ?? 0) + 1);
   const summary = [...counts].map(([outcome, n]) => `${n} ${outcome}`).join(', ') || 'no targets';
   const lines = [
     `Run ${report.policy}/${report.schedule} at ${report.scheduledAt}: ${summary}`,
+    ...(figures.length > 0 ? [`  ${formatFigures(figures)}`] : []),
     ...report.results.map(
       (r) =>
         `  ${r.outcome === 'failed' ? '✗' : '✓'} ${r.targetId.padEnd(21)} ${r.generationId}  ${r.outcome}, ${r.state}` +
@@ -124,10 +154,11 @@ export function formatInit(steps: readonly SetupStep[]): string {
     .join('\n');
 }
 
-export function formatReconcile(report: ReconcileReport): string {
+export function formatReconcile(report: ReconcileReport, figures: readonly MetricDatum[] = []): string {
   const lines = [
     `Reconciled ${report.examined} open generations: ${report.completed.length} completed, ${report.failed.length} failed, ${report.stillPending.length} still pending`,
     `  retention set ${report.expiries.length} expiries; pruned ${report.pruned.length}, held ${report.held.length}`,
+    ...(figures.length > 0 ? [`  ${formatFigures(figures)}`] : []),
   ];
   for (const f of report.failed) lines.push(`  ✗ ${f.generationId}: ${f.failure}`);
   for (const s of report.stuck)

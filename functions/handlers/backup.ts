@@ -1,11 +1,12 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import { z } from 'zod';
+import { AwsClients } from '#adapters/clients.ts';
 import { backUpOnDemand, type OnDemandReport } from '#core/backup/on-demand.ts';
 import type { RunDeps } from '#core/backup/run.ts';
 import { backupDeps } from '#wiring';
-import { copyQueueUrl, markKeyParameter } from './env.ts';
-import { failOnFailedTargets, lambdaConfig, lambdaLog, logger, parsedEvent, parseEvent } from './lambda.ts';
+import { failOnFailedTargets, lambdaWiring, logger, parsedEvent, parseEvent } from './lambda.ts';
+import { emfSink, measured, runMetrics, type Telemetry } from './metrics.ts';
 
 /** An on-demand backup request: `aws lambda invoke --payload '{"policy":"daily"}'`. */
 export const BackupRequestSchema = z.strictObject({
@@ -27,7 +28,8 @@ export const BackupRequestSchema = z.strictObject({
 
 export type BackupRequest = z.input<typeof BackupRequestSchema>;
 
-export function createBackupHandler(deps: () => RunDeps) {
+/** `telemetry.clients` must be the clients `deps` uses: their throttles are the backup's. */
+export function createBackupHandler(deps: () => RunDeps, telemetry: Telemetry) {
   return middy<BackupRequest, OnDemandReport>()
     .use(injectLambdaContext(logger))
     .use(parseEvent(BackupRequestSchema))
@@ -35,9 +37,14 @@ export function createBackupHandler(deps: () => RunDeps) {
       const request = parsedEvent(BackupRequestSchema, event);
       // The freeze state machine thaws everything before the Lambda's own timeout cuts it off.
       const deadline = { remainingMs: () => context.getRemainingTimeInMillis() };
-      const report = await backUpOnDemand(
-        { ...request, requestId: request.requestId ?? context.awsRequestId },
-        { ...deps(), deadline },
+      const report = await measured(
+        telemetry,
+        () =>
+          backUpOnDemand(
+            { ...request, requestId: request.requestId ?? context.awsRequestId },
+            { ...deps(), deadline },
+          ),
+        (result, throttled) => runMetrics(result, throttled, 'backup'),
       );
       failOnFailedTargets(report);
       return report;
@@ -45,13 +52,12 @@ export function createBackupHandler(deps: () => RunDeps) {
 }
 
 let deps: RunDeps | undefined;
+const clients = new AwsClients();
 
-export const handler = createBackupHandler(() => {
-  deps ??= backupDeps({
-    config: lambdaConfig(),
-    log: lambdaLog,
-    copyQueueUrl: copyQueueUrl(),
-    markKeyParameter: markKeyParameter(),
-  });
-  return deps;
-});
+export const handler = createBackupHandler(
+  () => {
+    deps ??= backupDeps(lambdaWiring(clients));
+    return deps;
+  },
+  { clients, sink: emfSink },
+);

@@ -1,11 +1,14 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { MiddlewareObj } from '@middy/core';
 import type { z } from 'zod';
+import type { AwsClients } from '#adapters/clients.ts';
 import type { RunReport } from '#core/backup/run.ts';
 import { type Config, parseConfig } from '#core/config/config.ts';
 import { InputError, RunFailedError } from '#core/model/errors.ts';
 import type { Log } from '#core/model/ports.ts';
-import { HandlerEnvSchema } from './env.ts';
+import type { Wiring } from '#wiring';
+import { copyQueueUrl, HandlerEnvSchema, markKeyParameter } from './env.ts';
+import { failedTargets } from './metrics.ts';
 
 /** Shared by every handler: the logger, the configuration and event validation. Built once per cold start. */
 export const logger = new Logger({ serviceName: 'snapkeeper' });
@@ -26,6 +29,17 @@ export function lambdaConfig(): Config {
     config = parseConfig(JSON.parse(env.SNAPKEEPER_CONFIG), 'SNAPKEEPER_CONFIG');
   }
   return config;
+}
+
+/** What every handler builds its ports from: the environment's config, queue and mark key, over `clients`. */
+export function lambdaWiring(clients: AwsClients): Wiring {
+  return {
+    config: lambdaConfig(),
+    clients,
+    log: lambdaLog,
+    copyQueueUrl: copyQueueUrl(),
+    markKeyParameter: markKeyParameter(),
+  };
 }
 
 /**
@@ -61,7 +75,7 @@ export function parsedEvent<S extends z.ZodType>(_schema: S, event: z.input<S>):
  * confirmed is a failure of the run too.
  */
 export function failOnFailedTargets(report: RunReport): void {
-  const failed = report.results.filter((r) => r.outcome === 'failed' || (r.thawProblems ?? []).length > 0);
+  const failed = failedTargets(report);
   if (failed.length > 0) {
     throw new RunFailedError(
       `${failed.length} of ${report.results.length} targets failed: ${failed.map((f) => `${f.targetId} (${f.failure ?? f.thawProblems?.join('; ')})`).join('; ')}`,

@@ -1,21 +1,24 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import { z } from 'zod';
+import { AwsClients } from '#adapters/clients.ts';
 import { type ReconcileDeps, type ReconcileReport, reconcile } from '#core/lifecycle/reconcile.ts';
 import { ReconcileAttentionError } from '#core/model/errors.ts';
 import { reconcileDeps } from '#wiring';
-import { copyQueueUrl, markKeyParameter } from './env.ts';
-import { lambdaConfig, lambdaLog, logger, parseEvent } from './lambda.ts';
+import { lambdaWiring, logger, parseEvent } from './lambda.ts';
+import { emfSink, measured, reconcileMetrics, type Telemetry } from './metrics.ts';
 
 /** The reconcile schedule sends an empty object; anything else is a mistake worth failing on. */
 export const ReconcileEventSchema = z.strictObject({});
 
-export function createReconcileHandler(deps: () => ReconcileDeps) {
+/** `telemetry.clients` must be the clients `deps` uses: their throttles are the pass's. */
+export function createReconcileHandler(deps: () => ReconcileDeps, telemetry: Telemetry) {
   return middy<Record<string, never>, ReconcileReport>()
     .use(injectLambdaContext(logger))
     .use(parseEvent(ReconcileEventSchema))
     .handler(async () => {
-      const report = await reconcile(deps());
+      // Published before stuck or failed generations fail the invocation: the RPO alarms need the figures.
+      const report = await measured(telemetry, () => reconcile(deps()), reconcileMetrics);
       logger.info('reconcile finished', {
         examined: report.examined,
         completed: report.completed.length,
@@ -38,13 +41,12 @@ export function createReconcileHandler(deps: () => ReconcileDeps) {
 }
 
 let deps: ReconcileDeps | undefined;
+const clients = new AwsClients();
 
-export const handler = createReconcileHandler(() => {
-  deps ??= reconcileDeps({
-    config: lambdaConfig(),
-    log: lambdaLog,
-    copyQueueUrl: copyQueueUrl(),
-    markKeyParameter: markKeyParameter(),
-  });
-  return deps;
-});
+export const handler = createReconcileHandler(
+  () => {
+    deps ??= reconcileDeps(lambdaWiring(clients));
+    return deps;
+  },
+  { clients, sink: emfSink },
+);

@@ -1,17 +1,19 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { z } from 'zod';
+import { AwsClients } from '#adapters/clients.ts';
 import { type RunDeps, type RunReport, RunRequestSchema, runSchedule } from '#core/backup/run.ts';
 import { findSchedule } from '#core/config/config.ts';
 import { assertDeliverable, assertOccurrence } from '#core/config/occurrence.ts';
 import { runDeps } from '#wiring';
-import { copyQueueUrl, markKeyParameter } from './env.ts';
-import { failOnFailedTargets, lambdaConfig, lambdaLog, logger, parsedEvent, parseEvent } from './lambda.ts';
+import { failOnFailedTargets, lambdaWiring, logger, parsedEvent, parseEvent } from './lambda.ts';
+import { emfSink, measured, runMetrics, type Telemetry } from './metrics.ts';
 
 /** What each EventBridge Scheduler schedule sends (`RunRequestSchema`), before it is parsed. */
 export type ScheduledRunEvent = z.input<typeof RunRequestSchema>;
 
-export function createScheduledRunHandler(deps: () => RunDeps) {
+/** `telemetry.clients` must be the clients `deps` uses: their throttles are the run's. */
+export function createScheduledRunHandler(deps: () => RunDeps, telemetry: Telemetry) {
   return middy<ScheduledRunEvent, RunReport>()
     .use(injectLambdaContext(logger))
     .use(parseEvent(RunRequestSchema))
@@ -29,20 +31,24 @@ export function createScheduledRunHandler(deps: () => RunDeps) {
         'scheduledAt',
       );
       assertDeliverable(scheduledAt, built.clock.now(), 'scheduledAt');
-      const report = await runSchedule(run, { ...built, deadline });
+      // Published before a failed run fails the invocation: the failures are figures too.
+      const report = await measured(
+        telemetry,
+        () => runSchedule(run, { ...built, deadline }),
+        (result, throttled) => runMetrics(result, throttled, 'scheduled-run'),
+      );
       failOnFailedTargets(report);
       return report;
     });
 }
 
 let deps: RunDeps | undefined;
+const clients = new AwsClients();
 
-export const handler = createScheduledRunHandler(() => {
-  deps ??= runDeps({
-    config: lambdaConfig(),
-    log: lambdaLog,
-    copyQueueUrl: copyQueueUrl(),
-    markKeyParameter: markKeyParameter(),
-  });
-  return deps;
-});
+export const handler = createScheduledRunHandler(
+  () => {
+    deps ??= runDeps(lambdaWiring(clients));
+    return deps;
+  },
+  { clients, sink: emfSink },
+);

@@ -11,6 +11,7 @@ import type { AgentBehaviour } from '../harness/ssm-faults.ts';
 import { agentWorld, positions } from '../support/agent-world.ts';
 import { anInstance, type SeededInstance } from '../support/fleet.ts';
 import { lambdaContext } from '../support/lambda-context.ts';
+import { metricsRecorder } from '../support/metrics.ts';
 import { latestOccurrence } from '../support/occurrence.ts';
 
 // Freezes, groups and AMIs against the emulator, with SSM agents played through the fault seam (the emulator
@@ -162,11 +163,11 @@ describe('freeze failures', () => {
 
   it('a Lambda nearing its timeout thaws while the create call is still in flight, and records crash', async () => {
     const instance = await tagged('late');
-    const { faults, agents, deps } = world(
+    const { faults, agents, deps, clients } = world(
       () => ({ frozenVolumes: [instance.bootVolumeId, ...instance.dataVolumeIds] }),
       (f) => f.latency('CreateSnapshots', 4000),
     );
-    const handler = createScheduledRunHandler(() => deps);
+    const handler = createScheduledRunHandler(() => deps, { clients, sink: metricsRecorder().sink });
     // timeoutSeconds 1 + the 5 s thaw reserve fit in 8 s, with 2 s for the run to reach the freeze on a loaded
     // machine (with 0.5 s it sometimes found too little time left, froze nothing and sent no thaw); the 4 s
     // create call then runs into the reserve. The real handler believes only a time its schedule fired at lately.

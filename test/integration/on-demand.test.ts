@@ -13,6 +13,7 @@ import { backupDeps, catalogFor, reconcileDeps, runDeps } from '#wiring';
 import { cli } from '../support/cli.ts';
 import { aVolume } from '../support/fleet.ts';
 import { lambdaContext } from '../support/lambda-context.ts';
+import { metricsRecorder } from '../support/metrics.ts';
 
 // On-demand backups through the real backup handler and CLI against the emulator: a lineage of their own that a
 // burst of them cannot use to push scheduled generations out, one backup per request id, and bad input refused.
@@ -37,7 +38,10 @@ const NOW = new Date('2026-12-01T04:30:00Z');
 const clockAt = (now: Date) => ({ now: () => now });
 let volumeId = '';
 
-const handler = createBackupHandler(() => backupDeps({ config, clients, clock: clockAt(NOW), log }));
+const handler = createBackupHandler(() => backupDeps({ config, clients, clock: clockAt(NOW), log }), {
+  clients,
+  sink: metricsRecorder().sink,
+});
 const backup = (event: Record<string, unknown>) =>
   handler(event as never, lambdaContext()) as Promise<OnDemandReport>;
 const snapshotCount = async () => (await ec2.send(new DescribeSnapshotsCommand({}))).Snapshots?.length ?? 0;

@@ -1,4 +1,4 @@
-import { DescribeSnapshotsCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { DescribeSnapshotsCommand, DescribeVolumesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AwsClients } from '#adapters/clients.ts';
 import { consoleLog } from '#cli/console-log.ts';
@@ -135,12 +135,24 @@ describe('EC2 throttling', () => {
     for (let i = 0; i < 6; i++) await aVolume(ec2, { tags: { 'snapkeeper:policy': 'nightly' } });
     // A small bucket, so most create calls meet an empty one at first; the SDK's retries wait it out.
     const faults = newFaults({ seed: 7 }).throttle(['CreateSnapshot'], { ratePerSecond: 10, burst: 2 });
-    const report = await run(
-      '2026-11-22T01:00:00.000Z',
-      new AwsClients({ middleware: [faults.pluggable()] }),
-    );
+    const clients = new AwsClients({ middleware: [faults.pluggable()] });
+    const report = await run('2026-11-22T01:00:00.000Z', clients);
     expect(report.results.length).toBeGreaterThanOrEqual(6);
     expect(report.results.filter((r) => r.outcome === 'failed')).toEqual([]);
     expect(faults.count('CreateSnapshot', 'throttled')).toBeGreaterThan(0);
+    // Every throttle was retried away: each one is a throttled call absorbed, the run's metric and summary figure.
+    expect(clients.throttles.absorbed).toBe(faults.count('CreateSnapshot', 'throttled'));
+  });
+
+  it('counts as absorbed only the throttles the SDK retried, not the one that failed the call', async () => {
+    // One token, never refilled: the first call passes, every attempt after it is throttled.
+    const faults = newFaults().throttle(['DescribeVolumes'], { ratePerSecond: 0, burst: 1 });
+    const clients = new AwsClients({ middleware: [faults.pluggable()], maxAttempts: 3 });
+    await clients.ec2('us-east-1').send(new DescribeVolumesCommand({}));
+    await expect(clients.ec2('us-east-1').send(new DescribeVolumesCommand({}))).rejects.toMatchObject({
+      name: 'RequestLimitExceeded',
+    });
+    expect(faults.count('DescribeVolumes', 'throttled')).toBe(3);
+    expect(clients.throttles.absorbed).toBe(2);
   });
 });

@@ -10,6 +10,7 @@ import { runDeps } from '#wiring';
 import { cli } from '../support/cli.ts';
 import { aVolume } from '../support/fleet.ts';
 import { lambdaContext } from '../support/lambda-context.ts';
+import { metricsRecorder } from '../support/metrics.ts';
 
 // Times a run is asked to take are untrusted: retention counts generations by them, so an invented time
 // (far ahead, or off the schedule) would push real backups out. Real handler and CLI against the emulator.
@@ -33,7 +34,7 @@ const NOW = new Date('2026-12-01T04:30:00Z');
 /** The real handler, believing the invocation happens at `now`. */
 function handlerAt(now: Date) {
   const deps = runDeps({ config, clients, clock: { now: () => now }, log: consoleLog(() => {}) });
-  return createScheduledRunHandler(() => deps);
+  return createScheduledRunHandler(() => deps, { clients, sink: metricsRecorder().sink });
 }
 
 const snapshotCount = async () => (await ec2.send(new DescribeSnapshotsCommand({}))).Snapshots?.length ?? 0;

@@ -29,7 +29,7 @@ export function agentWorld(
   const deps = runDeps({ config, clients, log: consoleLog(() => {}) });
   const run = (policy: string, scheduledAt: string) =>
     runSchedule({ policy, schedule: 'daily', scheduledAt }, deps);
-  return { faults, agents, workarounds, deps, run };
+  return { faults, agents, workarounds, deps, clients, run };
 }
 
 /** Positions of calls in the order the fault seam saw them; `verb` narrows SendCommand to Freeze, Thaw, …. */

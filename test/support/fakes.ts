@@ -547,7 +547,10 @@ export function aWorld(options: { config?: Config; now?: string } = {}) {
   const pruner = new FakePruner(ec2);
   const markKey = new FakeMarkKey();
   const config = options.config ?? aConfig();
+  const runDeps = { config, inventory: ec2, snapshots: ec2, account: ec2, catalog, clock, log, markKey };
   return {
+    /** The ports of a run (and an on-demand backup) over these fakes. */
+    runDeps,
     pruner,
     markKey,
     config,
@@ -557,15 +560,9 @@ export function aWorld(options: { config?: Config; now?: string } = {}) {
     catalog,
     volumes,
     run: (request: Partial<RunRequest> = {}) =>
-      runSchedule(
-        { policy: 'daily', schedule: 'daily', scheduledAt: SCHEDULED_AT, ...request },
-        { config, inventory: ec2, snapshots: ec2, account: ec2, catalog, clock, log, markKey },
-      ),
+      runSchedule({ policy: 'daily', schedule: 'daily', scheduledAt: SCHEDULED_AT, ...request }, runDeps),
     backup: (request: Partial<OnDemandRequest> = {}) =>
-      backUpOnDemand(
-        { policy: 'daily', requestId: 'request-1', ...request },
-        { config, inventory: ec2, snapshots: ec2, account: ec2, catalog, clock, log, markKey },
-      ),
+      backUpOnDemand({ policy: 'daily', requestId: 'request-1', ...request }, runDeps),
     restore: async (input: unknown) =>
       restoreVolume(parseRestoreRequest(input), { config, catalog, volumes, clock, log, actor: 'unit-test' }),
     reconcile: () =>

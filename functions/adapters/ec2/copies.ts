@@ -6,6 +6,7 @@ import {
   paginateDescribeSnapshots,
 } from '@aws-sdk/client-ec2';
 import type { AwsClients } from '#adapters/clients.ts';
+import { isThrottling } from '#adapters/throttling.ts';
 import type { ImageSnapshot } from '#core/backup/ports.ts';
 import type { CopyService, FoundCopy } from '#core/copies/ports.ts';
 import { AwsOperationError, type CopyRefusal, CopyRefusedError } from '#core/model/errors.ts';
@@ -28,15 +29,6 @@ import { describeSnapshotsById, ec2Call, generationFilters, tagList, tagsOf } fr
  */
 const LIMIT_ERRORS = new Set(['ResourceLimitExceeded', 'ConcurrentSnapshotLimitExceeded']);
 
-/** Throttling names across AWS (EC2's is `RequestLimitExceeded`, answered with HTTP 503); the SDK marks them too. */
-const THROTTLING_ERRORS = new Set([
-  'RequestLimitExceeded',
-  'Throttling',
-  'ThrottlingException',
-  'RequestThrottled',
-  'RequestThrottledException',
-]);
-
 /** Client errors about the moment, not the request (expired credentials or signature): retried later. */
 const TRANSIENT_CLIENT_ERRORS = new Set(['RequestExpired', 'ExpiredToken', 'RequestTimeout']);
 
@@ -45,7 +37,6 @@ interface SdkErrorShape {
   message?: string;
   $fault?: 'client' | 'server';
   $metadata?: { httpStatusCode?: number };
-  $retryable?: { throttling?: boolean };
 }
 
 /**
@@ -55,9 +46,9 @@ interface SdkErrorShape {
  */
 export function copyRefusal(error: unknown): CopyRefusal | undefined {
   if (typeof error !== 'object' || error === null) return undefined;
-  const { name = '', $fault, $metadata, $retryable } = error as SdkErrorShape;
+  const { name = '', $fault, $metadata } = error as SdkErrorShape;
   if (LIMIT_ERRORS.has(name)) return 'limit';
-  if (THROTTLING_ERRORS.has(name) || $retryable?.throttling) return 'throttled';
+  if (isThrottling(error)) return 'throttled';
   const status = $metadata?.httpStatusCode;
   if (status === undefined || status >= 500 || $fault === 'server' || TRANSIENT_CLIENT_ERRORS.has(name)) {
     return undefined;

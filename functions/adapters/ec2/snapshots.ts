@@ -11,6 +11,7 @@ import {
   type Tag,
   type Volume,
 } from '@aws-sdk/client-ec2';
+import { isThrottling } from '#adapters/throttling.ts';
 import type {
   CreatedSnapshot,
   FoundSnapshot,
@@ -104,12 +105,11 @@ export async function createCall<T>(operation: string, call: () => Promise<T>): 
 function outcomeUnknown(error: unknown): boolean {
   if (error instanceof EndpointTimeoutError) return true;
   if (!(error instanceof Error)) return true;
-  const { $metadata, $fault, $retryable } = error as Error & {
+  if (isThrottling(error)) return false;
+  const { $metadata, $fault } = error as Error & {
     $metadata?: { httpStatusCode?: number };
     $fault?: string;
-    $retryable?: { throttling?: boolean };
   };
-  if ($retryable?.throttling || /Throttl|RequestLimitExceeded/.test(error.name)) return false;
   const status = $metadata?.httpStatusCode;
   return status === undefined || status >= 500 || $fault === 'server';
 }

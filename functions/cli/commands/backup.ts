@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { backUpOnDemand } from '#core/backup/on-demand.ts';
 import { backupDeps } from '#wiring';
-import { type Cli, type CommonOptions, PartialFailure, queueUrlOf } from '../command.ts';
-import { formatRun } from '../format.ts';
+import { type Cli, type CommonOptions, queueUrlOf } from '../command.ts';
+import { runOutput } from './run.ts';
 
 /** `snapkeeper backup`: an on-demand backup of a policy's targets, through the same core as the backup Lambda. */
 export function backupCommand(cli: Cli): void {
@@ -23,6 +23,7 @@ export function backupCommand(cli: Cli): void {
     .action(
       cli.act<CommonOptions & { policy: string; target?: string; requestId?: string }>(
         async (config, options, clients) => {
+          const throttledBefore = clients.throttles.absorbed;
           // No --at: an on-demand backup is dated by the clock, never by the caller.
           const report = await backUpOnDemand(
             {
@@ -37,9 +38,7 @@ export function backupCommand(cli: Cli): void {
               copyQueueUrl: await queueUrlOf(config, clients),
             }),
           );
-          const text = formatRun(report);
-          if (report.results.some((r) => r.outcome === 'failed')) throw new PartialFailure(report, text);
-          return [report, text];
+          return runOutput(report, clients.throttles.absorbed - throttledBefore, 'backup');
         },
       ),
     );

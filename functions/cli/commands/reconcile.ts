@@ -1,4 +1,5 @@
 import { reconcile } from '#core/lifecycle/reconcile.ts';
+import { reconcileMetrics } from '#handlers/metrics.ts';
 import { reconcileDeps } from '#wiring';
 import { type Cli, type CommonOptions, clockFrom, markKeyParameterOf, queueUrlOf } from '../command.ts';
 import { formatReconcile } from '../format.ts';
@@ -14,6 +15,7 @@ export function reconcileCommand(cli: Cli): void {
     .option('--at <time>', 'the simulated time of this pass (ISO-8601); default now', isoTime)
     .action(
       cli.act<CommonOptions & { at?: string }>(async (config, options, clients) => {
+        const throttledBefore = clients.throttles.absorbed;
         const report = await reconcile(
           reconcileDeps({
             config,
@@ -24,7 +26,11 @@ export function reconcileCommand(cli: Cli): void {
             markKeyParameter: markKeyParameterOf(),
           }),
         );
-        return [report, formatReconcile(report)];
+        const throttledCallsAbsorbed = clients.throttles.absorbed - throttledBefore;
+        return [
+          { ...report, throttledCallsAbsorbed },
+          formatReconcile(report, reconcileMetrics(report, throttledCallsAbsorbed)),
+        ];
       }),
     );
 }

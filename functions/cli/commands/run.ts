@@ -1,6 +1,7 @@
-import { runSchedule } from '#core/backup/run.ts';
+import { type RunReport, runSchedule } from '#core/backup/run.ts';
 import { findSchedule } from '#core/config/config.ts';
 import { assertOccurrence, checkOccurrence, previousRunAt } from '#core/config/occurrence.ts';
+import { type Job, runMetrics } from '#handlers/metrics.ts';
 import { runDeps } from '#wiring';
 import {
   type Cli,
@@ -29,6 +30,7 @@ export function runCommand(cli: Cli): void {
         async (config, options, clients) => {
           const { schedule } = findSchedule(config, options.policy, options.schedule);
           const scheduledAt = runTime(schedule, options.at);
+          const throttledBefore = clients.throttles.absorbed;
           const report = await runSchedule(
             { policy: options.policy, schedule: options.schedule, scheduledAt },
             runDeps({
@@ -40,12 +42,25 @@ export function runCommand(cli: Cli): void {
               markKeyParameter: markKeyParameterOf(),
             }),
           );
-          const text = formatRun(report);
-          if (report.results.some((r) => r.outcome === 'failed')) throw new PartialFailure(report, text);
-          return [report, text];
+          return runOutput(report, clients.throttles.absorbed - throttledBefore, 'scheduled-run');
         },
       ),
     );
+}
+
+/**
+ * What `run` and `backup` print: the report with the throttled calls the SDK absorbed, and as text the run's
+ * figures under the names of the metrics the Lambdas publish. A failed target makes the command exit 1.
+ */
+export function runOutput<R extends RunReport>(
+  report: R,
+  throttledCallsAbsorbed: number,
+  job: Job,
+): [unknown, string] {
+  const text = formatRun(report, runMetrics(report, throttledCallsAbsorbed, job));
+  const output = { ...report, throttledCallsAbsorbed };
+  if (report.results.some((r) => r.outcome === 'failed')) throw new PartialFailure(output, text);
+  return [output, text];
 }
 
 /**

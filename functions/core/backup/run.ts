@@ -77,6 +77,8 @@ export interface TargetResult {
   consistency?: Consistency;
   /** Why the freeze did not cover this generation (it was taken crash-consistent instead). */
   freezeFailure?: string;
+  /** How long writes were frozen for this generation's snapshots, when a freeze covered them. */
+  freezeWindowMs?: number;
   /** Thaws that could not be confirmed; the on-instance watchdog bounds them. Reported as a failure of the run. */
   thawProblems?: string[];
   /** Planned volumes that were not in the snapshot set after all. */
@@ -225,6 +227,7 @@ async function backUpTarget(
   const snapshotIds = recorded.snapshots.map((s) => s.snapshotId);
   const extra: Partial<TargetResult> = {
     consistency: recorded.consistency,
+    ...(recorded.freezeWindowMs === undefined ? {} : { freezeWindowMs: recorded.freezeWindowMs }),
     ...(take.freezeFailure ? { freezeFailure: take.freezeFailure } : {}),
     ...(take.thawProblems.length > 0 ? { thawProblems: take.thawProblems } : {}),
     drift: drifted,

@@ -10,16 +10,9 @@ const MONTH_NAMES = ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SE
  * the `L`, `W` and `#` forms are not evaluated, so both answer undefined and the plan says "not computed".
  */
 export function nextRunAt(expression: string, timezone: string | undefined, after: Date): Date | undefined {
-  const parsed = parseScheduleExpression(expression);
-  if (!parsed.ok || parsed.expression.kind !== 'cron') return undefined;
-  const cron = parsed.expression;
-  const minutes = expand(cron.minutes, 0, 59);
-  const hours = expand(cron.hours, 0, 23);
-  const days = expand(cron.dayOfMonth, 1, 31);
-  const months = expand(cron.month, 1, 12, MONTH_NAMES);
-  const weekdays = expand(cron.dayOfWeek, 1, 7, DAY_NAMES);
-  const years = expand(cron.year, 1970, 2199);
-  if (!minutes || !hours || !days || !months || !weekdays || !years) return undefined;
+  const fields = cronFields(expression);
+  if (!fields) return undefined;
+  const { minutes, hours, days, months, weekdays, years } = fields;
   const zone = timezone ?? 'UTC';
   const start = localParts(after, zone);
   // Walk local calendar days (at most a few years), then the matching hours and minutes of each.
@@ -40,6 +33,31 @@ export function nextRunAt(expression: string, timezone: string | undefined, afte
     }
   }
   return undefined;
+}
+
+/** The values each field of a cron expression allows (day of week 1 = Sunday), in the schedule's local time. */
+export interface CronFields {
+  minutes: Set<number>;
+  hours: Set<number>;
+  days: Set<number>;
+  months: Set<number>;
+  weekdays: Set<number>;
+  years: Set<number>;
+}
+
+/** The fields of a `cron(...)` expression, or undefined for a `rate(...)` and for the `L`, `W` and `#` forms. */
+export function cronFields(expression: string): CronFields | undefined {
+  const parsed = parseScheduleExpression(expression);
+  if (!parsed.ok || parsed.expression.kind !== 'cron') return undefined;
+  const cron = parsed.expression;
+  const minutes = expand(cron.minutes, 0, 59);
+  const hours = expand(cron.hours, 0, 23);
+  const days = expand(cron.dayOfMonth, 1, 31);
+  const months = expand(cron.month, 1, 12, MONTH_NAMES);
+  const weekdays = expand(cron.dayOfWeek, 1, 7, DAY_NAMES);
+  const years = expand(cron.year, 1970, 2199);
+  if (!minutes || !hours || !days || !months || !weekdays || !years) return undefined;
+  return { minutes, hours, days, months, weekdays, years };
 }
 
 /** The set of values a cron field allows, or undefined for forms this evaluator does not cover. */
@@ -115,7 +133,7 @@ function fromLocal(
 }
 
 /** How far the zone's wall clock is ahead of UTC at an instant, in ms. */
-function offset(instant: number, zone: string): number {
+export function offset(instant: number, zone: string): number {
   const local = localParts(new Date(instant), zone);
   return (
     Date.UTC(local.year, local.month - 1, local.day, local.hour, local.minute) -

@@ -8,7 +8,14 @@ import { advanceStarted, save, startWaiting } from './start.ts';
 /** What the queue should do with the message: drop it (the copy is final, or there is nothing to copy) or
  * send it again after `retryAfterSeconds`. */
 export type CopyStep =
-  | { outcome: 'done'; generationId: string; region: string; state?: CopyRecord['state'] }
+  | {
+      outcome: 'done';
+      generationId: string;
+      region: string;
+      state?: CopyRecord['state'];
+      /** Set by the step that saw the copy complete (once per copy): its lag (`CopyRecord.lagSeconds`). */
+      lagSeconds?: number;
+    }
   | {
       outcome: 'wait';
       generationId: string;
@@ -38,7 +45,13 @@ export { SLOT_STALE_MS } from './start.ts';
  */
 export async function copyStep(deps: CopyDeps, message: CopyMessage): Promise<CopyStep> {
   const { generationId, region } = message;
-  const done = (state?: CopyRecord['state']): CopyStep => ({ outcome: 'done', generationId, region, state });
+  const done = (state?: CopyRecord['state'], lagSeconds?: number): CopyStep => ({
+    outcome: 'done',
+    generationId,
+    region,
+    state,
+    ...(lagSeconds === undefined ? {} : { lagSeconds }),
+  });
   const wait = (reason: string, seconds: number, progressed = false): CopyStep => ({
     outcome: 'wait',
     generationId,
@@ -104,7 +117,7 @@ export async function copyStep(deps: CopyDeps, message: CopyMessage): Promise<Co
       lagSeconds: next.lagSeconds,
       failure: next.failure,
     });
-    return done(next.state);
+    return done(next.state, next !== copy && next.state === 'completed' ? next.lagSeconds : undefined);
   }
   const progressed = next !== copy;
   if (blocked) return wait(blocked.reason, blocked.seconds, progressed);

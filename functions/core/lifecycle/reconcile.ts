@@ -15,6 +15,7 @@ import type { Pruner } from './ports.ts';
 import { type PruneReport, prune } from './prune.ts';
 import { replicasOf } from './replica.ts';
 import { applyRetention, type CopyExpiry, unplaced } from './retention.ts';
+import { type PolicyRpo, policyRpos } from './rpo.ts';
 
 export interface ReconcileDeps {
   config: Config;
@@ -54,6 +55,8 @@ export interface ReconcileReport extends PruneReport {
   slotsFreed: { region: string; key: string }[];
   /** Snapshots tagged with an open generation's id but missing from its record, and what was done with each. */
   orphans: OrphanReport;
+  /** Each policy's recovery point after the pass, for the RPO alarms. */
+  rpo: PolicyRpo[];
 }
 
 /**
@@ -75,6 +78,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
     copyExpiries: [],
     slotsFreed: [],
     orphans: anOrphanReport(),
+    rpo: [],
     pruned: [],
     held: [],
     notes: [],
@@ -114,6 +118,8 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   report.held.push(...pruned.held);
   report.notes.push(...pruned.notes);
   if (deps.slots) report.slotsFreed = await sweepSlots({ ...deps, slots: deps.slots }, SLOT_STALE_MS);
+  // Measured last, so generations this pass completed count.
+  report.rpo = await policyRpos(deps);
   return report;
 }
 
