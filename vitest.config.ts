@@ -1,5 +1,6 @@
 import type { TestProjectInlineConfiguration } from 'vitest/config';
 import { defineConfig } from 'vitest/config';
+import { LOCALSTACK_EXCLUDED, LOCALSTACK_PROJECT } from './test/harness/emulator-choice.ts';
 
 /**
  * A project whose files talk to the local emulator (moto, or whatever `AWS_ENDPOINT_URL` names).
@@ -67,6 +68,13 @@ export default defineConfig({
         exclude: ['test/integration/replay.test.ts'],
         // Records every AWS call each Lambda's code makes, for the permission contract test in infra.
         setupFiles: ['test/harness/permission-recording.ts'],
+      }),
+      // The same integration files on LocalStack core in host mode (`npm run test:localstack`), less the named
+      // exclusions; no permission recording, which the moto tier does for the infra tier. Last, after infra.
+      emulatorProject(LOCALSTACK_PROJECT, {
+        include: ['test/integration/**/*.test.ts', 'test/localstack/**/*.test.ts'],
+        exclude: LOCALSTACK_EXCLUDED.map((excluded) => excluded.file),
+        groupOrder: 2,
       }),
       // The 60-day replay is minutes of emulator calls: its own project and emulator, so it runs beside the
       // other tiers on the second core instead of after them.

@@ -1,6 +1,6 @@
 // `npm test`: installs what is missing, then checks everything: types, lint and format, and every test tier
 // (unit, the freeze script on loop filesystems (root), integration on the emulator, infra with a deploy to the
-// emulator, and the 60-day retention replay).
+// emulator, the integration tier again on LocalStack, and the 60-day retention replay).
 // The emulator itself is installed and started by the test harness (test/harness/). Extra arguments go to
 // vitest alone (e.g. `npm test -- --project unit`).
 import { spawn, spawnSync } from 'node:child_process';
@@ -11,6 +11,15 @@ ensureNodeModules();
 const vitest = join(root, 'node_modules', '.bin', 'vitest');
 const vitestArgs = process.argv.slice(2);
 if (vitestArgs.length > 0) runBin('vitest', ['run', ...vitestArgs]);
+
+// LocalStack's install (a venv, about 90 s on a fresh clone) starts now and overlaps the checks and first tiers;
+// its tier waits for it. A failed install is reported by the tier itself.
+const localstackInstall = spawn(
+  process.execPath,
+  ['--import', 'tsx', join(root, 'test', 'harness', 'localstack-prepare.ts')],
+  { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] },
+);
+localstackInstall.on('error', () => {});
 
 for (const [bin, args, what] of [
   ['tsc', ['--noEmit'], 'type check'],
@@ -39,13 +48,20 @@ replay.stderr.on('data', (chunk) => {
   replayOutput += chunk;
 });
 const replayDone = new Promise((resolve) => replay.on('close', (code) => resolve(code ?? 1)));
-process.on('SIGINT', () => replay.kill('SIGINT'));
-process.on('SIGTERM', () => replay.kill('SIGTERM'));
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    replay.kill(signal);
+    localstackInstall.kill(signal);
+  });
+}
 
-// Every project but the replay and the benchmarks (`npm run bench`).
+// Every project but the replay and the benchmarks (`npm run bench`); LocalStack's last (vitest.config.ts).
 const main = spawnSync(
   vitest,
-  ['run', '--project', 'unit', '--project', 'freeze', '--project', 'integration', '--project', 'infra'],
+  [
+    'run',
+    ...['unit', 'freeze', 'integration', 'infra', 'localstack'].flatMap((project) => ['--project', project]),
+  ],
   {
     cwd: root,
     stdio: 'inherit',
@@ -54,7 +70,7 @@ const main = spawnSync(
 const replayStatus = await replayDone;
 process.stdout.write(`\n${replayOutput}`);
 const failed = [
-  main.status !== 0 && 'unit, freeze, integration and infra',
+  main.status !== 0 && 'unit, freeze, integration, infra and localstack',
   replayStatus !== 0 && 'replay',
 ].filter(Boolean);
 if (failed.length > 0) console.error(`snapkeeper: tests failed in: ${failed.join('; ')}`);

@@ -1,4 +1,5 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
+import { aptInstall } from '../harness/apt.ts';
 
 /**
  * The freeze tier runs the real freeze script on loop-mounted ext4 and xfs, so it needs root, loop devices and
@@ -22,22 +23,6 @@ export default function setup(): void {
       throw new Error(`${tool} is missing: install util-linux, coreutils and e2fsprogs`);
     }
   }
-  if (spawnSync('sh', ['-c', 'command -v mkfs.xfs']).status !== 0) installXfsprogs();
-}
-
-function installXfsprogs(): void {
-  const install = () =>
-    spawnSync('apt-get', ['install', '-y', '-q', 'xfsprogs'], {
-      encoding: 'utf8',
-      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-    });
-  let result = install();
-  if (result.status !== 0) {
-    // A fresh machine has no package lists yet.
-    execFileSync('apt-get', ['update', '-q'], { stdio: 'ignore' });
-    result = install();
-  }
-  if (result.status !== 0) {
-    throw new Error(`mkfs.xfs is missing and apt-get install xfsprogs failed: ${result.stderr.trim()}`);
-  }
+  if (spawnSync('sh', ['-c', 'command -v mkfs.xfs']).status !== 0)
+    aptInstall('xfsprogs', 'mkfs.xfs is missing');
 }

@@ -99,15 +99,16 @@ function externalEmulator(endpoint: string, log: Log): Emulator {
 
 /**
  * Wipes an emulator's state by URL, from any process (test workers only know the endpoint). Tries moto's
- * reset, then LocalStack's. An endpoint that answers neither keeps its state (logged); one that does not
- * answer at all is an error.
+ * reset, then LocalStack's. A 2xx with an empty body is not a reset: LocalStack's catch-all answers every unknown
+ * path so, resetting nothing. An endpoint that answers neither keeps its state (logged); one that does not
+ * answer at all is an error. The LocalStack tier resets with `resetLocalStack` (localstack.ts), which proves it.
  */
 export async function resetEndpoint(endpoint: string, log: Log = stderrLog): Promise<void> {
   let unreachable: unknown;
   for (const path of ['/moto-api/reset', '/_localstack/state/reset']) {
     try {
-      const status = await post(new URL(path, endpoint).href);
-      if (status >= 200 && status < 300) return;
+      const { status, body } = await post(new URL(path, endpoint).href);
+      if (status >= 200 && status < 300 && body.trim() !== '') return;
     } catch (error) {
       if ((error as { cause?: { code?: string } }).cause?.code === 'ECONNREFUSED') unreachable = error;
     }
@@ -117,25 +118,25 @@ export async function resetEndpoint(endpoint: string, log: Log = stderrLog): Pro
 }
 
 /** Binds where `localhost` points, so the `http://localhost:PORT` endpoint (which the CDK needs) reaches it. */
-async function loopbackHost(): Promise<string> {
+export async function loopbackHost(): Promise<string> {
   const addresses = await lookup('localhost', { all: true }).catch(() => []);
   if (addresses.length === 0 || addresses.some((a) => a.address === '127.0.0.1')) return '127.0.0.1';
   return addresses[0]?.address ?? '127.0.0.1';
 }
 
-function urlHost(host: string): string {
+export function urlHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
 
-async function post(url: string): Promise<number> {
+async function post(url: string): Promise<{ status: number; body: string }> {
   const response = await fetch(url, { method: 'POST' });
-  await response.arrayBuffer();
+  const body = await response.text();
   if (response.status >= 500) throw new Error(`POST ${url} answered ${response.status}`);
-  return response.status;
+  return { status: response.status, body };
 }
 
 /** Keeps the last lines moto wrote to stderr for error messages; also drains the pipe so moto never blocks. */
-function tailOf(child: ChildProcessWithoutNullStreams): () => string {
+export function tailOf(child: ChildProcessWithoutNullStreams): () => string {
   const lines: string[] = [];
   createInterface({ input: child.stderr }).on('line', (line) => {
     lines.push(line);
@@ -197,7 +198,7 @@ async function waitHealthy(base: string, child: ChildProcessWithoutNullStreams, 
   throw new Error(`moto did not become healthy (${last})\n--- moto stderr (tail) ---\n${tail()}`);
 }
 
-function unrefChild(child: ChildProcessWithoutNullStreams): void {
+export function unrefChild(child: ChildProcessWithoutNullStreams): void {
   child.unref();
   for (const stream of [child.stdin, child.stdout, child.stderr]) (stream as unknown as Socket).unref();
 }

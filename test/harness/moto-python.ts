@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 export const MOTO_SPEC = 'moto[server]==5.2.5';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
-const stateDir = join(repoRoot, '.snapkeeper');
+export const stateDir = join(repoRoot, '.snapkeeper');
 const venvDir = join(stateDir, 'venv');
 const venvPython = join(venvDir, 'bin', 'python');
 const stampFile = join(venvDir, '.snapkeeper-stamp');
@@ -45,7 +45,7 @@ export async function motoPython(log: Log = stderrLog): Promise<string> {
   if (await recentlyFailed()) {
     log(kv('skipping the moto install after a recent failure', { retryAfterDeleting: failedStamp }));
   } else {
-    await withLock(log, async () => {
+    await withLock(lockDir, log, async () => {
       if (await venvReady()) return; // another process finished the install while we waited
       await installVenv(log);
     });
@@ -109,38 +109,41 @@ async function systemMotoVersion(): Promise<string | undefined> {
   }
 }
 
-/** mkdir is atomic, so the lock directory is held by exactly one process; its owner file names the pid. */
-async function withLock(log: Log, body: () => Promise<void>): Promise<void> {
-  await mkdir(stateDir, { recursive: true });
+/**
+ * Runs `body` holding the install lock `lock` (a directory under `.snapkeeper/`). mkdir is atomic, so the lock
+ * directory is held by exactly one process; its owner file names the pid.
+ */
+export async function withLock(lock: string, log: Log, body: () => Promise<void>): Promise<void> {
+  await mkdir(dirname(lock), { recursive: true });
   let announced = false;
   for (;;) {
     try {
-      await mkdir(lockDir);
+      await mkdir(lock);
       break;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      if (await lockIsStale()) {
-        await rm(lockDir, { recursive: true, force: true });
+      if (await lockIsStale(lock)) {
+        await rm(lock, { recursive: true, force: true });
         continue;
       }
-      if (!announced) log(kv('waiting for another process installing moto', { lock: lockDir }));
+      if (!announced) log(kv('waiting for another process installing into .snapkeeper', { lock }));
       announced = true;
       await sleep(500);
     }
   }
   try {
-    await writeFile(join(lockDir, 'owner'), `${process.pid}\n`);
+    await writeFile(join(lock, 'owner'), `${process.pid}\n`);
     await body();
   } finally {
-    await rm(lockDir, { recursive: true, force: true });
+    await rm(lock, { recursive: true, force: true });
   }
 }
 
-async function lockIsStale(): Promise<boolean> {
-  const info = await stat(lockDir).catch(() => undefined);
+async function lockIsStale(lock: string): Promise<boolean> {
+  const info = await stat(lock).catch(() => undefined);
   if (!info) return false; // released meanwhile; the next mkdir will tell
   if (Date.now() - info.mtimeMs > STALE_LOCK_MS) return true;
-  const owner = Number.parseInt(await readFile(join(lockDir, 'owner'), 'utf8').catch(() => ''), 10);
+  const owner = Number.parseInt(await readFile(join(lock, 'owner'), 'utf8').catch(() => ''), 10);
   if (Number.isNaN(owner)) return Date.now() - info.mtimeMs > 5_000; // owner file not yet written
   try {
     process.kill(owner, 0);
@@ -151,9 +154,9 @@ async function lockIsStale(): Promise<boolean> {
 }
 
 /** Runs a command to completion; rejects with the tail of its output when it fails. */
-function run(command: string, args: string[]): Promise<string> {
+export function run(command: string, args: string[], env?: NodeJS.ProcessEnv): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
     let stdout = '';
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => {

@@ -286,11 +286,18 @@ describe('the copy queue', () => {
     queue = new SqsCopyQueue(sqs, queueUrl);
   });
 
-  async function receiveAll(): Promise<string[]> {
+  /** Receives until a receive comes back empty; `waitSeconds` long-polls, which SQS needs to answer every message
+   * (a short poll samples only some of its servers, and LocalStack's may miss messages just out of their delay). */
+  async function receiveAll(waitSeconds = 0): Promise<string[]> {
     const bodies: string[] = [];
     for (;;) {
       const { Messages = [] } = await sqs.send(
-        new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 60 }),
+        new ReceiveMessageCommand({
+          QueueUrl: queueUrl,
+          MaxNumberOfMessages: 10,
+          VisibilityTimeout: 60,
+          WaitTimeSeconds: waitSeconds,
+        }),
       );
       if (Messages.length === 0) return bodies;
       bodies.push(...Messages.map((m) => m.Body ?? ''));
@@ -323,7 +330,7 @@ describe('the copy queue', () => {
     await queue.send(messages, 2);
     expect(await receiveAll()).toEqual([]);
     await new Promise((resolve) => setTimeout(resolve, 2_500));
-    const received = (await receiveAll()).map(parseCopyMessage);
+    const received = (await receiveAll(1)).map(parseCopyMessage);
     expect(
       received.sort((a, b) => a.generationId.localeCompare(b.generationId, 'en', { numeric: true })),
     ).toEqual(messages);

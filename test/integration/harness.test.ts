@@ -1,8 +1,3 @@
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { connect } from 'node:net';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import {
   CreateSnapshotCommand,
   CreateVolumeCommand,
@@ -15,6 +10,7 @@ import { describe, expect, inject, it } from 'vitest';
 import { AwsClients } from '#adapters/clients.ts';
 import { resetEndpoint } from '../harness/emulator.ts';
 import { Faults } from '../harness/faults.ts';
+import { firstJsonLine, isListening, isRunning, spawnEmulatorChild } from '../support/processes.ts';
 
 const region = 'us-east-1';
 const newVolume = { AvailabilityZone: `${region}a`, Size: 8 };
@@ -119,45 +115,3 @@ describe.runIf(inject('emulatorManaged'))('an emulator whose Node process is kil
     expect(await isListening(started.port)).toBe(false);
   });
 });
-
-/** `node --import tsx`, not the `tsx` CLI: the CLI runs the script in a grandchild that SIGKILL would miss. */
-function spawnEmulatorChild() {
-  const script = fileURLToPath(new URL('../harness/emulator-child.ts', import.meta.url));
-  const { AWS_ENDPOINT_URL: _external, ...env } = process.env; // the child must start its own moto
-  return spawn(process.execPath, ['--import', 'tsx', script], { env, stdio: ['ignore', 'pipe', 'inherit'] });
-}
-
-async function firstJsonLine(stream: NodeJS.ReadableStream) {
-  for await (const line of createInterface({ input: stream })) {
-    return JSON.parse(line) as { endpoint: string; port: number; pid: number };
-  }
-  throw new Error('the emulator child exited without reporting its emulator');
-}
-
-/** A zombie (exited, not yet reaped by init) counts as gone. */
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  const stat = (() => {
-    try {
-      return readFileSync(`/proc/${pid}/stat`, 'utf8');
-    } catch {
-      return '';
-    }
-  })();
-  return !/^\d+ \(.*\) Z/.test(stat);
-}
-
-function isListening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}

@@ -91,11 +91,16 @@ describe('snapkeeper backup', () => {
   it('backs up the policy now, in the on-demand lineage', async () => {
     const result = await run('-p', 'nightly', '--target', volumeId, '--json');
     expect(result.status).toBe(0);
-    expect(JSON.parse(result.stdout)).toMatchObject({
+    const report = JSON.parse(result.stdout) as OnDemandReport;
+    expect(report).toMatchObject({
       policy: 'nightly',
       schedule: 'on-demand',
-      results: [{ targetId: volumeId, outcome: 'created', state: 'completed' }],
+      results: [{ targetId: volumeId, outcome: 'created' }],
     });
+    // As EC2 answered the create: AWS (and LocalStack) says pending, which the next reconcile pass completes.
+    const generationId = report.results[0]?.generationId ?? '';
+    await pass(new Date(NOW.getTime() + 60 * 60_000));
+    expect(await catalogFor(config, clients).get(generationId)).toMatchObject({ state: 'completed' });
   });
 
   it('exits 2 naming the valid policies for an unknown policy', async () => {

@@ -322,27 +322,27 @@ describe('restore', () => {
 });
 
 describe('the snapkeeper command as a process', () => {
-  it('exits 2 naming the key when the config is bad, before touching AWS', () => {
+  it('exits 2 naming the key when the config is bad, before touching AWS', async () => {
     const bad = `${configFile}.bad.json`;
-    return import('node:fs').then(({ writeFileSync }) => {
-      writeFileSync(bad, JSON.stringify({ ...config, policies: [{ ...config.policies[0], retention: 3 }] }));
-      const result = cliProcess(['generations', '--config', bad]);
-      expect(result.status).toBe(2);
-      expect(result.stderr).toContain('policies[0].retention: unknown key "retention"');
-    });
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(bad, JSON.stringify({ ...config, policies: [{ ...config.policies[0], retention: 3 }] }));
+    const result = await cliProcess(['generations', '--config', bad]);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('policies[0].retention: unknown key "retention"');
   });
 
-  it('lists generations as JSON on stdout and nothing else', () => {
-    const result = cliProcess(['generations', '--policy', 'daily', '--json', '--config', configFile]);
+  it('lists generations as JSON on stdout and nothing else', async () => {
+    const result = await cliProcess(['generations', '--policy', 'daily', '--json', '--config', configFile]);
     expect(result.status).toBe(0);
     const generations = JSON.parse(result.stdout) as Generation[];
     expect(generations.map((g) => g.target.id)).toEqual([web.instanceId]);
   });
 
-  it('exits 2 for a bad flag', () => {
-    expect(cliProcess(['run', '--policy', 'daily', '--config', configFile]).status).toBe(2);
+  it('exits 2 for a bad flag', async () => {
+    expect((await cliProcess(['run', '--policy', 'daily', '--config', configFile])).status).toBe(2);
     expect(
-      cliProcess(['restore', '--volume', standalone, '--az', 'mars-1a', '--config', configFile]).status,
+      (await cliProcess(['restore', '--volume', standalone, '--az', 'mars-1a', '--config', configFile]))
+        .status,
     ).toBe(2);
   });
 });

@@ -23,9 +23,9 @@ async function againstSilent<T>(work: () => Promise<T>): Promise<T> {
 }
 
 describe('an endpoint that accepts connections and never answers', () => {
-  it('makes the CLI exit 1 within the bound, naming the service, the endpoint and the bound', () => {
+  it('makes the CLI exit 1 within the bound, naming the service, the endpoint and the bound', async () => {
     const started = Date.now();
-    const result = cliProcess(['generations', '--policy', 'daily'], undefined, {
+    const result = await cliProcess(['generations', '--policy', 'daily'], undefined, {
       AWS_ENDPOINT_URL: silent.url,
       SNAPKEEPER_REQUEST_TIMEOUT_MS: '1500',
     });

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { AwsClients } from '#adapters/clients.ts';
 import { runCli } from '#cli/main.ts';
@@ -27,13 +27,28 @@ export async function cli(argv: string[], clients?: AwsClients): Promise<CliResu
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
-/** Runs `npx snapkeeper` as a user would, as a separate process; `env` adds to or overrides the environment. */
-export function cliProcess(argv: string[], cwd = repoRoot, env: NodeJS.ProcessEnv = {}): CliResult {
-  const result = spawnSync('npx', ['--no-install', 'snapkeeper', ...argv], {
-    cwd,
-    encoding: 'utf8',
-    env: { ...process.env, NODE_NO_WARNINGS: '1', ...env },
-    timeout: 60_000,
+/**
+ * Runs `npx snapkeeper` as a user would, as a separate process; `env` adds to or overrides the environment.
+ * Asynchronous: a synchronous spawn blocks the test worker, which on a loaded machine misses vitest's RPC
+ * deadline (60 s) and ends the whole run.
+ */
+export function cliProcess(argv: string[], cwd = repoRoot, env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('npx', ['--no-install', 'snapkeeper', ...argv], {
+      cwd,
+      env: { ...process.env, NODE_NO_WARNINGS: '1', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 60_000,
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ status: code ?? -1, stdout, stderr }));
   });
-  return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
 }

@@ -12,11 +12,14 @@ export interface SilentServer {
 
 export async function silentServer(): Promise<SilentServer> {
   const sockets = new Set<Socket>();
-  let received = '';
+  // What each connection sent, apart: a request's body does not end in a newline, so the next connection's request
+  // line, appended to one shared string, would not start a line and go uncounted.
+  const received: string[] = [];
   const server: Server = createServer((socket) => {
     sockets.add(socket);
+    const index = received.push('') - 1;
     socket.on('data', (chunk) => {
-      received += chunk.toString('latin1');
+      received[index] += chunk.toString('latin1');
     });
     socket.on('close', () => sockets.delete(socket));
   });
@@ -26,7 +29,12 @@ export async function silentServer(): Promise<SilentServer> {
   if (!address || typeof address === 'string') throw new Error('the silent server has no TCP address');
   return {
     url: `http://127.0.0.1:${address.port}`,
-    requests: () => received.match(/^(?:GET|POST|PUT|DELETE|HEAD) \S+ HTTP\/1\.1\r$/gm)?.length ?? 0,
+    requests: () =>
+      received.reduce(
+        (count, sent) =>
+          count + (sent.match(/^(?:GET|POST|PUT|DELETE|HEAD) \S+ HTTP\/1\.1\r$/gm)?.length ?? 0),
+        0,
+      ),
     close: async () => {
       for (const socket of sockets) socket.destroy();
       server.close();

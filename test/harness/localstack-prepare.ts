@@ -1,0 +1,9 @@
+/**
+ * Installs what the LocalStack tier needs (localstack-install.ts) and exits: `npm test` runs this in the background
+ * at its start, so a fresh clone's install overlaps the type check and the first tiers instead of delaying the
+ * LocalStack tier. The tier's global setup waits on the same lock if it gets there first.
+ */
+import { localStackParts } from './localstack-install.ts';
+import { stderrLog } from './moto-python.ts';
+
+await localStackParts(stderrLog);
