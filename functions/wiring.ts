@@ -33,6 +33,8 @@ export interface Wiring {
   copyQueueUrl?: string;
   /** The SSM parameter holding the mark key (`SNAPKEEPER_MARK_KEY_PARAMETER`); the sandbox's when absent. */
   markKeyParameter?: string;
+  /** A run's bound on waiting for claims other deliveries hold (`RunDeps.maxClaimWaitMs`). */
+  maxClaimWaitMs?: number;
 }
 
 /** What the copy worker needs: the core's copy ports plus the queue it sends waiting messages back to. */
@@ -125,6 +127,7 @@ export function runDeps({
   log,
   copyQueueUrl,
   markKeyParameter,
+  maxClaimWaitMs,
 }: Wiring): RunDeps {
   const ec2 = clients.ec2(config.region);
   const copyQueue = copyQueueFor(config, clients, copyQueueUrl);
@@ -141,6 +144,7 @@ export function runDeps({
     images: new Ec2ImageService(ec2, clients.ec2Creates(config.region)),
     timer: systemTimer,
     markKey: markKeyFor(config, clients, markKeyParameter),
+    ...(maxClaimWaitMs === undefined ? {} : { maxClaimWaitMs }),
   };
 }
 

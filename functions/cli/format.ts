@@ -1,3 +1,4 @@
+import { isFailedTarget } from '#core/backup/results.ts';
 import type { RunReport } from '#core/backup/run.ts';
 import type { Plan } from '#core/lifecycle/plan.ts';
 import type { ReconcileReport } from '#core/lifecycle/reconcile.ts';
@@ -95,7 +96,7 @@ export function formatRun(report: RunReport, figures: readonly MetricDatum[] = [
     ...(figures.length > 0 ? [`  ${formatFigures(figures)}`] : []),
     ...report.results.map(
       (r) =>
-        `  ${r.outcome === 'failed' ? '✗' : '✓'} ${r.targetId.padEnd(21)} ${r.generationId}  ${r.outcome}, ${r.state}` +
+        `  ${isFailedTarget(r) ? '✗' : '✓'} ${r.targetId.padEnd(21)} ${r.generationId}  ${r.outcome}, ${r.state}` +
         (r.snapshotIds.length ? `  [${r.snapshotIds.join(' ')}]` : '') +
         (r.failure ? `  ${r.failure}` : ''),
     ),

@@ -1,5 +1,6 @@
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { AwsClients } from '#adapters/clients.ts';
+import { isFailedTarget } from '#core/backup/results.ts';
 import type { RunReport } from '#core/backup/run.ts';
 import type { CopyBatchResult } from '#core/copies/step.ts';
 import type { ReconcileReport } from '#core/lifecycle/reconcile.ts';
@@ -86,7 +87,7 @@ export function runMetrics(report: RunReport, throttled: number, job: Job): Metr
 
 /** The targets that make a run fail: a failed backup, or a thaw that could not be confirmed. */
 export function failedTargets(report: RunReport): RunReport['results'] {
-  return report.results.filter((r) => r.outcome === 'failed' || (r.thawProblems ?? []).length > 0);
+  return report.results.filter((r) => isFailedTarget(r) || (r.thawProblems ?? []).length > 0);
 }
 
 /** A reconcile pass's figures, and each policy's recovery point (the RPO alarms' metric). */

@@ -9,7 +9,7 @@ import type {
   SnapshotService,
   VolumeInfo,
 } from '#core/backup/ports.ts';
-import { type RunRequest, runSchedule } from '#core/backup/run.ts';
+import { type RunDeps, type RunRequest, runSchedule } from '#core/backup/run.ts';
 import { type Config, type ConfigSchema, parseConfig } from '#core/config/config.ts';
 import { reconcile } from '#core/lifecycle/reconcile.ts';
 import { type Generation, generationId, type SnapshotState, type Target } from '#core/model/generation.ts';
@@ -559,8 +559,12 @@ export function aWorld(options: { config?: Config; now?: string } = {}) {
     ec2,
     catalog,
     volumes,
-    run: (request: Partial<RunRequest> = {}) =>
-      runSchedule({ policy: 'daily', schedule: 'daily', scheduledAt: SCHEDULED_AT, ...request }, runDeps),
+    /** A delivery of the run; `deps` adds ports (a timer, a deadline) or bounds to the fakes. */
+    run: (request: Partial<RunRequest> = {}, deps: Partial<RunDeps> = {}) =>
+      runSchedule(
+        { policy: 'daily', schedule: 'daily', scheduledAt: SCHEDULED_AT, ...request },
+        { ...runDeps, ...deps },
+      ),
     backup: (request: Partial<OnDemandRequest> = {}) =>
       backUpOnDemand({ policy: 'daily', requestId: 'request-1', ...request }, runDeps),
     restore: async (input: unknown) =>

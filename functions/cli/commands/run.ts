@@ -1,3 +1,4 @@
+import { isFailedTarget } from '#core/backup/results.ts';
 import { type RunReport, runSchedule } from '#core/backup/run.ts';
 import { findSchedule } from '#core/config/config.ts';
 import { assertOccurrence, checkOccurrence, previousRunAt } from '#core/config/occurrence.ts';
@@ -12,7 +13,7 @@ import {
   queueUrlOf,
 } from '../command.ts';
 import { formatRun } from '../format.ts';
-import { isoTime } from '../options.ts';
+import { isoTime, nonNegativeInt } from '../options.ts';
 
 /** `snapkeeper run`: one scheduled run, through the same core as the scheduled-run Lambda. */
 export function runCommand(cli: Cli): void {
@@ -25,8 +26,13 @@ export function runCommand(cli: Cli): void {
       "the run's scheduledAt (ISO-8601), an occurrence of the schedule; default its latest occurrence at or before now",
       isoTime,
     )
+    .option(
+      '--claim-wait <seconds>',
+      "how long to wait for another delivery's claim on a target to be recorded or to end before reporting the target missed; default until its lease ends (at most 15 minutes)",
+      nonNegativeInt,
+    )
     .action(
-      cli.act<CommonOptions & { policy: string; schedule: string; at?: string }>(
+      cli.act<CommonOptions & { policy: string; schedule: string; at?: string; claimWait?: number }>(
         async (config, options, clients) => {
           const { schedule } = findSchedule(config, options.policy, options.schedule);
           const scheduledAt = runTime(schedule, options.at);
@@ -40,6 +46,7 @@ export function runCommand(cli: Cli): void {
               log: cli.log(options),
               copyQueueUrl: await queueUrlOf(config, clients),
               markKeyParameter: markKeyParameterOf(),
+              ...(options.claimWait === undefined ? {} : { maxClaimWaitMs: options.claimWait * 1000 }),
             }),
           );
           return runOutput(report, clients.throttles.absorbed - throttledBefore, 'scheduled-run');
@@ -59,7 +66,7 @@ export function runOutput<R extends RunReport>(
 ): [unknown, string] {
   const text = formatRun(report, runMetrics(report, throttledCallsAbsorbed, job));
   const output = { ...report, throttledCallsAbsorbed };
-  if (report.results.some((r) => r.outcome === 'failed')) throw new PartialFailure(output, text);
+  if (report.results.some(isFailedTarget)) throw new PartialFailure(output, text);
   return [output, text];
 }
 

@@ -37,3 +37,16 @@ export function claimIsLive(generation: Generation, now: Date): boolean {
 export function leaseEnd(generation: Generation): number {
   return Date.parse(generation.claimedAt) + CLAIM_LEASE_MS;
 }
+
+/** Another delivery's claim, as a run's report names it: when it was claimed and when its lease ends (ISO). */
+export interface HeldClaim {
+  claimedAt: string;
+  leaseEndsAt: string;
+}
+
+export function heldClaim(generation: Generation): HeldClaim {
+  return {
+    claimedAt: generation.claimedAt,
+    leaseEndsAt: new Date(leaseEnd(generation)).toISOString(),
+  };
+}

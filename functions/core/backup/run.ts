@@ -5,15 +5,24 @@ import { queueCopies } from '#core/copies/queue.ts';
 import type { Catalog, ClaimResult } from '#core/model/catalog.ts';
 import { mapLimit } from '#core/model/concurrency.ts';
 import { describeError, OutcomeSupersededError } from '#core/model/errors.ts';
-import { type Consistency, type Generation, generationId, type Target } from '#core/model/generation.ts';
+import { type Generation, generationId, type Target } from '#core/model/generation.ts';
 import type { MarkKey } from '#core/model/mark.ts';
 import type { Clock, Deadline, Log, Timer } from '#core/model/ports.ts';
 import { adoptedGeneration, findAdoptable, rejectionNotes } from './adoption.ts';
-import { claimIsLive } from './claim.ts';
+import { claimIsLive, heldClaim } from './claim.ts';
 import { type Take, takeConsistent } from './consistent-take.ts';
 import type { FreezeDeps } from './freeze.ts';
+import { awaitHeldClaims, type Held } from './held-claims.ts';
 import { finishImages, memberCreator } from './member-create.ts';
 import type { Account, FreezeAgent, ImageService, Inventory, SnapshotService } from './ports.ts';
+import {
+  claimFailed,
+  isFailedTarget,
+  missed,
+  type TargetOutcome,
+  type TargetResult,
+  unfinished,
+} from './results.ts';
 import { type PlannedTarget, type Problem, type Selection, selectTargets } from './selection.ts';
 import { drift, fromTake, notesOf } from './take-record.ts';
 
@@ -53,36 +62,11 @@ export interface RunDeps {
   deadline?: Deadline;
   /** Where a completed generation's DR copies are queued; needed when the config copies anywhere. */
   copyQueue?: CopyQueue;
-}
-
-export type TargetOutcome =
-  /** This delivery made the generation. */
-  | 'created'
-  /** An earlier delivery of the same run already made it. */
-  | 'existing'
-  /** An earlier delivery crashed after creating snapshots; this one recorded them. */
-  | 'adopted'
-  /** Another delivery of the same run holds the claim right now. */
-  | 'in-progress'
-  | 'failed';
-
-export interface TargetResult {
-  generationId: string;
-  targetId: string;
-  outcome: TargetOutcome;
-  state: Generation['state'];
-  snapshotIds: string[];
-  failure?: string;
-  /** The consistency recorded, when a generation was made. */
-  consistency?: Consistency;
-  /** Why the freeze did not cover this generation (it was taken crash-consistent instead). */
-  freezeFailure?: string;
-  /** How long writes were frozen for this generation's snapshots, when a freeze covered them. */
-  freezeWindowMs?: number;
-  /** Thaws that could not be confirmed; the on-instance watchdog bounds them. Reported as a failure of the run. */
-  thawProblems?: string[];
-  /** Planned volumes that were not in the snapshot set after all. */
-  drift?: Problem[];
+  /**
+   * How long the run may wait for claims other deliveries hold on its targets (`held-claims.ts`); default: as long
+   * as the deadline allows.
+   */
+  maxClaimWaitMs?: number;
 }
 
 export interface RunReport extends RunRequest {
@@ -126,16 +110,35 @@ export async function runSelected(plan: RunPlan, selection: Selection, deps: Run
 
   // A target that throws must not reject the whole map: its report would be lost, the targets still queued behind
   // it never started, and the others' results with it. Each target ends with a result, failed at worst.
-  const results = await mapLimit(selection.targets, deps.concurrency ?? 8, (planned) =>
+  const take = (planned: PlannedTarget) =>
     backUpTarget(plan, planned, selection.problems, deps).catch((error: unknown) =>
-      unfinished(plan, planned, error, deps),
-    ),
+      unfinished(plan.idOf(planned.target), planned.target.id, error, deps),
+    );
+  const first = await mapLimit(selection.targets, deps.concurrency ?? 8, take);
+  // Targets another delivery held are waited for once the others are done, so a wait holds no worker.
+  const held = first.filter(isHeld);
+  const settled = await awaitHeldClaims(held, (h) => take(h.planned), deps);
+  const after = new Map(held.map((h, i) => [h, settled[i]]));
+  const results = await Promise.all(
+    first.map((r) => {
+      const outcome = isHeld(r) ? (after.get(r) ?? r) : r;
+      return isHeld(outcome) ? missed(outcome, deps) : outcome;
+    }),
   );
   // Drift found while snapshotting (a volume detached since planning) is reported with the tag problems.
   const problems = [...selection.problems, ...results.flatMap((r) => r.drift ?? [])];
-  const failed = results.filter((r) => r.outcome === 'failed').length;
+  const failed = results.filter(isFailedTarget).length;
   deps.log.info('run finished', { ...request, results: results.length, failed });
   return { ...request, results, problems };
+}
+
+/** A target met while another delivery's live claim holds its generation: the run waits on it. */
+interface HeldTarget extends Held {
+  planned: PlannedTarget;
+}
+
+function isHeld(result: TargetResult | HeldTarget): result is HeldTarget {
+  return result.outcome === 'held';
 }
 
 async function backUpTarget(
@@ -143,7 +146,7 @@ async function backUpTarget(
   planned: PlannedTarget,
   problems: readonly Problem[],
   deps: RunDeps,
-): Promise<TargetResult> {
+): Promise<TargetResult | HeldTarget> {
   const id = idOf(planned.target);
   let generation: Generation = {
     id,
@@ -182,6 +185,16 @@ async function backUpTarget(
     // An on-demand request's id does not carry its time: a redelivery keeps the time the first delivery claimed.
     generation = { ...generation, scheduledAt: claim.existing.scheduledAt };
     const resumed = await resumeExisting(claim.existing, generation, planned, rule, deps);
+    if (resumed.outcome === 'held') {
+      const { id: generationId, target } = resumed.generation;
+      return {
+        outcome: 'held',
+        generationId,
+        targetId: target.id,
+        claim: heldClaim(resumed.generation),
+        planned,
+      };
+    }
     if (resumed.outcome !== 'retake') return result(resumed.outcome, resumed.generation);
     resumedNotes = resumed.notes;
   }
@@ -277,60 +290,10 @@ async function superseded(
   return (await deps.catalog.get(outcome.id)) ?? outcome;
 }
 
-/**
- * The claim's write failed, or its answer was lost after it was written. Its failure is recorded when the record is
- * this run's claim (a redelivery may then take the target again); when even that fails, the run's report carries it.
- */
-async function claimFailed(generation: Generation, error: unknown, deps: RunDeps): Promise<TargetResult> {
-  const failure = `the generation could not be claimed in the catalog: ${describeError(error)}`;
-  deps.log.error('generation not claimed', {
-    generationId: generation.id,
-    targetId: generation.target.id,
-    failure,
-  });
-  try {
-    // Only our own claim: a record another delivery wrote (the claim lost to it, then its read failed) is theirs.
-    const written = await deps.catalog.get(generation.id);
-    if (
-      written?.claimedAt === generation.claimedAt &&
-      written.state === 'pending' &&
-      written.snapshots.length === 0
-    ) {
-      await deps.catalog.recordFailure(generation.id, failure);
-    }
-  } catch (recordError) {
-    deps.log.error('failure not recorded', {
-      generationId: generation.id,
-      error: describeError(recordError),
-    });
-  }
-  return {
-    generationId: generation.id,
-    targetId: generation.target.id,
-    outcome: 'failed',
-    state: 'failed',
-    snapshotIds: [],
-    failure,
-  };
-}
-
-/** A target whose backup threw past its own handling: reported failed, its record left as it stands. */
-function unfinished(plan: RunPlan, planned: PlannedTarget, error: unknown, deps: RunDeps): TargetResult {
-  const id = plan.idOf(planned.target);
-  const failure = describeError(error);
-  deps.log.error('target not backed up', { generationId: id, targetId: planned.target.id, failure });
-  return {
-    generationId: id,
-    targetId: planned.target.id,
-    outcome: 'failed',
-    state: 'failed',
-    snapshotIds: [],
-    failure,
-  };
-}
-
 type Resumption =
-  | { outcome: 'existing' | 'adopted' | 'in-progress'; generation: Generation }
+  | { outcome: 'existing' | 'adopted'; generation: Generation }
+  /** Another delivery holds a live claim on it: the run waits for the claim to be recorded or to end. */
+  | { outcome: 'held'; generation: Generation }
   /** Take the target again; `notes` tell of candidates that carried the generation's tags but were not adopted. */
   | { outcome: 'retake'; notes: string[] };
 
@@ -347,7 +310,7 @@ async function resumeExisting(
   }
   // A live claim's holder is still at work and records its own snapshots: adopting the ones it has made so far
   // would record part of its set, and a late write of that part could replace its complete record.
-  if (claimIsLive(existing, deps.clock.now())) return { outcome: 'in-progress', generation: existing };
+  if (claimIsLive(existing, deps.clock.now())) return { outcome: 'held', generation: existing };
   // Claimed but never recorded: the earlier delivery died between create and record, or failed. Snapshots and
   // AMIs are tagged with the generation id at creation, so work already done is found and adopted rather than
   // taken twice (a second CreateImage would fail anyway: the AMI name is the generation's).
@@ -381,7 +344,8 @@ async function resumeExisting(
   }
   // A failed generation holds no snapshot, and a dead claim's lease is over: this delivery takes the target again.
   if (!(await deps.catalog.takeOver(fresh, existing.claimedAt))) {
-    return { outcome: 'in-progress', generation: existing };
+    // Another delivery took it over first: its claim is live now, and waited on like any other.
+    return { outcome: 'held', generation: (await deps.catalog.get(existing.id)) ?? existing };
   }
   if (existing.state !== 'failed') {
     deps.log.warn('took over a stale claim', { generationId: existing.id, claimedAt: existing.claimedAt });

@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { CLAIM_LEASE_MS } from '#core/backup/claim.ts';
+import { RETAKE_RESERVE_MS } from '#core/backup/held-claims.ts';
+import { isFailedTarget } from '#core/backup/results.ts';
 import { OutcomeSupersededError } from '#core/model/errors.ts';
 import { generationId } from '#core/model/generation.ts';
 import { markOf } from '#core/model/mark.ts';
 import { TAG } from '#core/model/tags.ts';
+import { fakeDeadline, fakeTimer } from '../../support/fake-agent.ts';
 import { TEST_MARK_SECRET } from '../../support/fake-mark-key.ts';
 import {
   aConfig,
@@ -76,14 +79,15 @@ describe('runSchedule: idempotency', () => {
   });
 
   it('creates snapshots once when two deliveries of the same run race', async () => {
-    const { run, catalog, ec2 } = withInstances(2);
-    const [a, b] = await Promise.all([run(), run()]);
+    const { run, catalog, ec2, clock } = withInstances(2);
+    // Each delivery waits for the claims the other holds, and finds them recorded.
+    const deps = { timer: fakeTimer(clock), deadline: fakeDeadline(clock, 15 * MINUTE) };
+    const [a, b] = await Promise.all([run({}, deps), run({}, deps)]);
     expect(ec2.createCalls).toHaveLength(2);
     expect(ec2.allSnapshots()).toHaveLength(4);
     expect(catalog.all()).toHaveLength(2);
     const outcomes = [...(a?.results ?? []), ...(b?.results ?? [])].map((r) => r.outcome);
-    expect(outcomes.filter((o) => o === 'created')).toHaveLength(2);
-    expect(outcomes.every((o) => ['created', 'in-progress', 'adopted', 'existing'].includes(o))).toBe(true);
+    expect(outcomes.sort()).toEqual(['created', 'created', 'existing', 'existing']);
   });
 
   it('lists a generation once by volume when a racing delivery meets it before the creator recorded it', async () => {
@@ -95,8 +99,8 @@ describe('runSchedule: idempotency', () => {
       if (raced) return;
       raced = true;
       // The duplicate delivery runs between the first one's create call and its record: the claim is live, so it
-      // leaves the snapshots to their creator rather than adopting them.
-      expect((await world.run()).results[0]?.outcome).toBe('in-progress');
+      // leaves the snapshots to their creator rather than adopting them (and, unable to wait, reports it missed).
+      expect((await world.run()).results[0]?.outcome).toBe('missed');
     });
     expect((await world.run()).results[0]?.outcome).toBe('created');
     expect(world.ec2.createCalls).toHaveLength(1);
@@ -216,7 +220,7 @@ describe('runSchedule: a duplicate delivery during a group run', () => {
       duplicate = await world.run();
     });
     const first = await world.run();
-    expect(duplicate?.results[0]?.outcome).toBe('in-progress');
+    expect(duplicate?.results[0]?.outcome).toBe('missed');
     expect(first.results[0]).toMatchObject({ outcome: 'created' });
     const [generation] = world.catalog.all();
     expect(generation?.snapshots).toHaveLength(4);
@@ -250,13 +254,103 @@ describe('runSchedule: claims and leases', () => {
     expect(world.ec2.createCalls).toHaveLength(0);
   }
 
-  it('reports in-progress while another delivery holds a claim younger than the lease', async () => {
+  it('reports missed, never taking the claim, when another delivery holds it and the run cannot wait', async () => {
     const world = withInstances(1);
     await crashedAfterClaim(world);
     world.clock.advance(CLAIM_LEASE_MS - MINUTE);
     const report = await world.run();
-    expect(report.results[0]).toMatchObject({ outcome: 'in-progress', state: 'pending', snapshotIds: [] });
+    expect(report.results[0]).toMatchObject({ outcome: 'missed', state: 'pending', snapshotIds: [] });
     expect(world.ec2.createCalls).toHaveLength(0);
+  });
+
+  it("waits for a dead delivery's claim whose lease ends inside the deadline, then takes the target", async () => {
+    const world = withInstances(1);
+    await crashedAfterClaim(world);
+    const claimedAt = world.catalog.all()[0]?.claimedAt ?? '';
+    world.clock.advance(CLAIM_LEASE_MS - 3 * MINUTE);
+    const report = await world.run(
+      {},
+      { timer: fakeTimer(world.clock), deadline: fakeDeadline(world.clock, 14 * MINUTE) },
+    );
+    expect(report.results[0]).toMatchObject({ outcome: 'created' });
+    expect(world.ec2.createCalls).toHaveLength(1);
+    const generation = world.catalog.all()[0];
+    expect(generation?.snapshots).toHaveLength(2);
+    // Taken over at the lease's end, not a moment before.
+    expect(Date.parse(generation?.claimedAt ?? '')).toBeGreaterThanOrEqual(
+      Date.parse(claimedAt) + CLAIM_LEASE_MS,
+    );
+    expect(world.log.messages('info')).toContain('waiting for claims held by other deliveries');
+  });
+
+  it("records missed, naming the claim, when the lease outlasts the run's deadline, and fails the target", async () => {
+    const world = withInstances(1);
+    await crashedAfterClaim(world);
+    const claimedAt = world.catalog.all()[0]?.claimedAt ?? '';
+    world.clock.advance(MINUTE);
+    const deadline = fakeDeadline(world.clock, RETAKE_RESERVE_MS + 3 * MINUTE);
+    const report = await world.run({}, { timer: fakeTimer(world.clock), deadline });
+    const [result] = report.results;
+    const leaseEndsAt = new Date(Date.parse(claimedAt) + CLAIM_LEASE_MS).toISOString();
+    expect(result).toMatchObject({
+      outcome: 'missed',
+      claim: { claimedAt, leaseEndsAt },
+      failure: expect.stringContaining(`its lease ends at ${leaseEndsAt}`),
+    });
+    expect(result && isFailedTarget(result)).toBe(true);
+    // It waited as long as its deadline allowed, and never took the claim.
+    expect(deadline.remainingMs()).toBeLessThanOrEqual(RETAKE_RESERVE_MS);
+    expect(world.ec2.createCalls).toHaveLength(0);
+    const generation = world.catalog.all()[0];
+    expect(generation).toMatchObject({ claimedAt, state: 'pending' });
+    expect(generation?.notes).toEqual([expect.stringContaining(`a delivery of the run missed:`)]);
+  });
+
+  it('finds the generation recorded when the live holder records it while the run waits', async () => {
+    const world = withInstances(1);
+    world.catalog.faults.onCall('recordOutcome', () => world.clock.advance(2 * MINUTE));
+    // The holder is slow: its record lands two minutes after its create call, and a duplicate arrives meanwhile.
+    const timer = fakeTimer(world.clock);
+    let duplicate: Promise<Awaited<ReturnType<typeof world.run>>> | undefined;
+    world.ec2.faults.onCall('snapshotInstance', () => {
+      duplicate ??= world.run({}, { timer, deadline: fakeDeadline(world.clock, 15 * MINUTE) });
+    });
+    const first = await world.run();
+    const second = await duplicate;
+    expect(first.results[0]?.outcome).toBe('created');
+    expect(second?.results[0]).toMatchObject({
+      outcome: 'existing',
+      snapshotIds: first.results[0]?.snapshotIds,
+    });
+    expect(world.ec2.createCalls).toHaveLength(1);
+  });
+
+  it('waits on a held target only after the others are taken, so the wait holds no worker', async () => {
+    const world = withInstances(3);
+    const heldId = world.fleet[0]?.instanceId ?? '';
+    // A dead delivery's claim on the first target, its lease ending in five minutes.
+    await world.catalog.claim({
+      id: idOf(heldId),
+      policy: 'daily',
+      schedule: 'daily',
+      target: { kind: 'instance', id: heldId },
+      scheduledAt: SCHEDULED_AT,
+      claimedAt: new Date(world.clock.now().getTime() - CLAIM_LEASE_MS + 5 * MINUTE).toISOString(),
+      state: 'pending',
+      consistency: 'crash',
+      snapshots: [],
+      copies: [],
+    });
+    const start = world.clock.now().toISOString();
+    const report = await world.run(
+      {},
+      { concurrency: 1, timer: fakeTimer(world.clock), deadline: fakeDeadline(world.clock, 15 * MINUTE) },
+    );
+    expect(report.results.map((r) => r.outcome)).toEqual(['created', 'created', 'created']);
+    const takenAt = (id: string) => world.catalog.all().find((g) => g.target.id === id)?.takenAt;
+    expect(takenAt(world.fleet[1]?.instanceId ?? '')).toBe(start);
+    expect(takenAt(world.fleet[2]?.instanceId ?? '')).toBe(start);
+    expect(takenAt(heldId)).toBe(new Date(Date.parse(start) + 5 * MINUTE).toISOString());
   });
 
   it('takes over a claim older than the lease and takes the snapshots', async () => {
@@ -286,7 +380,7 @@ describe('runSchedule: claims and leases', () => {
         });
     });
     const report = await world.run();
-    expect(report.results[0]?.outcome).toBe('in-progress');
+    expect(report.results[0]?.outcome).toBe('missed');
     expect(world.ec2.createCalls).toHaveLength(0);
   });
 });
