@@ -130,6 +130,8 @@ function settings(host: string, port: number, root: string): NodeJS.ProcessEnv {
     SQS_ENDPOINT_STRATEGY: 'path',
     // A line per request costs CPU nobody spends reading it; warnings and errors stay for the stderr tail.
     LS_LOG: 'warn',
+    // DynamoDB Local keeps tables in memory, not in SQLite files: every file starts from a reset anyway.
+    DYNAMODB_IN_MEMORY: '1',
     // Where patches_hook.py finds moto_patches.py.
     SNAPKEEPER_HARNESS_DIR: fileURLToPath(new URL('.', import.meta.url)),
   };
