@@ -12,8 +12,8 @@ const vitest = join(root, 'node_modules', '.bin', 'vitest');
 const vitestArgs = process.argv.slice(2);
 if (vitestArgs.length > 0) runBin('vitest', ['run', ...vitestArgs]);
 
-// LocalStack's install (a venv, about 90 s on a fresh clone) starts now and overlaps the checks and first tiers;
-// its tier waits for it. A failed install is reported by the tier itself.
+// LocalStack's install (a venv, about 90 s on a fresh clone) starts now and overlaps the checks and the other
+// tiers; its tier, which runs last, waits for it. A failed install is reported by the tier itself.
 const localstackInstall = spawn(
   process.execPath,
   ['--import', 'tsx', join(root, 'test', 'harness', 'localstack-prepare.ts')],
@@ -55,22 +55,21 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
   });
 }
 
-// Every project but the replay and the benchmarks (`npm run bench`); LocalStack's last (vitest.config.ts).
-const main = spawnSync(
-  vitest,
-  [
-    'run',
-    ...['unit', 'freeze', 'integration', 'infra', 'localstack'].flatMap((project) => ['--project', project]),
-  ],
-  {
+// Every project but the replay, LocalStack's and the benchmarks (`npm run bench`).
+const tier = (projects) =>
+  spawnSync(vitest, ['run', ...projects.flatMap((project) => ['--project', project])], {
     cwd: root,
     stdio: 'inherit',
-  },
-);
+  });
+const main = tier(['unit', 'freeze', 'integration', 'infra']);
+// LocalStack's tier after them, in its own vitest run: vitest starts every project's emulator before any test, so
+// in the same run LocalStack's install would hold up the first tiers instead of overlapping them.
+const localstack = tier(['localstack']);
 const replayStatus = await replayDone;
 process.stdout.write(`\n${replayOutput}`);
 const failed = [
-  main.status !== 0 && 'unit, freeze, integration, infra and localstack',
+  main.status !== 0 && 'unit, freeze, integration and infra',
+  localstack.status !== 0 && 'localstack',
   replayStatus !== 0 && 'replay',
 ].filter(Boolean);
 if (failed.length > 0) console.error(`snapkeeper: tests failed in: ${failed.join('; ')}`);
