@@ -1,5 +1,6 @@
 import { isFailedTarget } from '#core/backup/results.ts';
 import type { RunReport } from '#core/backup/run.ts';
+import type { ReconcileDryRun } from '#core/lifecycle/dry-run.ts';
 import type { Plan } from '#core/lifecycle/plan.ts';
 import type { ReconcileReport } from '#core/lifecycle/reconcile.ts';
 import type { Generation } from '#core/model/generation.ts';
@@ -184,6 +185,26 @@ export function formatReconcile(report: ReconcileReport, figures: readonly Metri
   for (const o of report.orphans.held)
     lines.push(`  ⏸ held orphan ${o.snapshotId} of ${o.generationId}: ${o.reason}`);
   for (const n of report.notes) lines.push(`  note ${n.generationId}: ${n.note}`);
+  return lines.join('\n');
+}
+
+/** A dry run: each action the pass would take with its reason, then how many writes it would have made. */
+export function formatReconcileDryRun(report: ReconcileDryRun): string {
+  const lines = [
+    `Dry run: nothing was changed. A pass now would examine ${report.examined} open generations and:`,
+  ];
+  if (report.actions.length === 0) lines.push('  do nothing');
+  for (const a of report.actions) {
+    const where = a.region ? ` (${a.region})` : '';
+    const what = [a.generationId, ...(a.resources ?? [])].filter(Boolean).join(' ');
+    lines.push(`  ${a.action} ${what}${where}: ${a.reason}`);
+  }
+  for (const s of report.stuck)
+    lines.push(`  ! ${s.generationId} pending for ${s.pendingMinutes} min (stuck)`);
+  const calls = new Map<string, number>();
+  for (const w of report.writes) calls.set(w.call, (calls.get(w.call) ?? 0) + 1);
+  const counts = [...calls].map(([call, n]) => `${n} × ${call}`).join(', ');
+  lines.push(`Writes it would make: ${report.writes.length === 0 ? 'none' : counts}`);
   return lines.join('\n');
 }
 

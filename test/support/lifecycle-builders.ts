@@ -262,7 +262,16 @@ export function prunePass(world: World, config: Config = world.config): Promise<
  * dependencies (the copy queue and slots, another pruner).
  */
 export function reconcileUnder(world: World, config: Config, extra: Partial<ReconcileDeps> = {}) {
-  return reconcile({
+  return reconcile(reconcileDepsOf(world, config, extra));
+}
+
+/** The reconcile ports over the world's fakes, under `config`; `extra` adds or replaces some. */
+export function reconcileDepsOf(
+  world: World,
+  config: Config = world.config,
+  extra: Partial<ReconcileDeps> = {},
+): ReconcileDeps {
+  return {
     config,
     catalog: world.catalog,
     snapshots: world.ec2,
@@ -273,7 +282,7 @@ export function reconcileUnder(world: World, config: Config, extra: Partial<Reco
     log: world.log,
     markKey: world.markKey,
     ...extra,
-  });
+  };
 }
 
 /** A volume target. */
