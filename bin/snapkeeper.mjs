@@ -7,4 +7,5 @@ const { runCli } = await import('#cli/main.ts');
 process.exitCode = await runCli(process.argv.slice(2), {
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
+  columns: process.stdout.columns,
 });

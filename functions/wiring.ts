@@ -1,12 +1,13 @@
 import { StsAccount } from '#adapters/account.ts';
 import { DynamoCatalog } from '#adapters/catalog/catalog.ts';
 import { DynamoCopySlots } from '#adapters/catalog/copy-slots.ts';
+import { DynamoDrillHistory } from '#adapters/catalog/drills.ts';
 import { AwsClients } from '#adapters/clients.ts';
 import { SqsCopyQueue } from '#adapters/copy-queue.ts';
 import { Ec2CopyService } from '#adapters/ec2/copies.ts';
 import { Ec2ImageService } from '#adapters/ec2/images.ts';
 import { Ec2Pruner } from '#adapters/ec2/pruner.ts';
-import { Ec2Inventory, Ec2SnapshotService } from '#adapters/ec2/snapshots.ts';
+import { Ec2Inventory, Ec2SnapshotService, Ec2SnapshotSizes } from '#adapters/ec2/snapshots.ts';
 import { Ec2VolumeService } from '#adapters/ec2/volumes.ts';
 import { S3ManifestStore } from '#adapters/manifests.ts';
 import { SsmMarkKey, sandboxMarkKeyParameter } from '#adapters/mark-key.ts';
@@ -22,6 +23,7 @@ import type { MarkKey } from '#core/model/mark.ts';
 import type { Clock, Log, Timer } from '#core/model/ports.ts';
 import { ManifestCatalog, ManifestingCatalog } from '#core/recovery/manifests.ts';
 import type { RestoreDeps } from '#core/recovery/restore.ts';
+import type { ReportDeps } from '#core/report/ports.ts';
 
 /** What the handlers and the CLI share to build the core's dependencies: one place that wires adapters. */
 export interface Wiring {
@@ -224,5 +226,22 @@ export function planDeps({
     catalog: catalogFor(config, clients),
     pruner: new Ec2Pruner(clients, config.region),
     clock,
+  };
+}
+
+/** The report's ports: reads only (the catalog, the fleet, snapshot sizes and the drills' records). */
+export function reportDeps({
+  config,
+  clients = new AwsClients(),
+}: Pick<Wiring, 'config' | 'clients'>): ReportDeps {
+  const ec2 = clients.ec2(config.region);
+  const inventory = new Ec2Inventory(ec2);
+  return {
+    config,
+    catalog: catalogFor(config, clients),
+    inventory,
+    fleet: inventory,
+    sizes: new Ec2SnapshotSizes(ec2),
+    drills: new DynamoDrillHistory(clients.dynamo(config.region), config.catalog.table),
   };
 }

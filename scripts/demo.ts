@@ -1,6 +1,8 @@
 // The snapkeeper demo: a small tagged fleet on the local emulator, a day of schedules replayed on a simulated
-// clock, the generations it made, and a volume restored to a chosen point in time. Every step is the real CLI
-// (the same code the Lambdas run), printed as you would type it.
+// clock, the generations it made, a volume restored to a chosen point in time, and the report. Every step is the
+// real CLI (the same code the Lambdas run), printed as you would type it.
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { DescribeVolumesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { AwsClients } from '#adapters/clients.ts';
 import { tagsOf } from '#adapters/ec2/snapshots.ts';
@@ -221,7 +223,18 @@ try {
     `  every freeze was thawed: ${agents.count('freeze-sent')} freezes, ${agents.count('thaw-sent')} thaws, ${agents.frozenAt(Date.now()).length} instances still frozen`,
   );
   console.log(`  1 volume restored to a point in time; the mistagged volume ${mistagged} was not backed up`);
-  console.log(dim('  not yet in this build: replace-volume, restore-instance, drill, report'));
+
+  step(12, 'The report: RPO per target, missed runs, DR lag, what nothing protects, as of the morning after');
+  console.log(
+    dim(
+      '  (the demo replayed six hours of "hourly" and no "daily" run, so the report flags those schedules as missed)',
+    ),
+  );
+  const page = join('.snapkeeper', 'report.html');
+  mkdirSync('.snapkeeper', { recursive: true });
+  await snapkeeper(['report', '--at', '2026-11-21T03:00:00Z', '--html', page], { quiet: true });
+  console.log(`  open ${bold(resolve(page))} in a browser for the timelines (one file, nothing fetched)`);
+  console.log(dim('  not yet in this build: replace-volume, restore-instance, drill'));
 } finally {
   await emulator.stop();
 }

@@ -13,6 +13,8 @@ export interface CliIo {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
   clients?: AwsClients;
+  /** The terminal's width, for output that fits it; default `COLUMNS`, else 100. */
+  columns?: number;
 }
 
 /** The options every command takes (SPEC §7). */
@@ -48,6 +50,8 @@ export interface Cli {
   act<O extends CommonOptions>(work: CommandWork<O>): (options: O) => Promise<void>;
   /** The command's log on stderr; --quiet keeps warnings and errors only. */
   log(options: CommonOptions): Log;
+  /** How wide the terminal is, in characters. */
+  columns(): number;
 }
 
 /**
@@ -78,6 +82,7 @@ export function cliOver(program: Command, io: CliIo): Cli & { status(): number }
       }
     },
     log: (options) => consoleLog(io.stderr, options.quiet ? 'warn' : 'info'),
+    columns: () => io.columns || Number(process.env.COLUMNS) || 100,
   };
 }
 

@@ -14,6 +14,7 @@ import { type Generation, hasOpenWork, nextExpiry } from '#core/model/generation
  * | pointer by source volume | `VOLUME#<volume id>` | `<scheduledAt>#<id>` | with the snapshots |
  * | audit entry | `AUDIT#<yyyy-mm-dd>` | `<at>#<uuid>` | by runbooks |
  * | copy slots of a destination Region | `SLOTS#<region>` | `SLOTS` | by copy workers (`copy-slots.ts`) |
+ * | drill outcome (`DrillRecord`, `core/report/ports.ts`) | `DRILL#<target id>` | `<finishedAt>#<drill id>` | by drills; read by `report` (`drills.ts`) |
  *
  * Pointers never change after they are written, so a listing is one Query over a pointer partition, newest
  * first, then one BatchGet of the generation records: no scans, and the items read per query depend on the
@@ -129,6 +130,14 @@ export const catalogKeys = {
 
   /** The partition of a UTC day's audit entries (`yyyy-mm-dd`). */
   auditDay: (day: string) => `${catalogLayout.auditPrefix}${day}`,
+
+  /** The partition of a target's drill outcomes, newest last by `<finishedAt>#<drill id>`. */
+  drills: (targetId: string) => `DRILL#${targetId}`,
+
+  /** The item of one drill outcome of a target. */
+  drill(targetId: string, finishedAt: string, drillId: string): ItemKey {
+    return key(catalogKeys.drills(targetId), `${finishedAt}#${drillId}`);
+  },
 
   /** The copy slots of a destination Region (`copy-slots.ts`). */
   slots(region: string): ItemKey {

@@ -24,6 +24,7 @@ import { AwsOperationError, CreateOutcomeUnknownError, EndpointTimeoutError } fr
 import type { SnapshotState } from '#core/model/generation.ts';
 import type { Tags } from '#core/model/ports.ts';
 import { TAG } from '#core/model/tags.ts';
+import type { Fleet, SnapshotSizes } from '#core/report/ports.ts';
 
 /** EC2 accepts at most 200 values in one filter. */
 export const FILTER_VALUES_MAX = 200;
@@ -114,8 +115,13 @@ function outcomeUnknown(error: unknown): boolean {
   return status === undefined || status >= 500 || $fault === 'server';
 }
 
-export class Ec2Inventory implements Inventory {
+export class Ec2Inventory implements Inventory, Fleet {
   constructor(private readonly ec2: EC2Client) {}
+
+  async allResources(): Promise<{ instances: InstanceInfo[]; volumes: VolumeInfo[] }> {
+    const [instances, volumes] = await Promise.all([this.describeInstances([]), this.describeVolumes([])]);
+    return { instances, volumes };
+  }
 
   instancesTaggedFor(policy: string): Promise<InstanceInfo[]> {
     return this.describeInstances([policyFilter(policy)]);
@@ -281,5 +287,19 @@ export class Ec2SnapshotService implements SnapshotService {
       }
       return found;
     });
+  }
+}
+
+/** `FullSnapshotSizeInBytes` of our snapshots, where EC2 reports it (not every Region and API version does). */
+export class Ec2SnapshotSizes implements SnapshotSizes {
+  constructor(private readonly ec2: EC2Client) {}
+
+  async fullSizes(snapshotIds: readonly string[]): Promise<Map<string, number>> {
+    const sizes = new Map<string, number>();
+    for (const snapshot of await describeSnapshotsById(this.ec2, [...new Set(snapshotIds)])) {
+      if (snapshot.SnapshotId && snapshot.FullSnapshotSizeInBytes !== undefined)
+        sizes.set(snapshot.SnapshotId, snapshot.FullSnapshotSizeInBytes);
+    }
+    return sizes;
   }
 }
