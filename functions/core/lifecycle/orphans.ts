@@ -122,7 +122,7 @@ async function sweepGeneration(
     if (!kind) {
       hold({
         ...entry,
-        reason: `${UNMARKED}: ${snapshotId} carries this generation's tags but no valid snapkeeper mark (tags can be forged); never deleted nor recorded: delete it by hand if it is yours`,
+        reason: `${UNMARKED}: ${snapshotId} carries this generation's tags but no valid snapkeeper:mark tag (tags can be forged); never deleted nor recorded: delete it by hand if it is yours`,
       });
       continue;
     }
