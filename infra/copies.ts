@@ -50,7 +50,7 @@ export class Copies extends Construct {
   readonly queue: Queue;
   readonly deadLetterQueue: Queue;
   readonly worker: SnapkeeperFunction;
-  /** In alarm while any copy message sits in the dead-letter queue. It has no action yet: add yours. */
+  /** In alarm while any copy message sits in the dead-letter queue; notifies the stack's alarm topic. */
   readonly deadLetterAlarm: Alarm;
 
   constructor(scope: Construct, id: string, props: CopiesProps) {

@@ -2,6 +2,7 @@ import { Aws, Duration } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { CfnSchedule } from 'aws-cdk-lib/aws-scheduler';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import type { Config } from '#core/config/config.ts';
@@ -14,6 +15,7 @@ import {
   ec2ArnsAsNagSeesThem,
   MANAGED_RESOURCE_TAG,
 } from './permissions.ts';
+import { deadLetterTarget } from './schedule-dead-letters.ts';
 
 export interface ReconcileProps {
   readonly config: Config;
@@ -22,7 +24,12 @@ export interface ReconcileProps {
   readonly copyRegions: readonly string[];
   /** How often reconcile runs. Default: every 15 minutes. */
   readonly every?: Duration;
+  /** Where a pass Scheduler could not deliver goes (`scheduleDeadLetterQueue`). */
+  readonly deadLetterQueue: IQueue;
 }
+
+/** How often reconcile runs unless told otherwise: also how often the RPO and stuck-generation figures come. */
+export const RECONCILE_EVERY = Duration.minutes(15);
 
 /**
  * The reconcile Lambda and its schedule: advances pending generations, applies retention and prunes behind the
@@ -32,6 +39,8 @@ export interface ReconcileProps {
 export class Reconcile extends Construct {
   readonly function: SnapkeeperFunction;
   readonly schedule: CfnSchedule;
+  /** How often a pass runs. */
+  readonly every: Duration;
 
   constructor(scope: Construct, id: string, props: ReconcileProps) {
     super(scope, id);
@@ -96,18 +105,21 @@ export class Reconcile extends Construct {
         resources: [this.function.function.functionArn],
       }),
     );
-    const minutes = (props.every ?? Duration.minutes(15)).toMinutes();
+    this.every = props.every ?? RECONCILE_EVERY;
+    const minutes = this.every.toMinutes();
     this.schedule = new CfnSchedule(this, 'Schedule', {
       description: 'snapkeeper: reconcile pass',
       scheduleExpression: `rate(${minutes} minutes)`,
       flexibleTimeWindow: { mode: 'OFF' },
       state: 'ENABLED',
-      // Passes are idempotent and the next one is minutes away: no retries needed, a short age bound.
+      // Passes are idempotent and the next one is minutes away: two retries inside a short age bound, then the
+      // dead-letter queue, whose alarm says passes are not being delivered at all.
       target: {
         arn: this.function.function.functionArn,
         roleArn: role.roleArn,
         input: '{}',
-        retryPolicy: { maximumRetryAttempts: 0, maximumEventAgeInSeconds: 300 },
+        retryPolicy: { maximumRetryAttempts: 2, maximumEventAgeInSeconds: 300 },
+        deadLetterConfig: deadLetterTarget(props.deadLetterQueue, role),
       },
     });
     this.schedule.node.addDependency(role);

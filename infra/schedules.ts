@@ -3,9 +3,11 @@ import { Aws, Stack } from 'aws-cdk-lib';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { CfnSchedule, CfnScheduleGroup } from 'aws-cdk-lib/aws-scheduler';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { Config } from '#core/config/config.ts';
 import { SCHEDULER_MAX_EVENT_AGE_SECONDS } from '#core/config/occurrence.ts';
+import { deadLetterTarget } from './schedule-dead-letters.ts';
 
 /** The event a schedule delivers to the scheduled-run Lambda. */
 export interface ScheduledRunInput {
@@ -22,6 +24,8 @@ export interface PolicySchedulesProps {
   readonly config: Config;
   /** The scheduled-run function every schedule invokes. */
   readonly target: IFunction;
+  /** Where a run Scheduler could not deliver goes (`scheduleDeadLetterQueue`). */
+  readonly deadLetterQueue: IQueue;
 }
 
 /** Scheduler names are at most 64 characters of letters, digits, `-`, `_` and `.`. */
@@ -63,6 +67,7 @@ export class PolicySchedules extends Construct {
     );
 
     this.group = new CfnScheduleGroup(this, 'Group', { name: Stack.of(this).stackName });
+    const deadLetterConfig = deadLetterTarget(props.deadLetterQueue, this.role);
 
     for (const policy of props.config.policies) {
       const policyScope = new Construct(this, `Policy-${policy.name}`);
@@ -92,6 +97,8 @@ export class PolicySchedules extends Construct {
               maximumRetryAttempts: 5,
               maximumEventAgeInSeconds: SCHEDULER_MAX_EVENT_AGE_SECONDS,
             },
+            // A run that could not be delivered even so is a missed backup: kept, and alarmed on.
+            deadLetterConfig,
           },
         });
         // A schedule without its role's policy would fail its first invocations.

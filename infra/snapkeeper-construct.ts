@@ -1,20 +1,24 @@
 import { Duration } from 'aws-cdk-lib';
 import type { Table } from 'aws-cdk-lib/aws-dynamodb';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import type { Config } from '#core/config/config.ts';
 import { RUN_MAX_EVENT_AGE_SECONDS } from '#core/config/occurrence.ts';
+import { Alarms } from './alarms.ts';
 import { createCatalogTable } from './catalog-table.ts';
 import { grantConsistency, suppressConsistencyFindings } from './consistency-permissions.ts';
 import { Copies } from './copies.ts';
 import { suppressCopyKeyFindings } from './copy-keys.ts';
+import { SnapkeeperDashboard } from './dashboard.ts';
 import { FreezeDocuments } from './freeze-documents.ts';
 import { SnapkeeperFunction } from './functions.ts';
 import { grantManifestReads, grantManifestWrites } from './manifests.ts';
 import { MarkKey } from './mark-key.ts';
 import { ec2ArnsAsNagSeesThem, grantRestoreVolume, grantScheduledRun } from './permissions.ts';
 import { Reconcile } from './reconcile.ts';
+import { scheduleDeadLetterQueue } from './schedule-dead-letters.ts';
 import { PolicySchedules } from './schedules.ts';
 
 export interface SnapKeeperProps {
@@ -24,6 +28,11 @@ export interface SnapKeeperProps {
    * `SNAPKEEPER_CONFIG`, so it must fit in Lambda's 4 KB environment.
    */
   readonly config: Config;
+  /**
+   * Where every alarm notifies, when it fires and when it clears: your on-call topic.
+   * @default a topic the stack creates (`AlarmTopicArn` output), encrypted with a KMS key of its own
+   */
+  readonly alarmTopic?: ITopic;
 }
 
 /**
@@ -46,6 +55,10 @@ export class SnapKeeper extends Construct {
   readonly copies?: Copies;
   /** The secret that keys every snapshot's `snapkeeper:mark`; retained when the stack is deleted. */
   readonly markKey: MarkKey;
+  /** Every alarm of the stack and the topic they notify (docs/alarms.md). */
+  readonly alarms: Alarms;
+  /** The CloudWatch dashboard: runs, consistency, copies, retention, restores. */
+  readonly dashboard: SnapkeeperDashboard;
 
   constructor(scope: Construct, id: string, props: SnapKeeperProps) {
     super(scope, id);
@@ -85,12 +98,18 @@ export class SnapKeeper extends Construct {
     suppressCopyKeyFindings(restoreVolume.role, config);
     this.restoreVolumeFunction = restoreVolume.function;
 
-    new PolicySchedules(this, 'Schedules', { config, target: this.scheduledRunFunction });
+    const scheduleDeadLetters = scheduleDeadLetterQueue(this, 'ScheduleDeadLetterQueue');
+    new PolicySchedules(this, 'Schedules', {
+      config,
+      target: this.scheduledRunFunction,
+      deadLetterQueue: scheduleDeadLetters,
+    });
 
     const reconcile = new Reconcile(this, 'Reconcile', {
       config,
       table: this.table,
       copyRegions,
+      deadLetterQueue: scheduleDeadLetters,
     });
     this.reconcileFunction = reconcile.function.function;
     // Runs queue the copies of the generations they complete; reconcile queues those still owed one.
@@ -116,6 +135,28 @@ export class SnapKeeper extends Construct {
     ]) {
       this.markKey.grantRead(fn);
     }
+
+    this.alarms = new Alarms(this, 'Alarms', {
+      config,
+      ...(props.alarmTopic ? { alarmTopic: props.alarmTopic } : {}),
+      scheduledRun: scheduledRun.function,
+      backup: backup.function,
+      reconcile: reconcile.function.function,
+      reconcileEvery: reconcile.every,
+      scheduleDeadLetters,
+      others: this.copies ? [this.copies.deadLetterAlarm] : [],
+    });
+    this.dashboard = new SnapkeeperDashboard(this, 'Dashboard', {
+      config,
+      scheduledRun: scheduledRun.function,
+      backup: backup.function,
+      reconcile: reconcile.function.function,
+      restoreVolume: restoreVolume.function,
+      ...(this.copies ? { copies: this.copies } : {}),
+      copyRegions,
+      alarms: this.alarms.alarms,
+      rpoThresholds: this.alarms.rpoThresholds,
+    });
 
     suppressJustifiedFindings([scheduledRun, backup], restoreVolume, copyRegions);
   }

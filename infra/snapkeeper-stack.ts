@@ -1,4 +1,5 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { stackMarkKeyParameter } from '#adapters/mark-key.ts';
 import type { Config } from '#core/config/config.ts';
@@ -7,6 +8,8 @@ import { SnapKeeper } from './snapkeeper-construct.ts';
 export interface SnapkeeperStackProps extends StackProps {
   /** The validated snapkeeper configuration; see {@link SnapKeeper}. */
   readonly config: Config;
+  /** See {@link SnapKeeperProps.alarmTopic}. @default a topic the stack creates */
+  readonly alarmTopic?: ITopic;
 }
 
 /** The deployable unit of the CDK app: one {@link SnapKeeper} in the configured Region. */
@@ -15,7 +18,10 @@ export class SnapkeeperStack extends Stack {
 
   constructor(scope: Construct, id: string, props: SnapkeeperStackProps) {
     super(scope, id, props);
-    this.snapkeeper = new SnapKeeper(this, 'SnapKeeper', { config: props.config });
+    this.snapkeeper = new SnapKeeper(this, 'SnapKeeper', {
+      config: props.config,
+      ...(props.alarmTopic ? { alarmTopic: props.alarmTopic } : {}),
+    });
     // What an operator needs to find: `aws lambda invoke --function-name <RestoreVolumeFunctionName>`.
     new CfnOutput(this, 'CatalogTableName', { value: this.snapkeeper.table.tableName });
     new CfnOutput(this, 'ScheduledRunFunctionName', {
@@ -29,6 +35,9 @@ export class SnapkeeperStack extends Stack {
     new CfnOutput(this, 'MarkKeyParameter', {
       value: stackMarkKeyParameter(props.config.catalog.table),
     });
+    // Subscribe your on-call address to it: `aws sns subscribe --topic-arn <AlarmTopicArn> --protocol email ...`.
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.snapkeeper.alarms.topic.topicArn });
+    new CfnOutput(this, 'DashboardName', { value: this.snapkeeper.dashboard.dashboard.dashboardName });
     const { copies } = this.snapkeeper;
     if (copies) {
       // Where copies wait, and where failed ones land (`aws sqs start-message-move-task` redrives them).

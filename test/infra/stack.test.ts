@@ -145,7 +145,7 @@ describe.each(cases)('the stack synthesized from $name', ({ file }) => {
     });
   });
 
-  it('lets Scheduler invoke the scheduled-run function and nothing else', () => {
+  it("lets Scheduler invoke the scheduled-run function and send what it could not deliver to the schedules' dead-letter queue, nothing else", () => {
     const roleArns = new Set(
       policySchedules(synthesized).map((schedule) => JSON.stringify(schedule.Properties.Target.RoleArn)),
     );
@@ -156,12 +156,17 @@ describe.each(cases)('the stack synthesized from $name', ({ file }) => {
         role,
       ),
     );
+    const deadLetters = policySchedules(synthesized).map(
+      (schedule) => schedule.Properties.Target.DeadLetterConfig,
+    );
+    expect(new Set(deadLetters.map((d) => JSON.stringify(d))).size).toBe(1);
     expect(statements).toEqual([
       expect.objectContaining({
         Effect: 'Allow',
         Action: 'lambda:InvokeFunction',
         Resource: synthesized.stack.resolve(synthesized.stack.snapkeeper.scheduledRunFunction.functionArn),
       }),
+      expect.objectContaining({ Effect: 'Allow', Action: 'sqs:SendMessage', Resource: deadLetters[0]?.Arn }),
     ]);
   });
 
