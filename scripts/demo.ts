@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { DescribeVolumesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { AwsClients } from '#adapters/clients.ts';
 import { tagsOf } from '#adapters/ec2/snapshots.ts';
+import { colorsOn } from '#cli/conventions.ts';
 import { runCli } from '#cli/main.ts';
 import type { Generation } from '#core/model/generation.ts';
 import type { RestoreVolumeResult } from '#core/recovery/restore.ts';
@@ -15,8 +16,9 @@ import { faults as newFaults } from '../test/harness/faults.ts';
 import { SimulatedAgents } from '../test/harness/ssm-faults.ts';
 import { anInstance, aVolume } from '../test/support/fleet.ts';
 
-const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
-const dim = (s: string) => (process.stdout.isTTY ? `\x1b[2m${s}\x1b[0m` : s);
+const colors = colorsOn(process.stdout);
+const bold = (s: string) => (colors ? `\x1b[1m${s}\x1b[0m` : s);
+const dim = (s: string) => (colors ? `\x1b[2m${s}\x1b[0m` : s);
 const step = (n: number, title: string) => console.log(`\n${bold(`${n}. ${title}`)}`);
 
 /** Runs one CLI command, echoing it; returns its stdout. Progress lines go to stderr as usual. */
@@ -159,7 +161,7 @@ try {
   console.log(
     `  ${shared}: ${inDr} copies kept in us-west-2 while ${kept.filter((g) => !g.deletedAt).length} generations stay in us-east-1`,
   );
-  await snapkeeper(['restore', '--volume', shared, '--az', 'us-west-2a', '--region', 'us-west-2'], {
+  await snapkeeper(['restore', '--volume', shared, '--az', 'us-west-2a', '--to-region', 'us-west-2'], {
     quiet: true,
   });
 

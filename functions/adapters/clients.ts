@@ -27,6 +27,8 @@ export interface ClientOptions {
   retryMode?: 'standard' | 'adaptive';
   /** Bounds on every call; default 30 s a request and 10 s a connection. A timed-out call is not retried. */
   timeouts?: Partial<Timeouts>;
+  /** The shared-config profile that signs every call (the CLI's `--profile`); default the SDK's own choice. */
+  profile?: string;
 }
 
 const ClientEnvSchema = z.object({
@@ -120,6 +122,7 @@ export class AwsClients {
       maxAttempts: number;
       retryMode: string;
       requestHandler: ReturnType<typeof requestHandlerOptions>;
+      profile?: string;
     }) => T,
   ): T {
     const key = `${service}:${region}`;
@@ -130,6 +133,7 @@ export class AwsClients {
         maxAttempts: this.options.maxAttempts ?? 8,
         retryMode: this.options.retryMode ?? 'adaptive',
         requestHandler: requestHandlerOptions(this.timeouts),
+        ...(this.options.profile ? { profile: this.options.profile } : {}),
       });
       if (service !== 'dynamo') this.withMiddleware(client as SdkClient);
       this.cache.set(key, client);

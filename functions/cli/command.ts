@@ -5,7 +5,9 @@ import { type Config, loadConfigFile } from '#core/config/config.ts';
 import { InputError } from '#core/model/errors.ts';
 import type { Clock, Log } from '#core/model/ports.ts';
 import { systemClock } from '#wiring';
+import { actionable } from './actionable.ts';
 import { consoleLog } from './console-log.ts';
+import { CONFIG_LOOKUP, checkProfile, configPath, talkingTo } from './conventions.ts';
 import { copyQueueUrl } from './sandbox-setup.ts';
 
 /** Where the CLI writes and what it builds clients with; tests and the demo pass their own. */
@@ -17,11 +19,14 @@ export interface CliIo {
   columns?: number;
 }
 
-/** The options every command takes (SPEC §7). */
+/** The options every command takes (SPEC §7, and aws-cli's `--region` and `--profile`). */
 export interface CommonOptions {
-  config: string;
+  /** Absent: the first of `CONFIG_LOOKUP` found (`conventions.ts`). */
+  config?: string;
   json: boolean;
   quiet: boolean;
+  region?: string;
+  profile?: string;
 }
 
 /** Exit statuses of SPEC §7. */
@@ -52,6 +57,9 @@ export interface Cli {
   log(options: CommonOptions): Log;
   /** How wide the terminal is, in characters. */
   columns(): number;
+  /** The terminal's width when stdout is one (`CliIo.columns`); absent (a pipe, a file, a test), a listing's
+   * lines are whole. */
+  readonly terminal?: number;
 }
 
 /**
@@ -62,21 +70,35 @@ export function cliOver(program: Command, io: CliIo): Cli & { status(): number }
   let status: number = EXIT.ok;
   return {
     status: () => status,
+    ...(io.columns ? { terminal: io.columns } : {}),
     command: (name, summary) =>
       program
         .command(name)
         .description(summary)
-        .option('-c, --config <file>', 'configuration file (JSON or YAML)', './snapkeeper.config.json')
+        .option(
+          '-c, --config <file>',
+          `configuration file (JSON or YAML); default the first found of ${CONFIG_LOOKUP.map((f) => `./${f}`).join(', ')}`,
+        )
+        .option(
+          '--region <region>',
+          "the AWS Region to work in; default the config's region (not AWS_REGION)",
+        )
+        .option(
+          '--profile <name>',
+          'the AWS shared-config profile to sign with (sets what AWS_PROFILE would)',
+        )
         .option('--json', 'print one JSON document on stdout and nothing else there', false)
         .option('-q, --quiet', 'no progress lines on stderr', false),
     act: (work) => async (options) => {
-      const config = await loadConfigFile(options.config);
-      const clients = io.clients ?? new AwsClients(clientOptionsFromEnv(process.env));
+      const loaded = await loadConfigFile(configPath(options.config));
+      const config = talkingTo(loaded, options.region, process.env, io.stderr);
+      const profile = options.profile === undefined ? {} : { profile: checkProfile(options.profile) };
+      const clients = io.clients ?? new AwsClients({ ...clientOptionsFromEnv(process.env), ...profile });
       try {
         const [output, text] = await work(config, options, clients);
         io.stdout(`${options.json ? JSON.stringify(output, null, 2) : text}\n`);
       } catch (error) {
-        if (!(error instanceof PartialFailure)) throw error;
+        if (!(error instanceof PartialFailure)) throw actionable(error, config, process.env);
         io.stdout(`${options.json ? JSON.stringify(error.output, null, 2) : error.text}\n`);
         status = EXIT.failed;
       }

@@ -17,7 +17,9 @@ export function consoleLog(write: (line: string) => void, minimum: Level = 'info
     (level: Level) =>
     (message: string, data: Record<string, unknown> = {}) => {
       if (LEVELS[level] < LEVELS[minimum]) return;
+      // A field left undefined says nothing: `freezeWindowMs=undefined` would read as a value.
       const fields = Object.entries(data)
+        .filter(([, value]) => value !== undefined)
         .map(([key, value]) => `${key}=${fieldText(value)}`)
         .join(' ');
       write(`${level === 'info' ? '·' : level.toUpperCase()} ${message}${fields ? `  ${fields}` : ''}\n`);

@@ -4,6 +4,7 @@ import type { ReconcileDryRun } from '#core/lifecycle/dry-run.ts';
 import type { Plan } from '#core/lifecycle/plan.ts';
 import type { ReconcileReport } from '#core/lifecycle/reconcile.ts';
 import type { Generation } from '#core/model/generation.ts';
+import type { ListedGeneration } from '#core/recovery/generation-list.ts';
 import type { RebuildReport } from '#core/recovery/manifests.ts';
 import type { RestoreTimes, RestoreVolumeResult } from '#core/recovery/restore.ts';
 import type { VolumeShape } from '#core/recovery/volume-options.ts';
@@ -20,11 +21,29 @@ const CONSISTENCY_MARK: Record<Generation['consistency'], string> = {
   failed: 'FAILED',
 };
 
-export function table(header: string[], rows: string[][]): string {
+/** `1 round`, `2 rounds`: a count with its noun agreeing. */
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+/**
+ * Columns padded to their widest cell. Wider than `columns`, the last columns give way first (the ids a person
+ * copies come first), each down to its header's width (or 8), their longer cells ending in `…`; `--json` has
+ * every value whole.
+ */
+export function table(header: string[], rows: string[][], columns?: number): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  let over =
+    widths.reduce((a, w) => a + w, 0) + 2 * (widths.length - 1) - (columns ?? Number.POSITIVE_INFINITY);
+  for (let i = widths.length - 1; i >= 0 && over > 0; i--) {
+    const give = Math.min(over, Math.max(0, (widths[i] ?? 0) - Math.max((header[i] ?? '').length, 8)));
+    widths[i] = (widths[i] ?? 0) - give;
+    over -= give;
+  }
+  const clip = (cell: string, width: number) => (cell.length > width ? `${cell.slice(0, width - 1)}…` : cell);
   const line = (cells: string[]) =>
     cells
-      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .map((c, i) => clip(c, widths[i] ?? 0).padEnd(widths[i] ?? 0))
       .join('  ')
       .trimEnd();
   return [line(header), line(widths.map((w) => '─'.repeat(w))), ...rows.map(line)].join('\n');
@@ -35,7 +54,8 @@ export function shortTime(iso: string | undefined): string {
   return iso ? `${iso.slice(0, 10)} ${iso.slice(11, 16)}Z` : '—';
 }
 
-export function formatGenerations(generations: readonly Generation[]): string {
+/** The listing as a table, fitted into `columns` when the CLI writes to a terminal that wide. */
+export function formatGenerations(generations: readonly ListedGeneration[], columns?: number): string {
   if (generations.length === 0) return 'No generations match.';
   return table(
     ['GENERATION', 'POLICY/SCHEDULE', 'TARGET', 'TAKEN', 'STATE', 'CONSISTENCY', 'COPIES', 'SNAPSHOTS'],
@@ -44,12 +64,13 @@ export function formatGenerations(generations: readonly Generation[]): string {
       `${g.policy}/${g.schedule}`,
       g.target.id,
       shortTime(g.takenAt ?? g.scheduledAt),
-      g.deletedAt ? 'deleted' : g.state,
+      g.state,
       CONSISTENCY_MARK[g.consistency],
       g.copies.map(copyCell).join(' ') || '—',
       g.snapshots.map((s) => `${s.volumeId}→${s.snapshotId}`).join(' ') ||
         (g.failure ? `(${g.failure})` : '—'),
     ]),
+    columns,
   );
 }
 
@@ -158,15 +179,15 @@ export function formatInit(steps: readonly SetupStep[]): string {
 
 export function formatReconcile(report: ReconcileReport, figures: readonly MetricDatum[] = []): string {
   const lines = [
-    `Reconciled ${report.examined} open generations: ${report.completed.length} completed, ${report.failed.length} failed, ${report.stillPending.length} still pending`,
-    `  retention set ${report.expiries.length} expiries; pruned ${report.pruned.length}, held ${report.held.length}`,
+    `Reconciled ${plural(report.examined, 'open generation')}: ${report.completed.length} completed, ${report.failed.length} failed, ${report.stillPending.length} still pending`,
+    `  retention set ${plural(report.expiries.length, 'expiry', 'expiries')}; pruned ${report.pruned.length}, held ${report.held.length}`,
     ...(figures.length > 0 ? [`  ${formatFigures(figures)}`] : []),
   ];
   for (const f of report.failed) lines.push(`  ✗ ${f.generationId}: ${f.failure}`);
   for (const s of report.stuck)
     lines.push(`  ! ${s.generationId} pending for ${s.pendingMinutes} min (stuck)`);
   if (report.copiesQueued.length)
-    lines.push(`  queued DR copies of ${report.copiesQueued.length} generations`);
+    lines.push(`  queued DR copies of ${plural(report.copiesQueued.length, 'generation')}`);
   for (const e of report.copyExpiries)
     lines.push(`  copy of ${e.generationId} in ${e.region} expires ${e.expiresAt}`);
   for (const p of report.pruned) {
@@ -238,7 +259,7 @@ export function formatPlan(plan: Plan): string {
 export function formatRebuild(report: RebuildReport): string {
   const verb = report.dryRun ? 'would import' : 'imported';
   return [
-    `${report.manifests} manifests; ${report.present} generations already in the catalog (kept); ${verb} ${report.imported.length}${report.dryRun ? ' (dry run: nothing written)' : ''}`,
+    `${plural(report.manifests, 'manifest')}; ${plural(report.present, 'generation')} already in the catalog (kept); ${verb} ${report.imported.length}${report.dryRun ? ' (dry run: nothing written)' : ''}`,
     ...report.imported.map((id) => `  + ${id}`),
   ].join('\n');
 }
@@ -247,7 +268,7 @@ export function formatCopy(report: PumpReport): string {
   const done = report.steps.filter((s) => s.outcome === 'done');
   const waiting = report.steps.filter((s) => s.outcome === 'wait');
   const lines = [
-    `Copy queue: ${report.steps.length} steps in ${report.rounds} rounds; ${done.length} copies final, ${waiting.length} waits, ${report.failed.length} failed steps`,
+    `Copy queue: ${plural(report.steps.length, 'step')} in ${plural(report.rounds, 'round')}; ${plural(done.length, 'copy', 'copies')} final, ${plural(waiting.length, 'wait')}, ${plural(report.failed.length, 'failed step')}`,
   ];
   for (const s of done)
     if (s.state)

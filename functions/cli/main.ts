@@ -1,4 +1,4 @@
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Help, type Option } from 'commander';
 import { ConfigError, describeErrorChain, InputError } from '#core/model/errors.ts';
 import { type CliIo, cliOver, EXIT } from './command.ts';
 import { backupCommand } from './commands/backup.ts';
@@ -11,11 +11,14 @@ import { reconcileCommand } from './commands/reconcile.ts';
 import { reportCommand } from './commands/report.ts';
 import { restoreCommand } from './commands/restore.ts';
 import { runCommand } from './commands/run.ts';
+import { validateCommand } from './commands/validate.ts';
+import { cliVersion } from './conventions.ts';
 
 export { type CliIo, EXIT } from './command.ts';
 
 /** The commands in the order `--help` lists them. */
 const COMMANDS = [
+  validateCommand,
   initCommand,
   planCommand,
   runCommand,
@@ -32,7 +35,9 @@ const COMMANDS = [
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   const program = new Command('snapkeeper')
     .description('Tag-driven EBS snapshot and AMI backups: plan, run, list and restore generations.')
+    .version(cliVersion(), '-V, --version', 'the version of snapkeeper')
     .exitOverride()
+    .configureHelp({ optionDescription: requiredMarked })
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .showHelpAfterError('(run with --help for usage)');
   const cli = cliOver(program, io);
@@ -43,6 +48,12 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   } catch (error) {
     return reportError(error, argv.includes('--json'), io);
   }
+}
+
+/** `--help` says which options a command cannot run without (commander itself does not). */
+function requiredMarked(option: Option): string {
+  const description = new Help().optionDescription(option);
+  return option.mandatory ? `(required) ${description}` : description;
 }
 
 function reportError(error: unknown, json: boolean, io: CliIo): number {

@@ -252,7 +252,7 @@ describe('restore in a DR Region', () => {
       volumes[1] as string,
       '--az',
       'us-west-2a',
-      '--region',
+      '--to-region',
       'us-west-2',
       '--json',
     );
@@ -290,7 +290,7 @@ describe('restore in a DR Region', () => {
       volumes[2] as string,
       '--az',
       'eu-west-1b',
-      '--region',
+      '--to-region',
       'eu-west-1',
       '--at',
       night(3, 12),

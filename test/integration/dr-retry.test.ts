@@ -89,7 +89,7 @@ describe('a copy refused for good', () => {
       'copy',
       '--retry',
       first,
-      '--region',
+      '--copy-region',
       'us-west-2',
       '--at',
       '2026-10-02T13:00:00Z',
@@ -110,8 +110,12 @@ describe('a copy refused for good', () => {
   });
 
   it.each([
-    [['--region', 'us-west-2'], /--region goes with --retry/],
-    [['--retry', 'gen-20261001T010000-0000000000'], /--retry needs --region/],
+    [['--copy-region', 'us-west-2'], /--copy-region goes with --retry/],
+    [['--retry', 'gen-20261001T010000-0000000000'], /--retry needs --copy-region/],
+    [
+      ['--retry', 'gen-20261001T010000-0000000000', '--region', 'us-west-2'],
+      /--region us-west-2: on this command --region was renamed to --copy-region/,
+    ],
     [['--max-delay', '-1'], /must be a whole number, 0 or more/],
   ])('rejects bad flags %j with exit status 2', async (flags, message) => {
     const result = await snapkeeper('copy', ...flags);
@@ -120,7 +124,7 @@ describe('a copy refused for good', () => {
   });
 
   it('refuses to retry a copy that did not fail, with exit status 2', async () => {
-    const result = await snapkeeper('copy', '--retry', first, '--region', 'us-west-2');
+    const result = await snapkeeper('copy', '--retry', first, '--copy-region', 'us-west-2');
     expect(result.status).toBe(2);
     expect(result.stderr).toMatch(/is completed; only a failed copy is retried/);
   });

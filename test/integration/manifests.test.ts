@@ -16,6 +16,7 @@ import type { RunReport } from '#core/backup/run.ts';
 import { parseConfig } from '#core/config/config.ts';
 import { ManifestObjectError } from '#core/model/errors.ts';
 import type { Generation } from '#core/model/generation.ts';
+import { asListed, type ListedGeneration } from '#core/recovery/generation-list.ts';
 import type { RebuildReport } from '#core/recovery/manifests.ts';
 import type { RestoreVolumeResult } from '#core/recovery/restore.ts';
 import { cli } from '../support/cli.ts';
@@ -65,7 +66,7 @@ async function manifest(generationId: string): Promise<Generation> {
 let volumeId: string;
 let server: SeededInstance;
 let nights: RunReport[];
-let catalogBefore: Generation[];
+let catalogBefore: ListedGeneration[];
 
 beforeAll(async () => {
   writeFileSync(configFile, JSON.stringify(config));
@@ -92,7 +93,7 @@ beforeAll(async () => {
     }
     expect((await snapkeeper('reconcile', '--at', day(n, 2))).status).toBe(0);
   }
-  catalogBefore = (await snapkeeper('generations', '--json')).json() as Generation[];
+  catalogBefore = (await snapkeeper('generations', '--json')).json() as ListedGeneration[];
 });
 
 const idsOf = (policy: string) =>
@@ -102,7 +103,8 @@ describe('manifests written by runs and reconcile', () => {
   it('holds one manifest per generation, equal to its catalog record, encrypted', async () => {
     expect(catalogBefore).toHaveLength(6);
     for (const generation of catalogBefore) {
-      expect(await manifest(generation.id)).toEqual(generation);
+      // The manifest is the record; the listing says `deleted` for a pruned one where the record has deletedAt.
+      expect(asListed(await manifest(generation.id))).toEqual(generation);
       const head = await s3.send(
         new HeadObjectCommand({ Bucket: 'dr-manifests', Key: `generations/${generation.id}.json` }),
       );
@@ -135,7 +137,7 @@ describe('manifests written by runs and reconcile', () => {
 
   it('refuses a malformed manifest with an error naming its key, the field and the fix', async () => {
     const store = new S3ManifestStore(clients.s3('us-west-2'), 'dr-manifests');
-    const [good] = catalogBefore;
+    const good = await manifest(catalogBefore.find((g) => g.state === 'completed')?.id ?? '');
     const bodies = {
       'gen-bad-state': JSON.stringify({
         version: 1,
@@ -186,19 +188,34 @@ describe('with the catalog table gone', () => {
     await waitUntilTableNotExists({ client: db, maxWaitTime: 60 }, { TableName: 'dr-catalog' });
   });
 
-  it('cannot list from the catalog', async () => {
-    expect((await snapkeeper('generations', '--json')).status).toBe(1);
+  it('cannot list from the catalog, naming the table, its Region and what to do', async () => {
+    const result = await snapkeeper('generations', '--json');
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain(
+      'snapkeeper: the catalog table "dr-catalog" does not exist in us-east-1 (AWS_ENDPOINT_URL is',
+    );
+    expect(result.stderr).toMatch(
+      /read the manifests with --from-manifests .*for a sandbox: snapkeeper init/,
+    );
+    expect(result.json()).toMatchObject({ error: { kind: 'AwsSetupError' } });
   });
 
   it('lists the same generations from the manifests, in the same JSON shape', async () => {
     const listed = await snapkeeper('generations', '--from-manifests', '--json');
     expect(listed.status).toBe(0);
     expect(listed.json()).toEqual(catalogBefore);
-    const byRegion = await snapkeeper('generations', '--region', 'us-west-2', '--volume', volumeId, '--json');
+    const byRegion = await snapkeeper(
+      'generations',
+      '--manifests-region',
+      'us-west-2',
+      '--volume',
+      volumeId,
+      '--json',
+    );
     expect(byRegion.json()).toEqual(catalogBefore.filter((g) => g.target.id === volumeId));
     const byInstance = await snapkeeper(
       'generations',
-      '--region',
+      '--manifests-region',
       'us-west-2',
       '--instance',
       server.instanceId,
@@ -253,7 +270,13 @@ describe('with the catalog table gone', () => {
     const result = await cli(['rebuild-catalog', '--json', '--config', bare], clients);
     expect(result.status).toBe(2);
     expect(result.stderr).toMatch(/no "manifests" key/);
-    const listed = await cli(['generations', '--region', 'us-west-2', '--config', bare], clients);
+    const listed = await cli(['generations', '--manifests-region', 'us-west-2', '--config', bare], clients);
     expect(listed.status).toBe(2);
+    expect(listed.stderr).toMatch(/--manifests-region us-west-2: .*the config has no "manifests" key/);
+    const renamed = await snapkeeper('generations', '--region', 'us-west-2');
+    expect(renamed.status).toBe(2);
+    expect(renamed.stderr).toMatch(
+      /--region was renamed to --manifests-region; .*write --manifests-region us-west-2/,
+    );
   });
 });

@@ -120,6 +120,19 @@ describe('plan --json', () => {
     expect(await state()).toEqual(before);
   });
 
+  it('exits 1 with --fail-on-problems when it lists problems, printing the plan still', async () => {
+    const gated = await cli(
+      ['plan', '--at', '2026-11-21T12:00:00Z', '--fail-on-problems', '--config', file],
+      clients,
+    );
+    expect(gated.status).toBe(1);
+    expect(gated.stdout).toMatch(/Problems \(\d+\):\n {2}! /);
+    expect(plan.problems.length).toBeGreaterThan(0);
+    const ungated = await cli(['plan', '--at', '2026-11-21T12:00:00Z', '--config', file], clients);
+    expect(ungated.status).toBe(0);
+    expect(ungated.stdout).toBe(gated.stdout);
+  });
+
   it('rejects an unknown policy with exit status 2', async () => {
     const result = await cli(['plan', '--policy', 'nope', '--config', file], clients);
     expect(result.status).toBe(2);

@@ -228,7 +228,7 @@ describe('restore', () => {
         'volume-1',
         '--az',
         'us-east-1a',
-        '--region',
+        '--to-region',
         'us-est-1',
         '--config',
         configFile,
@@ -237,7 +237,7 @@ describe('restore', () => {
     );
     expect(flags.status).toBe(2);
     expect(flags.stderr).toMatch(
-      /bad restore-volume request: --volume: must be a volume id[\s\S]*--region: [\s\S]*did you mean "us-east-1"/,
+      /bad restore-volume request: --volume: must be a volume id[\s\S]*--to-region: [\s\S]*did you mean "us-east-1"/,
     );
     expect(flags.stderr).not.toContain('volumeId');
     await expect(

@@ -1,3 +1,4 @@
+import { copyRegions } from '#core/config/config.ts';
 import { retryCopy } from '#core/copies/queue.ts';
 import { InputError } from '#core/model/errors.ts';
 import { copyWorkerDeps } from '#wiring';
@@ -9,6 +10,7 @@ import {
   PartialFailure,
   queueUrlOf,
 } from '../command.ts';
+import { refuseRenamedRegion } from '../conventions.ts';
 import { pumpCopyQueue } from '../copy-pump.ts';
 import { formatCopy } from '../format.ts';
 import { isoTime, nonNegativeInt, positiveInt } from '../options.ts';
@@ -18,7 +20,7 @@ type CopyOptions = CommonOptions & {
   maxDelay: number;
   rounds: number;
   retry?: string;
-  region?: string;
+  copyRegion?: string;
 };
 
 /** `snapkeeper copy`: works the DR copy queue as the copy-worker Lambda does. */
@@ -38,16 +40,18 @@ export function copyCommand(cli: Cli): void {
     .option('--rounds <n>', 'receive rounds at most (10 messages each)', positiveInt, 50)
     .option(
       '--retry <generation>',
-      "queue a generation's failed copy again (with --region), then work the queue",
+      "queue a generation's failed copy again (with --copy-region), then work the queue",
     )
-    .option('--region <region>', 'the copy Region, with --retry')
+    .option('--copy-region <region>', 'the copy Region, with --retry')
     .action(
       cli.act<CopyOptions>(async (config, options, clients) => {
+        refuseRenamedRegion(options.region, copyRegions(config), '--copy-region');
         const url = await queueUrlOf(config, clients);
         if (!url) throw new InputError('no policy in the config has copies; there is nothing to copy');
-        if (options.region && !options.retry) throw new InputError('--region goes with --retry <generation>');
-        if (options.retry && !options.region)
-          throw new InputError('--retry needs --region <the copy Region>');
+        if (options.copyRegion && !options.retry)
+          throw new InputError('--copy-region goes with --retry <generation>');
+        if (options.retry && !options.copyRegion)
+          throw new InputError('--retry needs --copy-region <the copy Region>');
         const deps = copyWorkerDeps(
           {
             config,
@@ -58,7 +62,7 @@ export function copyCommand(cli: Cli): void {
           },
           url,
         );
-        if (options.retry && options.region) await retryCopy(deps, options.retry, options.region);
+        if (options.retry && options.copyRegion) await retryCopy(deps, options.retry, options.copyRegion);
         const report = await pumpCopyQueue(clients.sqs(config.region), url, deps, {
           maxDelaySeconds: options.maxDelay,
           maxRounds: options.rounds,

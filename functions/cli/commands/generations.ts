@@ -1,9 +1,10 @@
 import type { Config } from '#core/config/config.ts';
 import { InputError } from '#core/model/errors.ts';
-import { listGenerations } from '#core/recovery/generation-list.ts';
+import { asListed, listGenerations } from '#core/recovery/generation-list.ts';
 import { ManifestCatalog } from '#core/recovery/manifests.ts';
 import { catalogFor, requiredManifests } from '#wiring';
 import { type Cli, type CommonOptions, checkPolicy } from '../command.ts';
+import { refuseRenamedRegion } from '../conventions.ts';
 import { formatGenerations } from '../format.ts';
 import { positiveInt } from '../options.ts';
 
@@ -13,19 +14,24 @@ type GenerationsOptions = CommonOptions & {
   policy?: string;
   limit: number;
   fromManifests: boolean;
-  region?: string;
+  manifestsRegion?: string;
 };
 
 /**
- * Whether `generations` reads the manifests: with --from-manifests, or with --region naming the manifest
- * Region (the primary Region reads the catalog; any other Region has nothing to read).
+ * Whether `generations` reads the manifests: with --from-manifests, or with --manifests-region naming the
+ * manifest Region (the primary Region reads the catalog; any other Region has nothing to read).
  */
-function readsManifests(config: Config, options: { fromManifests: boolean; region?: string }): boolean {
-  if (options.fromManifests || !options.region || options.region === config.region)
-    return options.fromManifests;
-  if (options.region === config.manifests?.region) return true;
+function readsManifests(config: Config, options: GenerationsOptions): boolean {
+  refuseRenamedRegion(
+    options.region,
+    config.manifests ? [config.manifests.region] : [],
+    '--manifests-region',
+  );
+  const region = options.manifestsRegion;
+  if (options.fromManifests || !region || region === config.region) return options.fromManifests;
+  if (region === config.manifests?.region) return true;
   throw new InputError(
-    `--region ${options.region}: generations are listed from the catalog in ${config.region}${config.manifests ? ` or from the manifests in ${config.manifests.region}` : ' (the config has no "manifests" key)'}`,
+    `--manifests-region ${region}: generations are listed from the catalog in ${config.region}${config.manifests ? ` or from the manifests in ${config.manifests.region}` : ' (the config has no "manifests" key)'}`,
   );
 }
 
@@ -39,8 +45,8 @@ export function generationsCommand(cli: Cli): void {
     .option('--limit <n>', 'at most this many', positiveInt, 50)
     .option('--from-manifests', 'read the manifests in the manifest Region, not the catalog', false)
     .option(
-      '--region <region>',
-      'the primary Region reads the catalog; the manifest Region reads the manifests',
+      '--manifests-region <region>',
+      'the manifest Region reads the manifests (as --from-manifests); the primary Region reads the catalog',
     )
     .action(
       cli.act<GenerationsOptions>(async (config, options, clients) => {
@@ -57,7 +63,8 @@ export function generationsCommand(cli: Cli): void {
           policies: options.policy ? [options.policy] : config.policies.map((p) => p.name),
           limit: options.limit,
         });
-        return [generations, formatGenerations(generations)];
+        const listed = generations.map(asListed);
+        return [listed, formatGenerations(listed, cli.terminal)];
       }),
     );
 }

@@ -1,8 +1,10 @@
 import { Option } from 'commander';
+import { copyRegions } from '#core/config/config.ts';
 import { parseRestoreRequest, restoreVolume } from '#core/recovery/restore.ts';
 import { VOLUME_TYPES } from '#core/recovery/volume-options.ts';
 import { restoreDeps } from '#wiring';
 import type { Cli, CommonOptions } from '../command.ts';
+import { refuseRenamedRegion } from '../conventions.ts';
 import { flagSpelling, withFlags } from '../flags.ts';
 import { formatRestore } from '../format.ts';
 import { isoTime, positiveInt } from '../options.ts';
@@ -12,7 +14,7 @@ type RestoreOptions = CommonOptions & {
   generation?: string;
   az: string;
   at?: string;
-  region?: string;
+  toRegion?: string;
   volumeType?: string;
   iops?: number;
   throughput?: number;
@@ -30,6 +32,7 @@ export const RESTORE_FLAGS = flagSpelling({
   generationId: '--generation',
   availabilityZone: '--az',
   sizeGiB: '--size',
+  region: '--to-region',
 });
 
 /** `snapkeeper restore`: the restore-volume runbook, as the restore-volume Lambda runs it. */
@@ -40,7 +43,10 @@ export function restoreCommand(cli: Cli): void {
     .option('--generation <id>', 'restore this generation instead')
     .requiredOption('--az <zone>', 'Availability Zone for the new volume')
     .option('--at <time>', 'point in time (ISO-8601); default now', isoTime)
-    .option('--region <region>', 'restore in this copy Region (a DR copy); default the primary Region')
+    .option(
+      '--to-region <region>',
+      'restore in this copy Region (from its DR copy); default the primary Region',
+    )
     .addOption(
       new Option('--volume-type <type>', 'volume type; default the source volume’s').choices(VOLUME_TYPES),
     )
@@ -62,6 +68,7 @@ export function restoreCommand(cli: Cli): void {
     )
     .action(
       cli.act<RestoreOptions>(async (config, options, clients) => {
+        refuseRenamedRegion(options.region, copyRegions(config), '--to-region');
         const actor = `cli:${process.env.USER ?? 'unknown'}`;
         const result = await withFlags(RESTORE_FLAGS, () =>
           restoreVolume(
@@ -70,7 +77,7 @@ export function restoreCommand(cli: Cli): void {
               generationId: options.generation,
               at: options.at,
               availabilityZone: options.az,
-              region: options.region,
+              region: options.toRegion,
               volumeType: options.volumeType,
               iops: options.iops,
               throughput: options.throughput,

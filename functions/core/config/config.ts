@@ -130,6 +130,11 @@ export function scheduleOf(
   return { policy, schedule: policy?.schedules.find((s) => s.name === names.schedule) };
 }
 
+/** Every Region a policy of the config copies to, each once. */
+export function copyRegions(config: Config): string[] {
+  return [...new Set(config.policies.flatMap((p) => p.copies.map((c) => c.region)))];
+}
+
 /** How many snapshot copies may be in flight at once into this Region. */
 export function copyLimit(config: Config, region: string): number {
   return config.copyQueue.maxInFlightByRegion[region] ?? config.copyQueue.maxInFlight;

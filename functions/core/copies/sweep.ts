@@ -1,4 +1,4 @@
-import type { Config } from '#core/config/config.ts';
+import { type Config, copyRegions } from '#core/config/config.ts';
 import type { Catalog } from '#core/model/catalog.ts';
 import type { Clock, Log } from '#core/model/ports.ts';
 import type { CopySlots } from './ports.ts';
@@ -11,7 +11,7 @@ export async function sweepSlots(
   deps: { config: Config; catalog: Catalog; slots: CopySlots; clock: Clock; log: Log },
   staleAfterMs: number,
 ): Promise<{ region: string; key: string }[]> {
-  const regions = [...new Set(deps.config.policies.flatMap((p) => p.copies.map((c) => c.region)))];
+  const regions = copyRegions(deps.config);
   const now = deps.clock.now().getTime();
   const freed: { region: string; key: string }[] = [];
   for (const region of regions) {

@@ -187,6 +187,12 @@ export class EndpointTimeoutError extends Error {
   }
 }
 
+/** AWS cannot be worked with as the environment is set up: no credentials, no catalog table where the command
+ * looks, an endpoint that does not answer as AWS. The message says what to change; `cause` keeps the SDK error. */
+export class AwsSetupError extends Error {
+  override readonly name = 'AwsSetupError';
+}
+
 /**
  * A create call (`CreateSnapshot`, `CreateSnapshots`, `CreateImage`) failed without saying whether EC2 carried it
  * out: a timeout, a server error, a connection reset. Those calls take no idempotency token, so the caller looks

@@ -34,3 +34,11 @@ export async function listGenerations(
   }
   return listing.policy ? generations.filter((g) => g.policy === listing.policy) : generations;
 }
+
+/** A generation as `generations` shows it, in the table and in `--json` alike: a pruned one's state is `deleted`. */
+export type ListedGeneration = Omit<Generation, 'state'> & { state: Generation['state'] | 'deleted' };
+
+/** The record as listed: `state` says `deleted` once its snapshots are pruned (`deletedAt`), the rest unchanged. */
+export function asListed(generation: Generation): ListedGeneration {
+  return generation.deletedAt ? { ...generation, state: 'deleted' } : generation;
+}

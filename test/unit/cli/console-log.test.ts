@@ -20,6 +20,12 @@ describe("the CLI's log", () => {
     ]);
   });
 
+  it('leaves out a field that is undefined rather than print key=undefined', () => {
+    const { lines, log } = captured();
+    log.info('thaw sent', { instanceIds: ['i-1'], freezeWindowMs: undefined });
+    expect(lines).toEqual(['· thaw sent  instanceIds=["i-1"]\n']);
+  });
+
   it('prints strings as they are and other values as JSON', () => {
     const { lines, log } = captured();
     log.info('copies queued', { generationId: 'gen-1', regions: ['eu-west-1'] });

@@ -96,7 +96,7 @@ describe('restore-volume: options EC2 would refuse', () => {
       .catch((e: unknown) => e);
     expect(byGeneration).toBeInstanceOf(RequestError);
     expect((byGeneration as RequestError).rendered(RESTORE_FLAGS)).toContain(
-      '--region: us-west-2 is no copy Region of any policy; copies go to eu-west-1 (policy daily)',
+      '--to-region: us-west-2 is no copy Region of any policy; copies go to eu-west-1 (policy daily)',
     );
     expect(world.volumes.calls).toEqual([]);
   });
