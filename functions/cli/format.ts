@@ -14,7 +14,8 @@ import type { SetupStep } from './sandbox-setup.ts';
 
 /** Human-readable output of the CLI. `--json` bypasses all of this. */
 
-const CONSISTENCY_MARK: Record<Generation['consistency'], string> = {
+/** A generation's consistency in a table cell. */
+export const CONSISTENCY_MARK: Record<Generation['consistency'], string> = {
   application: 'app',
   filesystem: 'fs',
   crash: 'crash',

@@ -1,6 +1,6 @@
 import type { Report } from '#core/report/report.ts';
 import type { TargetReport } from '#core/report/target.ts';
-import { table } from './format.ts';
+import { CONSISTENCY_MARK, table } from './format.ts';
 
 /** The report as a terminal table that fits `columns` characters, and its sections below it. */
 
@@ -27,13 +27,6 @@ export function bytes(n: number | null): string {
   return `${unit === 0 ? value : value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
 }
 
-const CONSISTENCY: Record<string, string> = {
-  application: 'app',
-  filesystem: 'fs',
-  crash: 'crash',
-  failed: 'FAILED',
-};
-
 interface Column {
   header: string;
   /** Lower goes first when the terminal is too narrow. */
@@ -48,7 +41,7 @@ const COLUMNS: Column[] = [
   {
     header: 'CONSISTENCY',
     keep: 5,
-    cell: (_, t) => (t.newest ? (CONSISTENCY[t.newest.consistency] ?? '') : '—'),
+    cell: (_, t) => (t.newest ? CONSISTENCY_MARK[t.newest.consistency] : '—'),
   },
   {
     header: 'DR RPO',

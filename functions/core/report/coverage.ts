@@ -1,5 +1,6 @@
 import type { InstanceInfo, VolumeInfo } from '#core/backup/ports.ts';
 import type { Config } from '#core/config/config.ts';
+import { mapLimit } from '#core/model/concurrency.ts';
 import { isExcluded, policiesOf } from '#core/model/tags.ts';
 import type { ReportDeps } from './ports.ts';
 
@@ -79,20 +80,26 @@ export async function unprotectedResources(
       .flatMap((i) => i.volumes.map((v) => v.volumeId))
       .filter((id) => !excluded.has(id)),
   );
-  const found: Unprotected[] = [];
-  for (const instance of instances) {
-    if (knownPolicies(config, instance.tags, 'instances').length > 0) continue;
-    const covered =
-      instance.volumes.length > 0 && instance.volumes.every((v) => volumeTagged.has(v.volumeId));
-    if (covered || (await catalog.byTarget(instance.instanceId, { limit: 1 })).length > 0) continue;
-    found.push(entry('instance', instance.instanceId, instance.tags));
-  }
-  for (const volume of volumes) {
-    if (volumeTagged.has(volume.volumeId) || throughInstance.has(volume.volumeId)) continue;
-    if ((await catalog.byVolume(volume.volumeId, { limit: 1 })).length > 0) continue;
-    found.push(entry('volume', volume.volumeId, volume.tags));
-  }
-  return found;
+  const candidates = [
+    ...instances
+      .filter((i) => knownPolicies(config, i.tags, 'instances').length === 0)
+      .filter((i) => i.volumes.length === 0 || !i.volumes.every((v) => volumeTagged.has(v.volumeId)))
+      .map((i) => ({ kind: 'instance' as const, id: i.instanceId, tags: i.tags })),
+    ...volumes
+      .filter((v) => !volumeTagged.has(v.volumeId) && !throughInstance.has(v.volumeId))
+      .map((v) => ({ kind: 'volume' as const, id: v.volumeId, tags: v.tags })),
+  ];
+  // One catalog look-up each, a few at a time: a Region can hold thousands of untagged resources.
+  const taken = await mapLimit(
+    candidates,
+    8,
+    async (c) =>
+      (c.kind === 'instance'
+        ? await catalog.byTarget(c.id, { limit: 1 })
+        : await catalog.byVolume(c.id, { limit: 1 })
+      ).length > 0,
+  );
+  return candidates.filter((_, i) => !taken[i]).map((c) => entry(c.kind, c.id, c.tags));
 }
 
 function entry(kind: 'instance' | 'volume', id: string, tags: Record<string, string>): Unprotected {
