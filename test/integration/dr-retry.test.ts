@@ -54,10 +54,14 @@ beforeAll(async () => {
   volumeId = await aVolume(new EC2Client({ region: 'us-east-1' }), {
     tags: { 'snapkeeper:policy': 'nightly' },
   });
-  for (const night of ['2026-10-01T01:00:00Z', '2026-10-02T01:00:00Z']) {
-    expect(
-      (await snapkeeper('run', '--policy', 'nightly', '--schedule', 'nightly', '--at', night)).status,
-    ).toBe(0);
+  // Each run is followed by the reconcile pass that, in AWS (and LocalStack), finds its pending snapshots completed
+  // and queues the copies; on moto they complete within the run.
+  for (const day of ['01', '02']) {
+    const at = `2026-10-${day}T01:00:00Z`;
+    const run = await snapkeeper('run', '--policy', 'nightly', '--schedule', 'nightly', '--at', at);
+    expect(run.status, run.stderr).toBe(0);
+    const reconciled = await snapkeeper('reconcile', '--at', `2026-10-${day}T01:30:00Z`);
+    expect(reconciled.status, reconciled.stderr).toBe(0);
   }
   const [, older] = (await snapkeeper('generations', '--volume', volumeId, '--json')).json<Generation[]>();
   first = older?.id ?? '';
