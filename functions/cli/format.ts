@@ -85,12 +85,15 @@ function copyCell(copy: Generation['copies'][number]): string {
 /**
  * The figures the Lambdas publish as metrics, under the same names, on one line: `Targets 2, Snapshots 3, …,
  * ThrottledCallsAbsorbed 4`. Several values (a freeze window per target) show their maximum; a figure about one
- * policy or Region names it in brackets.
+ * policy or Region among others names it in brackets.
  */
 export function formatFigures(figures: readonly MetricDatum[]): string {
+  const aboutOf = (figure: MetricDatum) => figure.dimensions.Policy ?? figure.dimensions.Region;
+  // A run's figures are all about its policy, which its header line names already.
+  const shared = figures.every((f) => aboutOf(f) === aboutOf(figures[0] as MetricDatum));
   return figures
     .map((figure) => {
-      const about = figure.dimensions.Policy ?? figure.dimensions.Region;
+      const about = shared ? undefined : aboutOf(figure);
       const value = Math.max(...figure.values);
       const shown =
         figure.unit === 'Seconds'

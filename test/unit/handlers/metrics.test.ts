@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AwsClients } from '#adapters/clients.ts';
 import type { RunReport } from '#core/backup/run.ts';
 import { RunFailedError } from '#core/model/errors.ts';
+import { failOnFailedTargets } from '#handlers/lambda.ts';
 import {
   copyMetrics,
   emfSink,
@@ -196,6 +197,16 @@ describe('the embedded metric format sink', () => {
       [METRIC.targetsFailed]: 2,
       [METRIC.freezeWindow]: [850, 1200],
     });
+  });
+});
+
+describe('a failed run', () => {
+  it('is one with a failed target or a thaw that could not be confirmed, and fails the invocation', () => {
+    const thawOnly: RunReport = { ...run, results: run.results.filter((r) => r.targetId === 'i-5') };
+    expect(() => failOnFailedTargets(thawOnly)).toThrow(RunFailedError);
+    expect(() => failOnFailedTargets(thawOnly)).toThrow(/thaw not confirmed/);
+    const healthy: RunReport = { ...run, results: run.results.filter((r) => r.targetId === 'i-1') };
+    expect(() => failOnFailedTargets(healthy)).not.toThrow();
   });
 });
 
