@@ -18,7 +18,8 @@ import { anInstance, aVolume, type SeededInstance } from '../support/fleet.ts';
 import { decodePng, drawnPixels } from '../support/png.ts';
 
 // `snapkeeper report` on a replayed history against the emulator: twelve hours of an hourly schedule with its
-// 05:00 run missed and the DR copies of 09:00 and 10:00 made late (at 11:05), then reports as of times inside it.
+// 05:00 run missed, its 07:00 run failed (EC2 refuses the create) and the DR copies of 09:00 and 10:00 made late
+// (at 11:05), then reports as of times inside it.
 
 const config = parseConfig({
   region: 'us-east-1',
@@ -37,17 +38,17 @@ const file = join(folder, 'config.json');
 const ec2 = new EC2Client({ region: 'us-east-1' });
 // EC2 reports FullSnapshotSizeInBytes in AWS; the emulator does not, so the fault layer adds 1 GiB to each.
 const GIB = 1024 ** 3;
-const sized = newFaults().use({
-  actions: ['DescribeSnapshots'],
-  after: (output) => ({
+let refuseCreates = false;
+const seam = newFaults()
+  .transform('DescribeSnapshots', (output) => ({
     ...output,
     Snapshots: ((output.Snapshots as Record<string, unknown>[] | undefined) ?? []).map((s) => ({
       ...s,
       FullSnapshotSizeInBytes: GIB,
     })),
-  }),
-});
-const clients = new AwsClients({ maxAttempts: 2, middleware: [sized.pluggable()] });
+  }))
+  .fail('CreateSnapshots', { name: 'InvalidParameterValue', httpStatusCode: 400, when: () => refuseCreates });
+const clients = new AwsClients({ maxAttempts: 2, middleware: [seam.pluggable()] });
 const DAY = '2026-11-20';
 const hour = (h: number, minutes = 0) =>
   `${DAY}T${String(h).padStart(2, '0')}:${String(minutes).padStart(2, '0')}:00.000Z`;
@@ -97,7 +98,14 @@ beforeAll(async () => {
   mistagged = await aVolume(ec2, { tags: { Name: 'reports', 'snapkeeper:policy': 'dialy' } });
   for (let h = 0; h < 12; h++) {
     if (h === 5) continue; // the missed run: no delivery at 05:00
-    await ok(['run', '-p', 'std', '-s', 'hourly', '--at', hour(h)]);
+    // The failed run: EC2 refuses the create, the run exits 1 and records the generation failed.
+    refuseCreates = h === 7;
+    const run = await cli(
+      ['run', '-p', 'std', '-s', 'hourly', '--at', hour(h), '--config', file, '--quiet'],
+      clients,
+    );
+    expect(run.status, run.stderr).toBe(h === 7 ? 1 : 0);
+    refuseCreates = false;
     // Reconcile queues the DR copy of what completed; the copy worker then makes it.
     await ok(['reconcile', '--at', hour(h, 2)]);
     // The DR copies of 09:00 and 10:00 are late: the copy worker only gets to them at 11:05.
@@ -150,17 +158,18 @@ describe('report --json on a replayed history', () => {
     expect(target(during)?.timeline.find((g) => g.scheduledAt === hour(9))?.copies[0]?.state).toBe('pending');
   });
 
-  it('finds the missed run and the gap it left against the hourly interval', () => {
+  it('finds the missed run, the failed run and the gaps they left against the hourly interval', () => {
     const hourly = target(after)?.schedules[0];
     expect(hourly).toMatchObject({
       schedule: 'hourly',
       intervalSeconds: 3600,
       missed: [hour(5)],
-      failed: [],
+      failed: [hour(7)],
     });
     expect(hourly?.longestGapSeconds).toBe(2 * 3600);
     expect(hourly?.breaches).toEqual([
       expect.objectContaining({ to: expect.stringMatching(/^2026-11-20T06:00/), seconds: 7200 }),
+      expect.objectContaining({ to: expect.stringMatching(/^2026-11-20T08:00/), seconds: 7200 }),
     ]);
     expect(hourly?.breach).toBe(false);
     // Occurrences before the target's first generation were not its to take.
@@ -175,12 +184,12 @@ describe('report --json on a replayed history', () => {
 
   it('counts the live snapshots and sums the FullSnapshotSizeInBytes EC2 reports for them', () => {
     const storage = target(after)?.storage;
-    // 11 generations of a boot and a data volume, all kept (keep 48), each copied.
+    // 10 completed generations of a boot and a data volume (05:00 missed, 07:00 failed), all kept, each copied.
     expect(storage).toMatchObject({
-      snapshots: 22,
-      copySnapshots: 22,
-      sizedSnapshots: 22,
-      fullSizeBytes: 22 * GIB,
+      snapshots: 20,
+      copySnapshots: 20,
+      sizedSnapshots: 20,
+      fullSizeBytes: 20 * GIB,
     });
   });
 
@@ -231,7 +240,7 @@ describe('report as text', () => {
   it('prints the missed run, the unprotected and the unknown names in words', async () => {
     const { stdout, status } = await cli(['report', '--at', hour(11, 20), '--config', file], clients);
     expect(status).toBe(0);
-    expect(stdout).toContain(`std/hourly ${web.instanceId}: 1 missed (${hour(5)})`);
+    expect(stdout).toContain(`std/hourly ${web.instanceId}: 1 missed (${hour(5)}), 1 failed`);
     expect(stdout).toContain(`volume ${loose} (loose): no snapkeeper:policy tag and no generation`);
     expect(stdout).toContain(`volume ${mistagged}: snapkeeper:policy names "dialy", which is no policy`);
   });
@@ -293,7 +302,7 @@ describe('report --html in headless Chromium', () => {
     expect(drawnPixels(image, timeline ?? { x: 0, y: 0, width: 0, height: 0 })).toBeGreaterThan(1500);
     const html = readFileSync(page, 'utf8');
     expect(html.match(/class="missed"/g)).toHaveLength(1);
-    expect(html.match(/class="gap"/g)).toHaveLength(1); // 04:00 to 06:00
+    expect(html.match(/class="gap"/g)).toHaveLength(2); // 04:00 to 06:00, 06:00 to 08:00
     expect(html).toContain('stroke-dasharray'); // the late copies, still being made at 10:30
     expect(html).toContain(stray.instanceId);
   });
