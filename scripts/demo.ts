@@ -8,12 +8,10 @@ import { AwsClients } from '#adapters/clients.ts';
 import { tagsOf } from '#adapters/ec2/snapshots.ts';
 import { colorsOn } from '#cli/conventions.ts';
 import { runCli } from '#cli/main.ts';
+import { emulatorEnv, startMoto } from '#cli/sandbox/moto.ts';
+import { realismState } from '#cli/sandbox/realism.ts';
 import type { Generation } from '#core/model/generation.ts';
 import type { RestoreVolumeResult } from '#core/recovery/restore.ts';
-import { emulatorEnv, startEmulator } from '../test/harness/emulator.ts';
-import { EmulatorWorkarounds } from '../test/harness/emulator-workarounds.ts';
-import { faults as newFaults } from '../test/harness/faults.ts';
-import { SimulatedAgents } from '../test/harness/ssm-faults.ts';
 import { anInstance, aVolume } from '../test/support/fleet.ts';
 
 const colors = colorsOn(process.stdout);
@@ -43,16 +41,15 @@ async function snapkeeper(
   return out;
 }
 
-const emulator = await startEmulator({ log: (line) => console.error(dim(line)) });
+// The realistic emulator (`snapkeeper sandbox` runs the same): moto with what AWS always does on its side, and a
+// simulated SSM agent on every instance that takes 150 ms to run the freeze document. No client is patched. The
+// demo replays November on a simulated clock, so every freeze's NotAfter is already past by the agents' clock.
+const emulator = await startMoto({
+  log: (line) => console.error(dim(line)),
+  realism: { agents: { default: { runMs: 150, checkNotAfter: false } } },
+});
 Object.assign(process.env, emulatorEnv(emulator.endpoint));
-// The emulator runs no SSM command, so the fleet's SSM agents are simulated through the test harness's fault
-// seam: each agent takes 150 ms to freeze and reports the filesystems of the volumes in `agentVolumes` frozen.
-const agentVolumes = new Map<string, string[]>();
-const faults = newFaults({ seed: 1 });
-const agents = new SimulatedAgents((id) => ({ runMs: 150, frozenVolumes: agentVolumes.get(id) ?? [] }));
-for (const rule of agents.rules()) faults.use(rule);
-const workarounds = new EmulatorWorkarounds(faults);
-const clients = new AwsClients({ maxAttempts: 3, middleware: [workarounds.pluggable(), faults.pluggable()] });
+const clients = new AwsClients({ maxAttempts: 3 });
 const ec2 = new EC2Client({ region: 'us-east-1' });
 
 try {
@@ -80,10 +77,6 @@ try {
     tags: { Name: 'db-2', 'snapkeeper:policy': 'daily', 'snapkeeper:group': 'orders' },
     dataVolumes: 2,
   });
-  for (const instance of [web, db1, db2]) {
-    // As on instances whose SSM agent state lives on its own volume, so even the root filesystem can be frozen.
-    agentVolumes.set(instance.instanceId, [instance.bootVolumeId, ...instance.dataVolumeIds]);
-  }
   const shared = await aVolume(ec2, {
     tags: { Name: 'shared-scratch', 'snapkeeper:policy': 'volumes', Team: 'data' },
   });
@@ -221,8 +214,10 @@ try {
   console.log(
     `  AMI: ${amiGeneration?.amiId} in ${amiGeneration?.id} (${amiGeneration?.target.id}), ${amiGeneration?.consistency}, boot snapshot ${amiGeneration?.snapshots.find((s) => s.amiId)?.snapshotId}`,
   );
+  const agents = (await realismState(emulator.endpoint)).agents;
+  const count = (event: string) => agents.events.filter((e) => e.event === event).length;
   console.log(
-    `  every freeze was thawed: ${agents.count('freeze-sent')} freezes, ${agents.count('thaw-sent')} thaws, ${agents.frozenAt(Date.now()).length} instances still frozen`,
+    `  every freeze was thawed: ${count('freeze-sent')} freezes, ${count('thaw-sent')} thaws, ${agents.frozen.length} instances still frozen`,
   );
   console.log(`  1 volume restored to a point in time; the mistagged volume ${mistagged} was not backed up`);
 

@@ -60,6 +60,8 @@ export interface Cli {
   /** The terminal's width when stdout is one (`CliIo.columns`); absent (a pipe, a file, a test), a listing's
    * lines are whole. */
   readonly terminal?: number;
+  /** Prints `output` as JSON with --json, else `lines`: for a command that keeps running after it printed. */
+  print(options: CommonOptions, output: unknown, lines: string[]): void;
 }
 
 /**
@@ -105,6 +107,8 @@ export function cliOver(program: Command, io: CliIo): Cli & { status(): number }
     },
     log: (options) => consoleLog(io.stderr, options.quiet ? 'warn' : 'info'),
     columns: () => io.columns || Number(process.env.COLUMNS) || 100,
+    print: (options, output, lines) =>
+      io.stdout(options.json ? `${JSON.stringify(output)}\n` : `${lines.join('\n')}\n`),
   };
 }
 

@@ -13,6 +13,7 @@ import { restoreCommand } from './commands/restore.ts';
 import { runCommand } from './commands/run.ts';
 import { validateCommand } from './commands/validate.ts';
 import { cliVersion } from './conventions.ts';
+import { sandboxCommand } from './commands/sandbox.ts';
 
 export { type CliIo, EXIT } from './command.ts';
 
@@ -29,6 +30,7 @@ const COMMANDS = [
   reportCommand,
   restoreCommand,
   rebuildCatalogCommand,
+  sandboxCommand,
 ];
 
 /** Runs the snapkeeper CLI with `argv` (without `node` and the script) and returns its exit status. */

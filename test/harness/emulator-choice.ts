@@ -13,6 +13,14 @@ export const LOCALSTACK_EXCLUDED: readonly { file: string; why: string }[] = [
     file: 'test/integration/replay.test.ts',
     why: 'the 60-day replay is minutes of calls on moto alone; it proves retention, not emulator behaviour',
   },
+  {
+    file: 'test/integration/realism.test.ts',
+    why: "the realistic emulator's request layer (agents, throttling, the control endpoint) runs in front of moto's server, which LocalStack does not run",
+  },
+  {
+    file: 'test/integration/sandbox.test.ts',
+    why: 'the sandbox starts its own realistic moto, whichever emulator the tier runs on; once is enough',
+  },
 ];
 
 /**

@@ -3,8 +3,8 @@ import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { kv, type Log, repoRoot, run, stateDir, withLock } from '#cli/sandbox/moto-python.ts';
 import { aptInstall } from './apt.ts';
-import { kv, type Log, repoRoot, run, stateDir, withLock } from './moto-python.ts';
 
 /** The last Apache-2.0 release of LocalStack's core; upstream is archived. */
 export const LOCALSTACK_SPEC = 'localstack-core[runtime]==4.14.0';

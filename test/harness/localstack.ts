@@ -7,9 +7,10 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { GetParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { type Emulator, loopbackHost, type StartOptions, tailOf, unrefChild, urlHost } from './emulator.ts';
+import { loopbackHost, tailOf, unrefChild, urlHost } from '#cli/sandbox/moto.ts';
+import { kv, stderrLog } from '#cli/sandbox/moto-python.ts';
+import type { Emulator, StartOptions } from './emulator.ts';
 import { type LocalStackParts, localStackParts } from './localstack-install.ts';
-import { kv, stderrLog } from './moto-python.ts';
 
 const here = fileURLToPath(new URL('./localstack/', import.meta.url));
 const STARTUP_TIMEOUT_MS = 180_000;
@@ -132,8 +133,8 @@ function settings(host: string, port: number, root: string): NodeJS.ProcessEnv {
     LS_LOG: 'warn',
     // DynamoDB Local keeps tables in memory, not in SQLite files: every file starts from a reset anyway.
     DYNAMODB_IN_MEMORY: '1',
-    // Where patches_hook.py finds moto_patches.py.
-    SNAPKEEPER_HARNESS_DIR: fileURLToPath(new URL('.', import.meta.url)),
+    // Where patches_hook.py finds moto_patches.py (beside the moto launcher, which the sandbox shares).
+    SNAPKEEPER_HARNESS_DIR: fileURLToPath(new URL('../../functions/cli/sandbox/', import.meta.url)),
   };
 }
 

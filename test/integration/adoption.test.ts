@@ -16,7 +16,6 @@ import { type Generation, generationId, type Target } from '#core/model/generati
 import type { Clock } from '#core/model/ports.ts';
 import { TAG } from '#core/model/tags.ts';
 import { catalogFor, reconcileDeps, runDeps } from '#wiring';
-import { EmulatorWorkarounds } from '../harness/emulator-workarounds.ts';
 import { faults as newFaults } from '../harness/faults.ts';
 import { anInstance, aVolume } from '../support/fleet.ts';
 
@@ -196,8 +195,7 @@ describe('adoption against forged tags', () => {
         BlockDeviceMappings: [],
       })),
     }));
-    const workarounds = new EmulatorWorkarounds(faults);
-    const clients = new AwsClients({ middleware: [workarounds.pluggable(), faults.pluggable()] });
+    const clients = new AwsClients({ middleware: [faults.pluggable()] });
     const clock = ahead(10 * MINUTE);
     const deps = { ...runDeps({ config, clients, clock, log }), timer: { sleep: async () => {} } };
     const report = await runSchedule({ policy: 'imaging', schedule: 'nightly', scheduledAt }, deps);
@@ -205,7 +203,7 @@ describe('adoption against forged tags', () => {
     const amiId = (await catalog.get(id))?.amiId;
     expect(amiId).toBeDefined();
 
-    const plain = new AwsClients({ middleware: [new EmulatorWorkarounds(newFaults()).pluggable()] });
+    const plain = new AwsClients();
     await reconcile(reconcileDeps({ config, clients: plain, clock, log }));
     const generation = await catalog.get(id);
     expect(generation?.state).toBe('completed');

@@ -260,11 +260,11 @@ describe('a consistency group', () => {
 describe('an AMI schedule', () => {
   it('images the boot volume inside the freeze, tags image and snapshots at creation, and deprecates it', async () => {
     const instance = await tagged('image', {}, 2);
-    const { run, faults, workarounds } = world(() => ({ frozenVolumes: instance.dataVolumeIds }));
+    const { run, faults } = world(() => ({ frozenVolumes: instance.dataVolumeIds }));
     const report = await run('image');
     expect(report.results[0]).toMatchObject({ outcome: 'created' });
 
-    const sent = workarounds.createImageInputs[0] ?? {};
+    const sent = faults.calls.find((c) => c.action === 'CreateImage')?.input ?? {};
     expect(sent).toMatchObject({ InstanceId: instance.instanceId, NoReboot: true });
     expect((sent.TagSpecifications as { ResourceType: string }[]).map((t) => t.ResourceType)).toEqual([
       'image',

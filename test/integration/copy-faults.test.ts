@@ -10,7 +10,6 @@ import { Ec2CopyService } from '#adapters/ec2/copies.ts';
 import { CopyRefusedError } from '#core/model/errors.ts';
 import { TAG } from '#core/model/tags.ts';
 import type { CopyLimitOptions } from '../harness/copy-faults.ts';
-import { EmulatorWorkarounds } from '../harness/emulator-workarounds.ts';
 import { ManualClock } from '../harness/fault-primitives.ts';
 import { faults as newFaults } from '../harness/faults.ts';
 import { anInstance, aVolume } from '../support/fleet.ts';
@@ -25,10 +24,9 @@ const east = new EC2Client({ region: SOURCE });
 function world(opts: CopyLimitOptions) {
   const clock = new ManualClock(1_000_000);
   const faults = newFaults({ clock });
-  const workarounds = new EmulatorWorkarounds(faults);
   const limit = faults.copyLimit(opts);
   const clients = new AwsClients({
-    middleware: [workarounds.pluggable(), faults.pluggable()],
+    middleware: [faults.pluggable()],
     maxAttempts: 1,
   });
   return { clock, faults, limit, clients, copies: new Ec2CopyService(clients) };

@@ -9,7 +9,6 @@ import type { ReconcileReport } from '#core/lifecycle/reconcile.ts';
 import type { Generation } from '#core/model/generation.ts';
 import type { RestoreVolumeResult } from '#core/recovery/restore.ts';
 import { handler as restoreHandler } from '#handlers/restore-volume.ts';
-import { EmulatorWorkarounds } from '../harness/emulator-workarounds.ts';
 import { faults } from '../harness/faults.ts';
 import { cli } from '../support/cli.ts';
 import { aVolume } from '../support/fleet.ts';
@@ -46,8 +45,7 @@ const usWest = seam.copyLimit({ limit: SLOTS, regions: ['us-west-2'] });
 const euWest = seam.copyLimit({ limit: SLOTS - 1, regions: ['eu-west-1'] });
 // EC2's throttling error on the first four calls: the SDK's retries (2 attempts here) run out on the first two.
 seam.fail('CopySnapshot', { name: 'RequestLimitExceeded', times: 4, httpStatusCode: 503 });
-const workarounds = new EmulatorWorkarounds(seam);
-const clients = new AwsClients({ maxAttempts: 2, middleware: [seam.pluggable(), workarounds.pluggable()] });
+const clients = new AwsClients({ maxAttempts: 2, middleware: [seam.pluggable()] });
 const ec2 = new EC2Client({ region: 'us-east-1' });
 const night = (n: number, hour = 1, minute = 0) =>
   `2026-10-${String(n).padStart(2, '0')}T${String(hour).padStart(2, '0')}:${String(minute).padStart(2, '0')}:00.000Z`;

@@ -14,7 +14,6 @@ import type { ReconcileReport } from '#core/lifecycle/reconcile.ts';
 import type { Generation } from '#core/model/generation.ts';
 import { TAG } from '#core/model/tags.ts';
 import { catalogFor } from '#wiring';
-import { EmulatorWorkarounds } from '../harness/emulator-workarounds.ts';
 import { faults } from '../harness/faults.ts';
 import { cli } from '../support/cli.ts';
 import { anInstance, aVolume } from '../support/fleet.ts';
@@ -47,8 +46,7 @@ const config = parseConfig({
 });
 const configFile = `${process.env.TMPDIR ?? '/tmp'}/snapkeeper-marks-${process.pid}.json`;
 const seam = faults();
-const workarounds = new EmulatorWorkarounds(seam);
-const clients = new AwsClients({ maxAttempts: 2, middleware: [seam.pluggable(), workarounds.pluggable()] });
+const clients = new AwsClients({ maxAttempts: 2, middleware: [seam.pluggable()] });
 const east = new EC2Client({ region: 'us-east-1' });
 const west = new EC2Client({ region: 'us-west-2' });
 const catalog = catalogFor(config, clients);

@@ -3,7 +3,6 @@ import { consoleLog } from '#cli/console-log.ts';
 import { runSchedule } from '#core/backup/run.ts';
 import type { Config } from '#core/config/config.ts';
 import { runDeps } from '#wiring';
-import { EmulatorWorkarounds } from '../harness/emulator-workarounds.ts';
 import { type Faults, faults as newFaults } from '../harness/faults.ts';
 import { type AgentBehaviour, SimulatedAgents } from '../harness/ssm-faults.ts';
 
@@ -20,16 +19,15 @@ export function agentWorld(
   const faults = newFaults({ seed: 3 });
   const agents = new SimulatedAgents(behaviour);
   for (const rule of agents.rules()) faults.use(rule);
-  const workarounds = new EmulatorWorkarounds(faults);
   setup?.(faults);
   const clients = new AwsClients({
-    middleware: [workarounds.pluggable(), faults.pluggable()],
+    middleware: [faults.pluggable()],
     maxAttempts: options.maxAttempts ?? 2,
   });
   const deps = runDeps({ config, clients, log: consoleLog(() => {}) });
   const run = (policy: string, scheduledAt: string) =>
     runSchedule({ policy, schedule: 'daily', scheduledAt }, deps);
-  return { faults, agents, workarounds, deps, clients, run };
+  return { faults, agents, deps, clients, run };
 }
 
 /** Positions of calls in the order the fault seam saw them; `verb` narrows SendCommand to Freeze, Thaw, …. */

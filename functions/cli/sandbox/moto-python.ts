@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 /** The moto release the harness installs; 5.2.1 is what the machine image carries as a fallback. */
 export const MOTO_SPEC = 'moto[server]==5.2.5';
 
-export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+export const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
 export const stateDir = join(repoRoot, '.snapkeeper');
 const venvDir = join(stateDir, 'venv');
 const venvPython = join(venvDir, 'bin', 'python');
