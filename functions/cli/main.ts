@@ -11,9 +11,9 @@ import { reconcileCommand } from './commands/reconcile.ts';
 import { reportCommand } from './commands/report.ts';
 import { restoreCommand } from './commands/restore.ts';
 import { runCommand } from './commands/run.ts';
+import { sandboxCommand } from './commands/sandbox.ts';
 import { validateCommand } from './commands/validate.ts';
 import { cliVersion } from './conventions.ts';
-import { sandboxCommand } from './commands/sandbox.ts';
 
 export { type CliIo, EXIT } from './command.ts';
 

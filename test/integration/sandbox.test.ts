@@ -169,6 +169,12 @@ describe('snapkeeper sandbox with bad flags', () => {
     expect(result.stderr).toMatch(/--port.*expected a port number from 0 to 65535/);
   });
 
+  it('refuses --profile, which it cannot honour, with exit status 2', async () => {
+    const result = await cli(['sandbox', '--profile', 'prod']);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('--profile does not apply: the sandbox signs with its test credentials');
+  });
+
   it('refuses a port another process holds, with the fix, with exit status 2', async () => {
     const { port } = held.address() as { port: number };
     const result = await cli(['sandbox', '--port', String(port)]);

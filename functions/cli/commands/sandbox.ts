@@ -4,6 +4,7 @@ import { AwsClients } from '#adapters/clients.ts';
 import { loadConfigFile } from '#core/config/config.ts';
 import { InputError } from '#core/model/errors.ts';
 import type { Cli, CommonOptions } from '../command.ts';
+import { configPath, talkingTo } from '../conventions.ts';
 import { emulatorEnv, startMoto } from '../sandbox/moto.ts';
 import { REALISM_PATH } from '../sandbox/realism.ts';
 import { type FleetMember, sampleFleet } from '../sandbox/sample-fleet.ts';
@@ -31,9 +32,16 @@ export function sandboxCommand(cli: Cli): void {
     .option('--port <n>', 'port on loopback (0 takes a free one)', port, DEFAULT_PORT)
     .option('--fleet', "also create the config's resources and a small tagged sample fleet", false)
     .action(async (options: SandboxOptions) => {
-      const config = options.fleet ? await loadConfigFile(options.config) : undefined;
-      await portIsFree(options.port);
+      if (options.profile !== undefined) {
+        throw new InputError(
+          '--profile does not apply: the sandbox signs with its test credentials; drop it',
+        );
+      }
       const log = cli.log(options);
+      const loaded = options.fleet ? await loadConfigFile(configPath(options.config)) : undefined;
+      // The sandbox's environment names us-east-1; --region puts the fleet elsewhere.
+      const config = loaded && talkingTo(loaded, options.region, {}, (line) => log.warn(line.trim()));
+      await portIsFree(options.port);
       const moto = await startMoto({ port: options.port, log: (line) => log.debug('emulator', { line }) });
       const stopped = untilStopped();
       try {
