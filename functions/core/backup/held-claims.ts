@@ -2,7 +2,7 @@ import type { Catalog } from '#core/model/catalog.ts';
 import { mapLimit } from '#core/model/concurrency.ts';
 import { describeError } from '#core/model/errors.ts';
 import type { Clock, Deadline, Log, Timer } from '#core/model/ports.ts';
-import { claimIsLive, type HeldClaim, heldClaim } from './claim.ts';
+import { CLAIM_LEASE_MS, claimIsLive, type HeldClaim, heldClaim } from './claim.ts';
 
 /**
  * Targets whose generation another delivery of the run holds a live claim on (pending, nothing recorded, its lease
@@ -59,16 +59,22 @@ export async function awaitHeldClaims<H extends Held, R>(
       until: Number.isFinite(until) ? new Date(until).toISOString() : 'each lease end',
     });
   }
+  // However the clock behaves (one that stands still, in a replay), the run sleeps at most one lease in all: no
+  // claim it met can be live for longer than that unless others keep taking it over.
+  let slept = 0;
   for (let indices = waiting(), first = true; indices.length > 0; indices = waiting(), first = false) {
     const now = deps.clock.now().getTime();
-    if (now >= until || !deps.timer) break;
+    if (now >= until || slept >= CLAIM_LEASE_MS || !deps.timer) break;
     const leaseEnds = indices.map((i) => Date.parse((outcomes[i] as H).claim.leaseEndsAt));
     // A lease that ended while the run took its other targets is looked at at once; after that, one still held
     // past its lease end is one whose record could not be read, and waits for the next poll.
     const ended = leaseEnds.some((t) => t <= now);
     const wake =
       first && ended ? now : Math.min(until, now + CLAIM_POLL_MS, ...leaseEnds.filter((t) => t > now));
-    if (wake > now) await deps.timer.sleep(wake - now);
+    if (wake > now) {
+      await deps.timer.sleep(wake - now);
+      slept += wake - now;
+    }
     await mapLimit(indices, deps.concurrency ?? 8, async (i) => {
       outcomes[i] = await lookAgain(outcomes[i] as H, again, deps);
     });

@@ -306,6 +306,21 @@ describe('runSchedule: claims and leases', () => {
     expect(generation?.notes).toEqual([expect.stringContaining(`a delivery of the run missed:`)]);
   });
 
+  it('never sleeps more than one lease in all, even on a clock that stands still', async () => {
+    const world = withInstances(1);
+    await crashedAfterClaim(world);
+    let slept = 0;
+    const standing = {
+      sleep: async (ms: number) => {
+        slept += ms;
+      },
+    };
+    const report = await world.run({}, { timer: standing });
+    expect(report.results[0]?.outcome).toBe('missed');
+    expect(slept).toBe(CLAIM_LEASE_MS);
+    expect(world.ec2.createCalls).toHaveLength(0);
+  });
+
   it('finds the generation recorded when the live holder records it while the run waits', async () => {
     const world = withInstances(1);
     world.catalog.faults.onCall('recordOutcome', () => world.clock.advance(2 * MINUTE));
