@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { loopbackHost, tailOf, unrefChild, urlHost } from '#cli/sandbox/moto.ts';
 import { kv, stderrLog } from '#cli/sandbox/moto-python.ts';
@@ -22,6 +23,7 @@ const SERVICES = 's3,dynamodb,ec2,ssm,sts,iam,kms,sqs';
 const READY_HOOKS = ['reset_hook.py', 'patches_hook.py'];
 /** Written before every reset and read after it: a reset that leaves it behind did not reset. */
 const SENTINEL = '/snapkeeper/harness/reset-sentinel';
+const SENTINEL_TABLE = 'snapkeeper-harness-reset-sentinel';
 
 /**
  * Starts LocalStack core in host mode (no Docker) on a free loopback port, with its state in a fresh temporary
@@ -63,19 +65,29 @@ export async function startLocalStack(opts: StartOptions = {}): Promise<Emulator
 
 /**
  * Resets LocalStack through the reset hook and proves it: the answer must carry the hook's marker (LocalStack's
- * catch-all answers an unknown path with an empty 200), and a sentinel parameter written before must be gone.
+ * catch-all answers an unknown path with an empty 200), and sentinels written before (an SSM parameter, and a
+ * DynamoDB table in another Region, since the hook empties DynamoDB its own way) must be gone.
  */
 export async function resetLocalStack(endpoint: string): Promise<void> {
-  const ssm = new SSMClient({
-    endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-    maxAttempts: 1,
-  });
+  const options = { endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' }, maxAttempts: 1 };
+  const ssm = new SSMClient({ ...options, region: 'us-east-1' });
+  const dynamo = new DynamoDBClient({ ...options, region: 'us-west-2' });
   try {
     await ssm.send(
       new PutParameterCommand({ Name: SENTINEL, Value: 'reset me', Type: 'String', Overwrite: true }),
     );
+    await dynamo
+      .send(
+        new CreateTableCommand({
+          TableName: SENTINEL_TABLE,
+          BillingMode: 'PAY_PER_REQUEST',
+          KeySchema: [{ AttributeName: 'k', KeyType: 'HASH' }],
+          AttributeDefinitions: [{ AttributeName: 'k', AttributeType: 'S' }],
+        }),
+      )
+      .catch((error: Error) => {
+        if (error.name !== 'ResourceInUseException') throw error;
+      });
     const response = await fetch(new URL('/_localstack/state/reset', endpoint), { method: 'POST' });
     const body = await response.text();
     if (!response.ok || markerOf(body) !== 'snapkeeper') {
@@ -83,21 +95,37 @@ export async function resetLocalStack(endpoint: string): Promise<void> {
         `LocalStack at ${endpoint} did not reset: POST /_localstack/state/reset answered ${response.status} ${JSON.stringify(body.slice(0, 200))} without the reset hook's marker; is test/harness/localstack/reset_hook.py in its init/ready.d?`,
       );
     }
-    const survived = await ssm.send(new GetParameterCommand({ Name: SENTINEL })).then(
-      () => true,
-      (error: Error) => {
-        if (error.name === 'ParameterNotFound') return false;
-        throw error;
-      },
-    );
-    if (survived) {
+    const survivors = [
+      (await gone(ssm.send(new GetParameterCommand({ Name: SENTINEL })), 'ParameterNotFound'))
+        ? []
+        : [`parameter ${SENTINEL}`],
+      (await gone(
+        dynamo.send(new DescribeTableCommand({ TableName: SENTINEL_TABLE })),
+        'ResourceNotFoundException',
+      ))
+        ? []
+        : [`table ${SENTINEL_TABLE} in us-west-2`],
+    ].flat();
+    if (survivors.length > 0) {
       throw new Error(
-        `LocalStack at ${endpoint} answered the reset but kept state: parameter ${SENTINEL} survived it`,
+        `LocalStack at ${endpoint} answered the reset but kept state: ${survivors.join(' and ')} survived it`,
       );
     }
   } finally {
     ssm.destroy();
+    dynamo.destroy();
   }
+}
+
+/** Whether a read of a sentinel failed with `notFound`, i.e. the sentinel is gone. */
+async function gone(read: Promise<unknown>, notFound: string): Promise<boolean> {
+  return read.then(
+    () => false,
+    (error: Error) => {
+      if (error.name === notFound) return true;
+      throw error;
+    },
+  );
 }
 
 function markerOf(body: string): unknown {

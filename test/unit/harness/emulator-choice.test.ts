@@ -51,8 +51,10 @@ async function endpoint(route: Route = () => ({ body: '' })): Promise<string> {
   return `http://127.0.0.1:${address.port}`;
 }
 
-const ssmAction = (req: IncomingMessage) =>
-  String(req.headers['x-amz-target'] ?? '').replace('AmazonSSM.', '');
+/** `GetParameter` of SSM, `DescribeTable` of DynamoDB: the JSON protocols name the action in a header. */
+const action = (req: IncomingMessage) => String(req.headers['x-amz-target'] ?? '').replace(/^.*\./, '');
+const notFound = (type: string) => ({ status: 400, body: `{"__type": "${type}", "message": "not found"}` });
+const MARKER = { body: '{"reset": "snapkeeper", "services": ["ssm", "dynamodb"]}' };
 
 describe('the LocalStack reset', () => {
   it('fails loudly when the reset is answered by an empty 200 from a catch-all', async () => {
@@ -64,24 +66,33 @@ describe('the LocalStack reset', () => {
 
   it('fails loudly when the reset answers with the marker but the sentinel written before it survives', async () => {
     const url = await endpoint((req) => {
-      if (req.url === '/_localstack/state/reset') return { body: '{"reset": "snapkeeper", "services": []}' };
-      if (ssmAction(req) === 'GetParameter')
+      if (req.url === '/_localstack/state/reset') return MARKER;
+      if (action(req) === 'GetParameter')
         return { body: '{"Parameter": {"Name": "x", "Value": "reset me"}}' };
-      return { body: '{"Version": 1}' };
+      if (action(req) === 'DescribeTable') return notFound('ResourceNotFoundException');
+      return { body: '{}' };
     });
     await expect(resetLocalStack(url)).rejects.toThrow(
-      /answered the reset but kept state: parameter .* survived it/,
+      /answered the reset but kept state: parameter \S+ survived it/,
     );
+  });
+
+  it('fails loudly when a DynamoDB table written before the reset survives it', async () => {
+    const url = await endpoint((req) => {
+      if (req.url === '/_localstack/state/reset') return MARKER;
+      if (action(req) === 'GetParameter') return notFound('ParameterNotFound');
+      if (action(req) === 'DescribeTable') return { body: '{"Table": {"TableName": "x"}}' };
+      return { body: '{}' };
+    });
+    await expect(resetLocalStack(url)).rejects.toThrow(/kept state: table \S+ in us-west-2 survived it/);
   });
 
   it('passes when the marker comes back and the sentinel is gone', async () => {
     const url = await endpoint((req) => {
-      if (req.url === '/_localstack/state/reset')
-        return { body: '{"reset": "snapkeeper", "services": ["ssm"]}' };
-      if (ssmAction(req) === 'GetParameter') {
-        return { status: 400, body: '{"__type": "ParameterNotFound", "message": "not found"}' };
-      }
-      return { body: '{"Version": 1}' };
+      if (req.url === '/_localstack/state/reset') return MARKER;
+      if (action(req) === 'GetParameter') return notFound('ParameterNotFound');
+      if (action(req) === 'DescribeTable') return notFound('ResourceNotFoundException');
+      return { body: '{}' };
     });
     await expect(resetLocalStack(url)).resolves.toBeUndefined();
   });
