@@ -2,10 +2,12 @@ import { StsAccount } from '#adapters/account.ts';
 import { DynamoCatalog } from '#adapters/catalog/catalog.ts';
 import { DynamoCopySlots } from '#adapters/catalog/copy-slots.ts';
 import { DynamoDrillHistory } from '#adapters/catalog/drills.ts';
+import { DynamoRunbookJournal } from '#adapters/catalog/runbook-journal.ts';
 import { AwsClients } from '#adapters/clients.ts';
 import { SqsCopyQueue } from '#adapters/copy-queue.ts';
 import { Ec2CopyService } from '#adapters/ec2/copies.ts';
 import { Ec2ImageService } from '#adapters/ec2/images.ts';
+import { Ec2InstanceService } from '#adapters/ec2/instances.ts';
 import { Ec2Pruner } from '#adapters/ec2/pruner.ts';
 import { Ec2Inventory, Ec2SnapshotService, Ec2SnapshotSizes } from '#adapters/ec2/snapshots.ts';
 import { Ec2VolumeService } from '#adapters/ec2/volumes.ts';
@@ -22,6 +24,7 @@ import { InputError } from '#core/model/errors.ts';
 import type { MarkKey } from '#core/model/mark.ts';
 import type { Clock, Log, Timer } from '#core/model/ports.ts';
 import { ManifestCatalog, ManifestingCatalog } from '#core/recovery/manifests.ts';
+import type { ReplaceDeps } from '#core/recovery/replace.ts';
 import type { RestoreDeps } from '#core/recovery/restore.ts';
 import type { ReportDeps } from '#core/report/ports.ts';
 
@@ -184,6 +187,26 @@ export function restoreDeps(
       ? new ManifestCatalog(requiredManifests(config, clients), log)
       : catalogFor(config, clients),
     volumes: new Ec2VolumeService(clients),
+    clock,
+    log,
+    actor,
+  };
+}
+
+/**
+ * The replace-volume runbook's ports: the catalog for generations, the audit trail and the request journal (all
+ * its writes are under the audit prefix), EC2 for the volume and the instance.
+ */
+export function replaceDeps(
+  { config, clients = new AwsClients(), clock = systemClock, log }: Wiring,
+  actor: string,
+): ReplaceDeps {
+  return {
+    config,
+    catalog: catalogFor(config, clients),
+    journal: new DynamoRunbookJournal(clients.dynamo(config.region), config.catalog.table),
+    volumes: new Ec2VolumeService(clients),
+    instances: new Ec2InstanceService(clients),
     clock,
     log,
     actor,

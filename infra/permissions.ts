@@ -111,15 +111,26 @@ export function grantRestoreVolume(
   drRegions: readonly string[],
 ): void {
   const principal = grantee.grantPrincipal;
-  const regions = [ec2Arns(), ...drRegions.map((region) => ec2Arns(region))];
   // Checking the zone and waiting for the new volume to become available are Describe* calls, which IAM cannot
   // scope to resources.
   principal.addToPrincipalPolicy(
     new PolicyStatement({
-      actions: ['ec2:DescribeVolumes', 'ec2:DescribeAvailabilityZones'],
+      actions: ['ec2:DescribeVolumes', 'ec2:DescribeAvailabilityZones', 'ec2:DescribeVolumeStatus'],
       resources: ['*'],
     }),
   );
+  grantRestoredVolumes(grantee, [ec2Arns(), ...drRegions.map((region) => ec2Arns(region))]);
+  grantRunbookCatalog(grantee, table);
+  // Volumes from copies encrypted with a copy key: EBS uses the key on the runbook's behalf.
+  grantCopyKeyUse(principal, config);
+}
+
+/**
+ * CreateVolume from one of our snapshots, the new volume born tagged as ours, in the Regions of `regions`: what
+ * every runbook that restores a volume needs.
+ */
+function grantRestoredVolumes(grantee: IGrantable, regions: ReturnType<typeof ec2Arns>[]): void {
+  const principal = grantee.grantPrincipal;
   // The new volume must be born tagged as ours, so everything a restore leaves behind can be found.
   principal.addToPrincipalPolicy(
     new PolicyStatement({
@@ -144,10 +155,16 @@ export function grantRestoreVolume(
       conditions: { StringEquals: { 'ec2:CreateAction': 'CreateVolume' } },
     }),
   );
-  // Reads generations; its only write is the audit entry. PutItem replaces a whole item, so it is allowed only
-  // for items whose partition key is an audit day's (`AUDIT#…`, a prefix no other item has): the runbook can
-  // neither edit nor overwrite a generation. ForAllValues holds for a request without keys, but PutItem always
-  // has one. No UpdateItem.
+}
+
+/**
+ * A runbook reads generations; its only writes are under the audit prefix (audit entries, request journals).
+ * PutItem replaces a whole item, so it is allowed only for items whose partition key starts `AUDIT#`, a prefix
+ * no generation or pointer has: a runbook can neither edit nor overwrite a generation. ForAllValues holds for a
+ * request without keys, but PutItem always has one. No UpdateItem.
+ */
+function grantRunbookCatalog(grantee: IGrantable, table: ITable): void {
+  const principal = grantee.grantPrincipal;
   principal.addToPrincipalPolicy(
     new PolicyStatement({ actions: CATALOG_READ, resources: catalogArns(table) }),
   );
@@ -160,6 +177,54 @@ export function grantRestoreVolume(
       },
     }),
   );
-  // Volumes from copies encrypted with a copy key: EBS uses the key on the runbook's behalf.
-  grantCopyKeyUse(principal, config);
+}
+
+/** An instance snapkeeper backs up: it carries a `snapkeeper:policy` tag (any value). */
+export const BACKED_UP_INSTANCE = { Null: { [`ec2:ResourceTag/${TAG.policy}`]: 'false' } };
+
+/**
+ * What the replace-volume runbook may do, in the primary Region: restore a volume as restore-volume does; stop,
+ * start, attach to and detach from only instances snapkeeper backs up (tagged `snapkeeper:policy`); tag an
+ * existing volume with `snapkeeper:replaced-by` and nothing else; delete only a volume snapkeeper created
+ * (`snapkeeper:managed=true`, the restored volume of a rolled-back request); and keep its journal and audit entry.
+ *
+ * The volume side of AttachVolume and DetachVolume carries no tag condition: the old volume of an instance
+ * backed up as a whole need not carry any snapkeeper tag, and a rollback must put it back. The instance side
+ * bounds it: both calls authorize the instance too, and only a backed-up instance is allowed.
+ */
+export function grantReplaceVolume(grantee: IGrantable, table: ITable): void {
+  const principal = grantee.grantPrincipal;
+  const arns = ec2Arns();
+  principal.addToPrincipalPolicy(
+    new PolicyStatement({
+      actions: ['ec2:DescribeVolumes', 'ec2:DescribeInstances', 'ec2:DescribeVolumeStatus'],
+      resources: ['*'],
+    }),
+  );
+  grantRestoredVolumes(grantee, [arns]);
+  principal.addToPrincipalPolicy(
+    new PolicyStatement({
+      actions: ['ec2:StopInstances', 'ec2:StartInstances', 'ec2:AttachVolume', 'ec2:DetachVolume'],
+      resources: [arns.instance],
+      conditions: BACKED_UP_INSTANCE,
+    }),
+  );
+  principal.addToPrincipalPolicy(
+    new PolicyStatement({ actions: ['ec2:AttachVolume', 'ec2:DetachVolume'], resources: [arns.volume] }),
+  );
+  principal.addToPrincipalPolicy(
+    new PolicyStatement({
+      actions: ['ec2:CreateTags'],
+      resources: [arns.volume],
+      conditions: { 'ForAllValues:StringEquals': { 'aws:TagKeys': [TAG.replacedBy] } },
+    }),
+  );
+  principal.addToPrincipalPolicy(
+    new PolicyStatement({
+      actions: ['ec2:DeleteVolume'],
+      resources: [arns.volume],
+      conditions: MANAGED_RESOURCE_TAG,
+    }),
+  );
+  grantRunbookCatalog(grantee, table);
 }

@@ -10,14 +10,14 @@ import { Alarms } from './alarms.ts';
 import { createCatalogTable } from './catalog-table.ts';
 import { grantConsistency, suppressConsistencyFindings } from './consistency-permissions.ts';
 import { Copies } from './copies.ts';
-import { suppressCopyKeyFindings } from './copy-keys.ts';
 import { SnapkeeperDashboard } from './dashboard.ts';
 import { FreezeDocuments } from './freeze-documents.ts';
 import { SnapkeeperFunction } from './functions.ts';
-import { grantManifestReads, grantManifestWrites } from './manifests.ts';
+import { grantManifestWrites } from './manifests.ts';
 import { MarkKey } from './mark-key.ts';
-import { ec2ArnsAsNagSeesThem, grantRestoreVolume, grantScheduledRun } from './permissions.ts';
+import { ec2ArnsAsNagSeesThem, grantScheduledRun } from './permissions.ts';
 import { Reconcile } from './reconcile.ts';
+import { addRunbooks, type Runbooks } from './runbooks.ts';
 import { scheduleDeadLetterQueue } from './schedule-dead-letters.ts';
 import { PolicySchedules } from './schedules.ts';
 
@@ -49,6 +49,8 @@ export class SnapKeeper extends Construct {
   readonly backupFunction: NodejsFunction;
   /** The restore-volume runbook; invoked directly (`aws lambda invoke`). */
   readonly restoreVolumeFunction: NodejsFunction;
+  /** The restore runbooks (restore-volume, replace-volume): each a Lambda and an SSM Automation document. */
+  readonly runbooks: Runbooks;
   /** Advances pending generations, applies retention and prunes; on its own schedule. */
   readonly reconcileFunction: NodejsFunction;
   /** The copy queue, its dead-letter queue, alarm and worker; only when a policy has `copies`. */
@@ -86,17 +88,8 @@ export class SnapKeeper extends Construct {
     this.scheduledRunFunction = scheduledRun.function;
     this.backupFunction = backup.function;
 
-    const restoreVolume = new SnapkeeperFunction(this, 'RestoreVolume', {
-      handler: 'restore-volume',
-      description: 'snapkeeper: restore-volume runbook',
-      config,
-      memorySize: 512,
-      // It waits for the new volume to become available, which takes minutes for a large volume.
-      timeout: Duration.minutes(10),
-    });
-    grantRestoreVolume(restoreVolume.role, this.table, config, copyRegions);
-    suppressCopyKeyFindings(restoreVolume.role, config);
-    this.restoreVolumeFunction = restoreVolume.function;
+    this.runbooks = addRunbooks(this, { config, table: this.table, copyRegions });
+    this.restoreVolumeFunction = this.runbooks.restoreVolume.fn.function;
 
     const scheduleDeadLetters = scheduleDeadLetterQueue(this, 'ScheduleDeadLetterQueue');
     new PolicySchedules(this, 'Schedules', {
@@ -123,8 +116,6 @@ export class SnapKeeper extends Construct {
       reconcile.function.role,
       ...(this.copies ? [this.copies.worker.role] : []),
     ]);
-    // The runbook restores from the manifests when asked to (`fromManifests`), the catalog being unreachable.
-    grantManifestReads(config, [restoreVolume.role]);
     // Exactly the Lambdas that create (runs, copies) or delete (reconcile's prune) read the mark key.
     this.markKey = new MarkKey(this, 'MarkKey', { config });
     for (const fn of [
@@ -151,14 +142,14 @@ export class SnapKeeper extends Construct {
       scheduledRun: scheduledRun.function,
       backup: backup.function,
       reconcile: reconcile.function.function,
-      restoreVolume: restoreVolume.function,
+      restoreVolume: this.restoreVolumeFunction,
       ...(this.copies ? { copies: this.copies } : {}),
       copyRegions,
       alarms: this.alarms.alarms,
       rpoThresholds: this.alarms.rpoThresholds,
     });
 
-    suppressJustifiedFindings([scheduledRun, backup], restoreVolume, copyRegions);
+    suppressRunFindings([scheduledRun, backup]);
   }
 }
 
@@ -189,29 +180,18 @@ function runFunction(
  * Each suppression sits on the one role or function it is about and names the exact wildcard it allows, so a
  * new wildcard anywhere else still fails the checks.
  */
-function suppressJustifiedFindings(
-  runs: readonly SnapkeeperFunction[],
-  restoreVolume: SnapkeeperFunction,
-  regions: readonly string[],
-): void {
+function suppressRunFindings(runs: readonly SnapkeeperFunction[]): void {
   const primary = ec2ArnsAsNagSeesThem();
-  const restoreArns = [primary, ...regions.map((region) => ec2ArnsAsNagSeesThem(region))];
-  const describe = {
-    id: 'AwsSolutions-IAM5',
-    reason:
-      'EC2 Describe* actions (instances, volumes, snapshots, availability zones) do not support resource-level permissions; `*` is the only resource IAM accepts for them.',
-    appliesTo: ['Resource::*'],
-  };
-  const runtime = {
-    id: 'AwsSolutions-L1',
-    reason:
-      'Pinned to nodejs22.x on purpose: the bundle targets node22 and is tested on that runtime; moving to a newer runtime is a deliberate upgrade, not an automatic one.',
-  };
   for (const run of runs) {
     NagSuppressions.addResourceSuppressions(
       run.role,
       [
-        describe,
+        {
+          id: 'AwsSolutions-IAM5',
+          reason:
+            'EC2 Describe* actions (instances, volumes, snapshots) do not support resource-level permissions; `*` is the only resource IAM accepts for them.',
+          appliesTo: ['Resource::*'],
+        },
         {
           id: 'AwsSolutions-IAM5',
           reason:
@@ -221,24 +201,14 @@ function suppressJustifiedFindings(
       ],
       true,
     );
-  }
-  NagSuppressions.addResourceSuppressions(
-    restoreVolume.role,
-    [
-      describe,
+    NagSuppressions.addResourceSuppressions(run.function, [
       {
-        id: 'AwsSolutions-IAM5',
+        id: 'AwsSolutions-L1',
         reason:
-          'A restored volume does not exist yet, so it cannot be named (in the primary Region or a copy Region of the config): volume/* is allowed only when the request tags it snapkeeper:managed=true (and CreateTags only inside CreateVolume); snapshot/* only for snapshots that already carry snapkeeper:managed=true.',
-        appliesTo: restoreArns
-          .flatMap((arns) => [arns.volume, arns.snapshot])
-          .map((arn) => `Resource::${arn}`),
+          'Pinned to nodejs22.x on purpose: the bundle targets node22 and is tested on that runtime; moving to a newer runtime is a deliberate upgrade, not an automatic one.',
       },
-    ],
-    true,
-  );
-  for (const run of runs) NagSuppressions.addResourceSuppressions(run.function, [runtime]);
-  NagSuppressions.addResourceSuppressions(restoreVolume.function, [runtime]);
+    ]);
+  }
 }
 
 /** The copy Regions of every policy, where generations have copies to restore from. */

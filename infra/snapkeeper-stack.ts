@@ -28,9 +28,16 @@ export class SnapkeeperStack extends Stack {
       value: this.snapkeeper.scheduledRunFunction.functionName,
     });
     new CfnOutput(this, 'ReconcileFunctionName', { value: this.snapkeeper.reconcileFunction.functionName });
+    const { runbooks } = this.snapkeeper;
     new CfnOutput(this, 'RestoreVolumeFunctionName', {
-      value: this.snapkeeper.restoreVolumeFunction.functionName,
+      value: runbooks.restoreVolume.fn.function.functionName,
     });
+    new CfnOutput(this, 'ReplaceVolumeFunctionName', {
+      value: runbooks.replaceVolume.fn.function.functionName,
+    });
+    // `aws ssm start-automation-execution --document-name <…DocumentName> --parameters …`.
+    new CfnOutput(this, 'RestoreVolumeDocumentName', { value: runbooks.restoreVolume.document.ref });
+    new CfnOutput(this, 'ReplaceVolumeDocumentName', { value: runbooks.replaceVolume.document.ref });
     // What a CLI working on this stack sets as SNAPKEEPER_MARK_KEY_PARAMETER to create or prune.
     new CfnOutput(this, 'MarkKeyParameter', {
       value: stackMarkKeyParameter(props.config.catalog.table),

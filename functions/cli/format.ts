@@ -6,6 +6,7 @@ import type { ReconcileReport } from '#core/lifecycle/reconcile.ts';
 import type { Generation } from '#core/model/generation.ts';
 import type { ListedGeneration } from '#core/recovery/generation-list.ts';
 import type { RebuildReport } from '#core/recovery/manifests.ts';
+import type { ReplaceVolumeResult } from '#core/recovery/replace.ts';
 import type { RestoreTimes, RestoreVolumeResult } from '#core/recovery/restore.ts';
 import type { VolumeShape } from '#core/recovery/volume-options.ts';
 import type { MetricDatum } from '#handlers/metrics.ts';
@@ -173,6 +174,24 @@ export function formatRecoveryTimes(times: RestoreTimes, volumeId: string): stri
     );
   }
   return lines;
+}
+
+export function formatReplace(result: ReplaceVolumeResult): string {
+  const what = `${result.oldVolumeId} at ${result.device} of ${result.instanceId} (${result.instanceState})`;
+  const from = `generation ${result.generationId} (snapshot ${result.sourceSnapshotId})`;
+  if (result.dryRun) {
+    return [
+      `Dry run: would replace ${what} with a restore of ${from} in ${result.availabilityZone}; every check passed, nothing was changed.`,
+      `  steps: ${result.steps.join(' → ')}`,
+    ].join('\n');
+  }
+  return [
+    `${result.repeated ? 'Already done by this request id: replaced' : 'Replaced'} ${what} with ${result.newVolumeId}, restored from ${from}.`,
+    `  ${result.oldVolumeId} is kept, detached, tagged snapkeeper:replaced-by=${result.newVolumeId}.`,
+    `  steps: ${result.steps.join(' → ')}; request ${result.requestId}`,
+    ...formatRecoveryTimes(result, result.newVolumeId ?? ''),
+    ...(result.completedAt ? [`  completed     ${result.completedAt}`] : []),
+  ].join('\n');
 }
 
 export function formatInit(steps: readonly SetupStep[]): string {

@@ -8,6 +8,7 @@ import { initCommand } from './commands/init.ts';
 import { planCommand } from './commands/plan.ts';
 import { rebuildCatalogCommand } from './commands/rebuild-catalog.ts';
 import { reconcileCommand } from './commands/reconcile.ts';
+import { replaceVolumeCommand } from './commands/replace-volume.ts';
 import { reportCommand } from './commands/report.ts';
 import { restoreCommand } from './commands/restore.ts';
 import { runCommand } from './commands/run.ts';
@@ -29,6 +30,7 @@ const COMMANDS = [
   generationsCommand,
   reportCommand,
   restoreCommand,
+  replaceVolumeCommand,
   rebuildCatalogCommand,
   sandboxCommand,
 ];

@@ -2,6 +2,7 @@ import {
   DescribeImagesCommand,
   DescribeInstancesCommand,
   DescribeSnapshotsCommand,
+  DescribeVolumesCommand,
   EC2Client,
   type Tag,
 } from '@aws-sdk/client-ec2';
@@ -22,7 +23,7 @@ export interface ResourceFacts {
 
 /** An existing resource a call names, found in its input. */
 interface Target {
-  kind: 'snapshot' | 'image' | 'instance';
+  kind: 'snapshot' | 'image' | 'instance' | 'volume';
   region: string;
   id: string;
 }
@@ -30,7 +31,8 @@ interface Target {
 /**
  * The existing resources whose tags or key IAM evaluates for a call, per the Service Authorization Reference:
  * the snapshot a volume is created from, the source of a copy (in its source Region), what is deleted or
- * deprecated, and the instances a command is sent to.
+ * deprecated, the instances a command is sent to, and the instances and volumes a runbook stops, starts, attaches,
+ * detaches, tags or deletes.
  */
 function targetsOf(service: string, action: string, region: string, input: Shape): Target[] {
   const id = (value: unknown) => (typeof value === 'string' ? [value] : []);
@@ -47,6 +49,21 @@ function targetsOf(service: string, action: string, region: string, input: Shape
       case 'DeregisterImage':
       case 'EnableImageDeprecation':
         return id(input.ImageId).map((s) => ({ kind: 'image', region, id: s }));
+      case 'StopInstances':
+      case 'StartInstances':
+        return ((input.InstanceIds ?? []) as string[]).map((s) => ({ kind: 'instance', region, id: s }));
+      case 'AttachVolume':
+      case 'DetachVolume':
+        return [
+          ...id(input.InstanceId).map((s) => ({ kind: 'instance' as const, region, id: s })),
+          ...id(input.VolumeId).map((s) => ({ kind: 'volume' as const, region, id: s })),
+        ];
+      case 'DeleteVolume':
+        return id(input.VolumeId).map((s) => ({ kind: 'volume', region, id: s }));
+      case 'CreateTags':
+        return ((input.Resources ?? []) as string[])
+          .filter((s) => s.startsWith('vol-'))
+          .map((s) => ({ kind: 'volume', region, id: s }));
     }
   }
   if (service === 'SSM' && action === 'SendCommand') {
@@ -95,6 +112,10 @@ async function lookUp({ kind, region, id }: Target): Promise<ResourceFacts> {
       const { Snapshots } = await ec2(region).send(new DescribeSnapshotsCommand({ SnapshotIds: [id] }));
       const snapshot = Snapshots?.[0];
       return snapshot ? found(snapshot.Tags, snapshot.Encrypted ? snapshot.KmsKeyId : undefined) : missing;
+    }
+    if (kind === 'volume') {
+      const { Volumes } = await ec2(region).send(new DescribeVolumesCommand({ VolumeIds: [id] }));
+      return Volumes?.[0] ? found(Volumes[0].Tags) : missing;
     }
     if (kind === 'image') {
       const { Images } = await ec2(region).send(new DescribeImagesCommand({ ImageIds: [id] }));

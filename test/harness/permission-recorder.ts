@@ -17,6 +17,7 @@ export const LAMBDA_WIRING = {
   backupDeps: 'backup',
   reconcileDeps: 'reconcile',
   restoreDeps: 'restore-volume',
+  replaceDeps: 'replace-volume',
   copyWorkerDeps: 'copy-worker',
 } as const satisfies Partial<Record<keyof typeof Wiring, string>>;
 
@@ -75,6 +76,7 @@ export function recordedWiring(real: typeof Wiring): typeof Wiring {
     backupDeps: wrap(LAMBDA_WIRING.backupDeps, real.backupDeps),
     reconcileDeps: wrap(LAMBDA_WIRING.reconcileDeps, real.reconcileDeps),
     restoreDeps: wrap(LAMBDA_WIRING.restoreDeps, real.restoreDeps),
+    replaceDeps: wrap(LAMBDA_WIRING.replaceDeps, real.replaceDeps),
     copyWorkerDeps: wrap(LAMBDA_WIRING.copyWorkerDeps, real.copyWorkerDeps),
   };
 }

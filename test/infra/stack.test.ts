@@ -198,11 +198,17 @@ describe.each(cases)('the stack synthesized from $name', ({ file }) => {
     expect(tagging.length).toBeGreaterThanOrEqual(2);
     for (const statement of tagging) {
       expect(actionsOf(statement)).toEqual(['ec2:CreateTags']);
-      expect(statement.Condition?.StringEquals?.['ec2:CreateAction']).toBeDefined();
+      // Tags at creation only; or, on an existing volume, replace-volume's snapkeeper:replaced-by alone.
+      const onCreate = statement.Condition?.StringEquals?.['ec2:CreateAction'];
+      if (onCreate === undefined) {
+        expect(statement.Condition).toEqual({
+          'ForAllValues:StringEquals': { 'aws:TagKeys': ['snapkeeper:replaced-by'] },
+        });
+      }
     }
   });
 
-  it('grants no wildcard action, and deletes only of snapshots and AMIs tagged as ours', () => {
+  it('grants no wildcard action, and deletes only of snapshots, AMIs and volumes tagged as ours', () => {
     let deletes = 0;
     for (const statement of policyStatements(synthesized.template)) {
       expect(statement.Effect).toBe('Allow');
@@ -210,7 +216,7 @@ describe.each(cases)('the stack synthesized from $name', ({ file }) => {
         expect(action).not.toMatch(/^dynamodb:(DeleteItem|BatchWriteItem)$|\*/);
         if (!/^ec2:(Delete|Deregister)/.test(action)) continue;
         deletes++;
-        expect(['ec2:DeleteSnapshot', 'ec2:DeregisterImage']).toContain(action);
+        expect(['ec2:DeleteSnapshot', 'ec2:DeregisterImage', 'ec2:DeleteVolume']).toContain(action);
         expect(actionsOf(statement)).toHaveLength(1);
         expect(statement.Condition).toEqual({
           StringEquals: { 'ec2:ResourceTag/snapkeeper:managed': 'true' },
@@ -218,7 +224,8 @@ describe.each(cases)('the stack synthesized from $name', ({ file }) => {
         expect(statement.Resource).not.toContain('*');
       }
     }
-    expect(deletes).toBe(2);
+    // Reconcile's prune (snapshots, AMIs); replace-volume's rollback (the volume it restored).
+    expect(deletes).toBe(3);
   });
 
   it('scopes DynamoDB access to the catalog table and its index', () => {
@@ -286,9 +293,9 @@ describe.each(cases)('the stack synthesized from $name', ({ file }) => {
 
   it('hands every Lambda the configuration, which parses back to the same configuration', () => {
     const functions = Object.values(synthesized.template.findResources('AWS::Lambda::Function'));
-    // Run, on-demand backup, reconcile, restore-volume and, when a policy copies, the copy worker.
+    // Run, on-demand backup, reconcile, restore-volume, replace-volume and, when a policy copies, the copy worker.
     const copies = config.policies.some((policy) => policy.copies.length > 0);
-    expect(functions).toHaveLength(copies ? 5 : 4);
+    expect(functions).toHaveLength(copies ? 6 : 5);
     const { $schema: _, ...withoutSchema } = config;
     for (const fn of functions) {
       expect(fn.Properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'] });
@@ -297,7 +304,7 @@ describe.each(cases)('the stack synthesized from $name', ({ file }) => {
     }
   });
 
-  it('runs reconcile on its own schedule, with deletes only in its role', () => {
+  it('runs reconcile on its own schedule, with deletes only in its role and replace-volume’s', () => {
     const reconcileArn = synthesized.stack.resolve(
       synthesized.stack.snapkeeper.reconcileFunction.functionArn,
     );
@@ -313,10 +320,16 @@ describe.each(cases)('the stack synthesized from $name', ({ file }) => {
     const reconcileRole = synthesized.stack.resolve(
       synthesized.stack.snapkeeper.reconcileFunction.role?.roleName,
     );
+    const replaceRole = synthesized.stack.resolve(
+      synthesized.stack.snapkeeper.runbooks.replaceVolume.fn.role.roleName,
+    );
     for (const statement of policyStatements(synthesized.template)) {
       if (!actionsOf(statement).some((action) => /^ec2:(Delete|Deregister)/.test(action))) continue;
       const roles = synthesized.template.toJSON().Resources[statement.policy].Properties.Roles;
-      expect(roles).toEqual([reconcileRole]);
+      // replace-volume deletes only the volume it restored, when it rolls back (DeleteVolume, managed volumes).
+      expect(roles).toEqual(
+        actionsOf(statement).includes('ec2:DeleteVolume') ? [replaceRole] : [reconcileRole],
+      );
     }
   });
 

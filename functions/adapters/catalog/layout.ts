@@ -13,6 +13,7 @@ import { type Generation, hasOpenWork, nextExpiry } from '#core/model/generation
  * | pointer by lineage | `LINEAGE#<target id>#<policy>#<schedule>` | `<scheduledAt>#<id>` | with the claim |
  * | pointer by source volume | `VOLUME#<volume id>` | `<scheduledAt>#<id>` | with the snapshots |
  * | audit entry | `AUDIT#<yyyy-mm-dd>` | `<at>#<uuid>` | by runbooks |
+ * | runbook request (its journal) | `AUDIT#REQUEST#<runbook>#<request id>` | `REQUEST` | by step runbooks (replace-volume), each write conditioned on its owner |
  * | copy slots of a destination Region | `SLOTS#<region>` | `SLOTS` | by copy workers (`copy-slots.ts`) |
  * | drill outcome (`DrillRecord`, `core/report/ports.ts`) | `DRILL#<target id>` | `<finishedAt>#<drill id>` | by drills; read by `report` (`drills.ts`) |
  *
@@ -137,6 +138,14 @@ export const catalogKeys = {
   /** The item of one drill outcome of a target. */
   drill(targetId: string, finishedAt: string, drillId: string): ItemKey {
     return key(catalogKeys.drills(targetId), `${finishedAt}#${drillId}`);
+  },
+
+  /**
+   * The journal of one runbook request (`runbook-journal.ts`): under the audit prefix, so the runbooks' roles,
+   * which may put items only there, can keep it.
+   */
+  runbookRequest(runbook: string, requestId: string): ItemKey {
+    return key(`${catalogLayout.auditPrefix}REQUEST#${runbook}#${requestId}`, 'REQUEST');
   },
 
   /** The copy slots of a destination Region (`copy-slots.ts`). */

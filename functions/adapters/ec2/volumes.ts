@@ -6,15 +6,10 @@ import {
   type VolumeType,
 } from '@aws-sdk/client-ec2';
 import type { AwsClients } from '#adapters/clients.ts';
-import { AwsOperationError, WaitTimeoutError } from '#core/model/errors.ts';
+import { AwsOperationError } from '#core/model/errors.ts';
 import type { VolumeInitialization, VolumeService } from '#core/recovery/ports.ts';
 import { ec2Call, tagList } from './snapshots.ts';
-
-export interface Sleeper {
-  sleep(ms: number): Promise<void>;
-}
-
-const realSleeper: Sleeper = { sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)) };
+import { pollUntil, realSleeper, type Sleeper } from './waits.ts';
 
 /** Creates volumes from snapshots in any Region, for the restore runbooks. */
 export class Ec2VolumeService implements VolumeService {
@@ -46,35 +41,27 @@ export class Ec2VolumeService implements VolumeService {
     });
   }
 
-  async waitUntilAvailable(
+  waitUntilAvailable(
     region: string,
     volumeId: string,
     options: Parameters<VolumeService['waitUntilAvailable']>[2],
   ): Promise<void> {
-    const started = Date.now();
-    let delay = 1000;
-    for (;;) {
-      const response = await ec2Call('DescribeVolumes', () =>
-        this.clients.ec2(region).send(new DescribeVolumesCommand({ VolumeIds: [volumeId] })),
-      );
-      const state = response.Volumes?.[0]?.State ?? 'unknown';
-      if (state === 'available' || state === 'in-use') return;
-      if (state === 'error') {
-        throw new AwsOperationError(
-          'CreateVolume',
-          `volume ${volumeId} entered state error while being created`,
+    return pollUntil({
+      what: `volume ${volumeId}`,
+      read: async () => {
+        const response = await ec2Call('DescribeVolumes', () =>
+          this.clients.ec2(region).send(new DescribeVolumesCommand({ VolumeIds: [volumeId] })),
         );
-      }
-      const waited = Date.now() - started;
-      if (waited >= options.timeoutMs) {
-        throw new WaitTimeoutError(
-          `volume ${volumeId} is still ${state} after ${Math.round(waited / 1000)} s; it may still become available: check it with DescribeVolumes`,
-        );
-      }
-      options.onWait?.(state, waited);
-      await this.sleeper.sleep(delay);
-      delay = Math.min(delay * 2, 15_000);
-    }
+        return response.Volumes?.[0]?.State ?? 'unknown';
+      },
+      done: ['available', 'in-use'],
+      failed: ['error'],
+      onFailed: () =>
+        new AwsOperationError('CreateVolume', `volume ${volumeId} entered state error while being created`),
+      timeoutMs: options.timeoutMs,
+      sleeper: this.sleeper,
+      onWait: options.onWait,
+    });
   }
 
   /**

@@ -242,3 +242,24 @@ export function describeErrorChain(error: unknown): string {
 export class TargetNotSelectedError extends InputError {
   override readonly name = 'TargetNotSelectedError';
 }
+
+/**
+ * A runbook that changes things in steps failed at `step`. `rolledBack`: every step it had done was undone, so
+ * the instance is as it was; otherwise the message says what is left and what to do by hand.
+ */
+export class RunbookFailedError extends Error {
+  override readonly name = 'RunbookFailedError';
+  constructor(
+    message: string,
+    readonly step: string,
+    readonly rolledBack: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** Another invocation holds the same runbook request and its lease has not run out: nothing was done. */
+export class RunbookInProgressError extends Error {
+  override readonly name = 'RunbookInProgressError';
+}

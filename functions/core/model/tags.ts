@@ -15,6 +15,8 @@ export const TAG = {
   sourceSnapshot: 'snapkeeper:source-snapshot',
   sourceImage: 'snapkeeper:source-image',
   sourceRegion: 'snapkeeper:source-region',
+  /** On a volume replace-volume took out of its instance: the volume put in its place. */
+  replacedBy: 'snapkeeper:replaced-by',
   /** The HMAC that proves snapkeeper created the resource (`core/model/mark.ts`). */
   mark: 'snapkeeper:mark',
 } as const;

@@ -40,3 +40,79 @@ export interface VolumeService {
   initialization(region: string, volumeId: string, now: Date): Promise<VolumeInitialization>;
   availabilityZones(region: string): Promise<string[]>;
 }
+
+/** A volume as a runbook that swaps volumes sees it. */
+export interface VolumeFacts {
+  volumeId: string;
+  availabilityZone: string;
+  /** `available`, `in-use`, `creating`, ... */
+  state: string;
+  tags: Tags;
+  /** The instance it is attached to, if any (EBS volumes attach to one instance at a time here). */
+  attachment?: { instanceId: string; device: string; state: string };
+}
+
+export interface InstanceFacts {
+  instanceId: string;
+  /** `pending`, `running`, `stopping`, `stopped`, `shutting-down`, `terminated`. */
+  state: string;
+  availabilityZone: string;
+  tags: Tags;
+  /** Device name → volume id, as the instance lists its block devices. */
+  devices: Record<string, string>;
+}
+
+/** What replacing a volume needs from EC2 beyond creating one: instances and attachments. */
+export interface InstanceService {
+  volume(region: string, volumeId: string): Promise<VolumeFacts | undefined>;
+  instance(region: string, instanceId: string): Promise<InstanceFacts | undefined>;
+  stop(region: string, instanceId: string): Promise<void>;
+  start(region: string, instanceId: string): Promise<void>;
+  /** Resolves when the instance is in `state`; fails with a `WaitTimeoutError` after `timeoutMs`. */
+  waitForInstance(
+    region: string,
+    instanceId: string,
+    state: 'running' | 'stopped',
+    timeoutMs: number,
+  ): Promise<void>;
+  attach(region: string, volumeId: string, instanceId: string, device: string): Promise<void>;
+  detach(region: string, volumeId: string, instanceId: string, device: string): Promise<void>;
+  /** Resolves when the volume is `available` (detached) or `in-use` (attached). */
+  waitForVolume(
+    region: string,
+    volumeId: string,
+    state: 'available' | 'in-use',
+    timeoutMs: number,
+  ): Promise<void>;
+  tagVolume(region: string, volumeId: string, tags: Tags): Promise<void>;
+  deleteVolume(region: string, volumeId: string): Promise<void>;
+}
+
+/**
+ * One request of a runbook that changes things in steps (replace-volume), kept in the catalog under its request
+ * id: what the world was before (`plan`), how far it got, and how it ended. It makes the request idempotent (a
+ * second delivery finds it and does not do the work again) and lets a delivery whose predecessor died finish
+ * from the recorded starting state once that one's lease has run out.
+ */
+export interface RunbookRecord {
+  runbook: string;
+  requestId: string;
+  state: 'in-progress' | 'completed' | 'rolled-back' | 'rollback-failed';
+  /** The invocation carrying the request out, and until when it holds it. */
+  owner: string;
+  leaseUntil: string;
+  startedAt: string;
+  updatedAt: string;
+  plan: Record<string, unknown>;
+  progress: Record<string, unknown>;
+  result?: Record<string, unknown>;
+  failure?: string;
+}
+
+export interface RunbookJournal {
+  get(runbook: string, requestId: string): Promise<RunbookRecord | undefined>;
+  /** Writes the record unless its request already has one, which it returns instead. */
+  begin(record: RunbookRecord): Promise<{ begun: true } | { begun: false; existing: RunbookRecord }>;
+  /** Replaces the record if it is still held by `owner` (and its lease is `leaseUntil`); false otherwise. */
+  save(record: RunbookRecord, held: { owner: string; leaseUntil: string }): Promise<boolean>;
+}

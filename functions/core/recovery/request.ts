@@ -1,5 +1,7 @@
 import type { z } from 'zod';
+import type { AuditTrail } from '#core/model/catalog.ts';
 import { InputError } from '#core/model/errors.ts';
+import type { Clock } from '#core/model/ports.ts';
 
 /**
  * The request half of every runbook (restore-volume, replace-volume, and those that follow): one zod schema
@@ -70,4 +72,21 @@ export function parseRequest<S extends z.ZodType>(runbook: string, schema: S, in
   const parsed = schema.safeParse(input);
   if (!parsed.success) throw new RequestError(runbook, problemsOf(parsed.error));
   return parsed.data;
+}
+
+/** The audit entry every runbook writes once it is done (or refused mid-way), dry runs included. */
+export function auditRunbook(
+  deps: { catalog: AuditTrail; clock: Clock; actor: string },
+  runbook: string,
+  request: { dryRun: boolean },
+  result: Record<string, unknown>,
+): Promise<void> {
+  return deps.catalog.audit({
+    at: deps.clock.now().toISOString(),
+    action: runbook,
+    actor: deps.actor,
+    dryRun: request.dryRun,
+    request: { ...request },
+    result: { ...result },
+  });
 }

@@ -5,7 +5,7 @@ import type { AuditTrail, CatalogReader } from '#core/model/catalog.ts';
 import type { Clock, Log } from '#core/model/ports.ts';
 import { awsRegion } from '#core/model/regions.ts';
 import type { VolumeInitialization, VolumeService } from './ports.ts';
-import { parseRequest, refuse } from './request.ts';
+import { auditRunbook, parseRequest, refuse } from './request.ts';
 import {
   carriedTags,
   findSource,
@@ -127,14 +127,7 @@ export async function restoreVolume(
     times = await availability(region, volumeId, requestedAt, deps);
   }
   const result = { volumeId, ...base, volume: shape, ...times, dryRun: request.dryRun };
-  await deps.catalog.audit({
-    at: deps.clock.now().toISOString(),
-    action: RESTORE_VOLUME,
-    actor: deps.actor,
-    dryRun: request.dryRun,
-    request: { ...request },
-    result: { ...result },
-  });
+  await auditRunbook(deps, RESTORE_VOLUME, request, result);
   return result;
 }
 

@@ -100,6 +100,22 @@ function keyUse(key: string | undefined, region: string): AuthRequest[] {
   }));
 }
 
+/** CreateTags on an existing resource: the tags it writes are `aws:RequestTag/…` and `aws:TagKeys`. */
+function tagging(call: PermissionCall, target: AuthRequest): AuthRequest {
+  const tags = Object.fromEntries(
+    ((call.input.Tags ?? []) as Shape[]).map((t) => [String(t.Key), String(t.Value)]),
+  );
+  return {
+    ...target,
+    context: {
+      ...target.context,
+      ...tagContext(['aws:RequestTag/'], tags),
+      'aws:TagKeys': Object.keys(tags),
+    },
+    known: [...target.known, 'aws:RequestTag/', 'aws:TagKeys'],
+  };
+}
+
 /** EC2's authorizations, from the Service Authorization Reference's resource types of each action. */
 export function ec2Requests(call: PermissionCall): AuthRequest[] {
   const { input, region, action } = call;
@@ -141,6 +157,21 @@ export function ec2Requests(call: PermissionCall): AuthRequest[] {
       ];
     case 'DeleteSnapshot':
       return [existing(call, ec2, region, 'snapshot', input.SnapshotId)];
+    case 'StopInstances':
+    case 'StartInstances':
+      return ((input.InstanceIds ?? []) as string[]).map((id) => existing(call, ec2, region, 'instance', id));
+    case 'AttachVolume':
+    case 'DetachVolume':
+      return [
+        existing(call, ec2, region, 'instance', input.InstanceId),
+        existing(call, ec2, region, 'volume', input.VolumeId),
+      ];
+    case 'DeleteVolume':
+      return [existing(call, ec2, region, 'volume', input.VolumeId)];
+    case 'CreateTags':
+      return ((input.Resources ?? []) as string[]).map((id) =>
+        tagging(call, existing(call, ec2, region, 'volume', id)),
+      );
     case 'DeregisterImage':
     case 'EnableImageDeprecation':
       return [existing(call, ec2, region, 'image', input.ImageId)];
