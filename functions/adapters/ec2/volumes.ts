@@ -78,8 +78,10 @@ export class Ec2VolumeService implements VolumeService {
       details = response.VolumeStatuses?.[0]?.InitializationStatusDetails;
     } catch (error) {
       const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-      const answer = status ? `HTTP ${status}` : (error as Error).name;
-      const reason = `DescribeVolumeStatus failed (${answer}: ${(error as Error).message.split('\n')[0]})`;
+      const reason =
+        status && status >= 500
+          ? `DescribeVolumeStatus answered HTTP ${status}: the endpoint does not implement it`
+          : `DescribeVolumeStatus failed: ${(error as Error).name}: ${(error as Error).message.split('\n')[0]}`;
       return { state: 'not-reported', observedAt, reason };
     }
     if (!details || details.Progress === undefined) {

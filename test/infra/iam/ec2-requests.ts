@@ -112,7 +112,8 @@ function tagging(call: PermissionCall, target: AuthRequest): AuthRequest {
       ...tagContext(['aws:RequestTag/'], tags),
       'aws:TagKeys': Object.keys(tags),
     },
-    known: [...target.known, 'aws:RequestTag/', 'aws:TagKeys'],
+    // Outside a create call there is no ec2:CreateAction: known to be absent.
+    known: [...target.known, 'aws:RequestTag/', 'aws:TagKeys', 'ec2:CreateAction'],
   };
 }
 
