@@ -285,6 +285,52 @@ describe('replace-volume', () => {
   );
 });
 
+describe('replace-volume after a dead invocation', () => {
+  it('takes the request over once the dead one’s lease ran out, and finishes from the recorded starting state', async () => {
+    const host = await anInstance(ec2, {
+      tags: { 'snapkeeper:policy': 'daily' },
+      volumeTags: [{ App: 'late' }],
+    });
+    const at = new Date('2026-12-01T04:00:00Z');
+    await runSchedule(
+      { policy: 'daily', schedule: 'daily', scheduledAt: at.toISOString() },
+      runDeps({ config, clients, clock: clockAt(at), log }),
+    );
+    await reconcile(reconcileDeps({ config, clients, clock: clockAt(new Date(at.getTime() + 60_000)), log }));
+    const old = host.dataVolumeIds[0] as string;
+    const plan = await replaceHandler()({ volumeId: old, dryRun: true });
+    // What an invocation that died before its first step leaves behind: the request, its plan, a lease long over.
+    const {
+      requestId: _,
+      newVolumeId: _n,
+      dryRun: _d,
+      steps: _s,
+      repeated: _r,
+      completedAt: _c,
+      ...startingState
+    } = plan;
+    const { requestedAt: _q, availableAt: _a, initialization: _i, ...recorded } = startingState;
+    expect(
+      await journal.begin({
+        runbook: 'replace-volume',
+        requestId: 'died-mid-way',
+        state: 'in-progress',
+        owner: 'a-dead-invocation',
+        leaseUntil: new Date(LATER.getTime() - 60_000).toISOString(),
+        startedAt: new Date(LATER.getTime() - 3_600_000).toISOString(),
+        updatedAt: new Date(LATER.getTime() - 3_600_000).toISOString(),
+        plan: recorded,
+        progress: {},
+      }),
+    ).toEqual({ begun: true });
+    const result = await replaceHandler()({ volumeId: old, requestId: 'died-mid-way' });
+    const after = await pictureOf(host);
+    expect(after.state).toBe('running');
+    expect(after.devices['/dev/sdf']).toBe(result.newVolumeId);
+    expect(await journal.get('replace-volume', 'died-mid-way')).toMatchObject({ state: 'completed' });
+  });
+});
+
 /** A DescribeInstances output with every instance in `state`. */
 function withState(output: Record<string, unknown>, state: string): Record<string, unknown> {
   const reservations = (output.Reservations ?? []) as { Instances?: { State?: unknown }[] }[];
