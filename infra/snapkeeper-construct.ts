@@ -2,6 +2,7 @@ import { Duration } from 'aws-cdk-lib';
 import type { Table } from 'aws-cdk-lib/aws-dynamodb';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
+import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import type { Config } from '#core/config/config.ts';
@@ -57,6 +58,8 @@ export class SnapKeeper extends Construct {
   readonly copies?: Copies;
   /** The secret that keys every snapshot's `snapkeeper:mark`; retained when the stack is deleted. */
   readonly markKey: MarkKey;
+  /** Where Scheduler puts a run or reconcile pass it could not deliver; alarmed. */
+  readonly scheduleDeadLetters: Queue;
   /** Every alarm of the stack and the topic they notify (docs/alarms.md). */
   readonly alarms: Alarms;
   /** The CloudWatch dashboard: runs, consistency, copies, retention, restores. */
@@ -92,6 +95,7 @@ export class SnapKeeper extends Construct {
     this.restoreVolumeFunction = this.runbooks.restoreVolume.fn.function;
 
     const scheduleDeadLetters = scheduleDeadLetterQueue(this, 'ScheduleDeadLetterQueue');
+    this.scheduleDeadLetters = scheduleDeadLetters;
     new PolicySchedules(this, 'Schedules', {
       config,
       target: this.scheduledRunFunction,

@@ -44,6 +44,10 @@ export class SnapkeeperStack extends Stack {
     });
     // Subscribe your on-call address to it: `aws sns subscribe --topic-arn <AlarmTopicArn> --protocol email ...`.
     new CfnOutput(this, 'AlarmTopicArn', { value: this.snapkeeper.alarms.topic.topicArn });
+    // What Scheduler could not deliver waits here (the message says why).
+    new CfnOutput(this, 'ScheduleDeadLetterQueueUrl', {
+      value: this.snapkeeper.scheduleDeadLetters.queueUrl,
+    });
     new CfnOutput(this, 'DashboardName', { value: this.snapkeeper.dashboard.dashboard.dashboardName });
     const { copies } = this.snapkeeper;
     if (copies) {

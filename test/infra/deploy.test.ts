@@ -1,7 +1,7 @@
 // Deploys the real app to the local emulator with the CDK CLI, as an operator would, and checks that what the
 // stack promises exists. The emulator creates resources but runs nothing: behaviour is tested elsewhere.
 // moto's CloudFormation silently skips what it does not model: Scheduler schedules, queue and bucket policies (the
-// enforceSSL denies), CloudWatch alarms (the copy dead-letter alarm) and the manifest bucket's versioning, Object
+// enforceSSL denies), CloudWatch alarms (every one: alarms.test.ts checks them) and the manifest bucket's versioning, Object
 // Lock and public access block. test/infra/stack.test.ts, copies.test.ts and manifest-bucket.test.ts check those
 // in the template instead.
 import { execFile } from 'node:child_process';
@@ -123,6 +123,22 @@ describe('cdk deploy to the local emulator', () => {
       );
     },
   );
+
+  it("creates the schedules' encrypted dead-letter queue and the alarm topic", async () => {
+    const config = await loadConfigFile(repoConfigFile);
+    const sqs = new SQSClient({ region: config.region, endpoint: emulator.endpoint, maxAttempts: 1 });
+    const { Attributes } = await sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: outputs.ScheduleDeadLetterQueueUrl,
+        AttributeNames: ['All'],
+      }),
+    );
+    expect(Attributes?.SqsManagedSseEnabled).toBe('true');
+    expect(Attributes?.MessageRetentionPeriod).toBe(String(14 * 24 * 3600));
+    // moto creates the topic (and skips the alarms, see the top of this file): its ARN is a real one.
+    expect(outputs.AlarmTopicArn).toMatch(new RegExp(`^arn:aws:sns:${config.region}:${ACCOUNT}:`));
+    expect(outputs.DashboardName).toBe(`${config.catalog.table}-snapkeeper`);
+  });
 
   it('creates the copy queue with its dead-letter queue, and feeds the copy worker from it', async () => {
     const config = await loadConfigFile(repoConfigFile);
