@@ -21,7 +21,10 @@ describe('the freeze document and the permissions of freezes and AMIs', () => {
   }, SYNTH_TIMEOUT_MS);
 
   it('ships the Linux freeze document under the name the Lambda uses, with constrained parameters', () => {
-    const documents = Object.values(synthesized.template.findResources('AWS::SSM::Document'));
+    // The runbooks' Automation documents are the others (test/infra/runbooks.test.ts).
+    const documents = Object.values(synthesized.template.findResources('AWS::SSM::Document')).filter(
+      (document) => document.Properties.DocumentType === 'Command',
+    );
     expect(documents).toHaveLength(1);
     const properties = documents[0]?.Properties;
     expect(properties).toMatchObject({ Name: LINUX_FREEZE_DOCUMENT, DocumentType: 'Command' });
