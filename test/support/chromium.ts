@@ -1,5 +1,6 @@
-import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
+import { aptInstall } from '../harness/apt.ts';
 
 /**
  * Headless Chromium (Debian's `chromium` package, installed here when missing: CI runs as root on a fresh Debian
@@ -9,20 +10,8 @@ import type { Readable, Writable } from 'node:stream';
 
 export function ensureChromium(): string {
   const found = () => spawnSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).stdout.trim();
-  if (found()) return found();
-  const install = () =>
-    spawnSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', 'chromium'], {
-      encoding: 'utf8',
-      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-    });
-  let result = install();
-  if (result.status !== 0) {
-    execFileSync('apt-get', ['update', '-q'], { stdio: 'ignore' }); // a fresh machine has no package lists yet
-    result = install();
-  }
-  if (result.status !== 0 || !found()) {
-    throw new Error(`chromium is missing and apt-get install chromium failed: ${result.stderr.trim()}`);
-  }
+  if (!found()) aptInstall('chromium', 'chromium is missing', { recommends: false });
+  if (!found()) throw new Error('apt-get installed chromium, but no `chromium` is on the PATH');
   return found();
 }
 
