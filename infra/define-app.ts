@@ -1,6 +1,6 @@
 import { type App, Aspects } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { readConfigFileSync } from './config-file.ts';
+import { loadConfigFileSync } from '#core/config/config.ts';
 import { ManifestBucketStack } from './manifest-bucket.ts';
 import { SnapkeeperStack } from './snapkeeper-stack.ts';
 
@@ -19,10 +19,11 @@ export const MANIFEST_STACK_ID = 'SnapkeeperManifests';
 export function defineApp(app: App): SnapkeeperStack {
   const configFile =
     (app.node.tryGetContext(CONFIG_FILE_CONTEXT) as string | undefined) ?? DEFAULT_CONFIG_FILE;
-  const config = readConfigFileSync(configFile);
+  // Read here only for the Regions of the two stacks; the construct reads the file itself, as in a user's app.
+  const config = loadConfigFileSync(configFile, `-c ${CONFIG_FILE_CONTEXT}=<file>`);
   const account = process.env.CDK_DEFAULT_ACCOUNT;
   const stack = new SnapkeeperStack(app, 'Snapkeeper', {
-    config,
+    configFile,
     description: 'snapkeeper: tag-driven EBS backup automation',
     env: { region: config.region, account },
   });

@@ -1,15 +1,17 @@
 import { Duration } from 'aws-cdk-lib';
 import type { Table } from 'aws-cdk-lib/aws-dynamodb';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import type { CfnLogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
-import type { Config } from '#core/config/config.ts';
+import type { Config, ConfigInput } from '#core/config/config.ts';
 import { RUN_MAX_EVENT_AGE_SECONDS } from '#core/config/occurrence.ts';
 import { Alarms } from './alarms.ts';
 import { createCatalogTable } from './catalog-table.ts';
 import { grantConsistency, suppressConsistencyFindings } from './consistency-permissions.ts';
+import { constructConfig } from './construct-config.ts';
 import { Copies } from './copies.ts';
 import { SnapkeeperDashboard } from './dashboard.ts';
 import { FreezeDocuments } from './freeze-documents.ts';
@@ -24,16 +26,31 @@ import { PolicySchedules } from './schedules.ts';
 
 export interface SnapKeeperProps {
   /**
-   * The validated snapkeeper configuration (`snapkeeper.config.json`), the same document the CLI reads. It
-   * names the catalog table, defines one schedule per policy schedule, and is handed to every Lambda as
-   * `SNAPKEEPER_CONFIG`, so it must fit in Lambda's 4 KB environment.
+   * The snapkeeper configuration as an object, the same document the CLI reads from `snapkeeper.config.json`,
+   * validated at synth (an error names the key and the fix). It names the catalog table, defines one schedule
+   * per policy schedule, and is handed to every Lambda as `SNAPKEEPER_CONFIG`, so it must fit in Lambda's 4 KB
+   * environment. Its `region` must be the stack's. Give this or `configFile`, not both.
+   * @default none: `configFile` is read instead
    */
-  readonly config: Config;
+  readonly config?: ConfigInput;
+  /**
+   * The path of the configuration file (`.json`, `.yaml` or `.yml`), read and validated at synth with the CLI's
+   * loader, so `snapkeeper validate --config <file>` and `cdk synth` accept and refuse the same files. A relative
+   * path is from the directory `cdk` runs the app in (the one holding `cdk.json`). Give this or `config`.
+   * @default none: `config` is used instead
+   */
+  readonly configFile?: string;
   /**
    * Where every alarm notifies, when it fires and when it clears: your on-call topic.
    * @default a topic the stack creates (`AlarmTopicArn` output), encrypted with a KMS key of its own
    */
   readonly alarmTopic?: ITopic;
+  /**
+   * How long every snapkeeper Lambda's log group keeps its logs. The groups are retained when the stack is
+   * deleted (they are the record of what each run did) and expire by this retention alone.
+   * @default RetentionDays.THREE_MONTHS
+   */
+  readonly logRetention?: RetentionDays;
 }
 
 /**
@@ -42,6 +59,8 @@ export interface SnapKeeperProps {
  * its worker; with IAM scoped by the `snapkeeper:managed` tag.
  */
 export class SnapKeeper extends Construct {
+  /** The validated configuration the stack was built from, defaults applied. */
+  readonly config: Config;
   /** The catalog of generations; retained when the stack is deleted. */
   readonly table: Table;
   /** Takes one run of one policy schedule; invoked by the schedules. */
@@ -67,7 +86,8 @@ export class SnapKeeper extends Construct {
 
   constructor(scope: Construct, id: string, props: SnapKeeperProps) {
     super(scope, id);
-    const { config } = props;
+    const config = constructConfig(this, props);
+    this.config = config;
     const copyRegions = drRegions(config);
     this.table = createCatalogTable(this, config.catalog.table);
     if (copyRegions.length > 0) {
@@ -133,7 +153,7 @@ export class SnapKeeper extends Construct {
 
     this.alarms = new Alarms(this, 'Alarms', {
       config,
-      ...(props.alarmTopic ? { alarmTopic: props.alarmTopic } : {}),
+      alarmTopic: props.alarmTopic,
       scheduledRun: scheduledRun.function,
       backup: backup.function,
       reconcile: reconcile.function.function,
@@ -154,6 +174,16 @@ export class SnapKeeper extends Construct {
     });
 
     suppressRunFindings([scheduledRun, backup]);
+    if (props.logRetention !== undefined) setLogRetention(this, props.logRetention);
+  }
+}
+
+/** Every snapkeeper Lambda's log group, wherever in the tree its function was made, keeps logs this long. */
+function setLogRetention(scope: Construct, retention: RetentionDays): void {
+  for (const child of scope.node.findAll()) {
+    if (child instanceof SnapkeeperFunction) {
+      (child.logGroup.node.defaultChild as CfnLogGroup).retentionInDays = retention;
+    }
   }
 }
 

@@ -1,16 +1,10 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
-import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { stackMarkKeyParameter } from '#adapters/mark-key.ts';
-import type { Config } from '#core/config/config.ts';
-import { SnapKeeper } from './snapkeeper-construct.ts';
+import { SnapKeeper, type SnapKeeperProps } from './snapkeeper-construct.ts';
 
-export interface SnapkeeperStackProps extends StackProps {
-  /** The validated snapkeeper configuration; see {@link SnapKeeper}. */
-  readonly config: Config;
-  /** See {@link SnapKeeperProps.alarmTopic}. @default a topic the stack creates */
-  readonly alarmTopic?: ITopic;
-}
+/** A stack's props and the construct's (`config` or `configFile`, `alarmTopic`, `logRetention`). */
+export interface SnapkeeperStackProps extends StackProps, SnapKeeperProps {}
 
 /** The deployable unit of the CDK app: one {@link SnapKeeper} in the configured Region. */
 export class SnapkeeperStack extends Stack {
@@ -18,10 +12,8 @@ export class SnapkeeperStack extends Stack {
 
   constructor(scope: Construct, id: string, props: SnapkeeperStackProps) {
     super(scope, id, props);
-    this.snapkeeper = new SnapKeeper(this, 'SnapKeeper', {
-      config: props.config,
-      ...(props.alarmTopic ? { alarmTopic: props.alarmTopic } : {}),
-    });
+    const { config, configFile, alarmTopic, logRetention } = props;
+    this.snapkeeper = new SnapKeeper(this, 'SnapKeeper', { config, configFile, alarmTopic, logRetention });
     // What an operator needs to find: `aws lambda invoke --function-name <RestoreVolumeFunctionName>`.
     new CfnOutput(this, 'CatalogTableName', { value: this.snapkeeper.table.tableName });
     new CfnOutput(this, 'ScheduledRunFunctionName', {
@@ -40,7 +32,7 @@ export class SnapkeeperStack extends Stack {
     new CfnOutput(this, 'ReplaceVolumeDocumentName', { value: runbooks.replaceVolume.document.ref });
     // What a CLI working on this stack sets as SNAPKEEPER_MARK_KEY_PARAMETER to create or prune.
     new CfnOutput(this, 'MarkKeyParameter', {
-      value: stackMarkKeyParameter(props.config.catalog.table),
+      value: stackMarkKeyParameter(this.snapkeeper.config.catalog.table),
     });
     // Subscribe your on-call address to it: `aws sns subscribe --topic-arn <AlarmTopicArn> --protocol email ...`.
     new CfnOutput(this, 'AlarmTopicArn', { value: this.snapkeeper.alarms.topic.topicArn });

@@ -76,6 +76,11 @@ export const resourcesOf = (statement: Statement): string[] =>
     typeof resource === 'string' ? resource : JSON.stringify(resource),
   );
 
+/** An app with cdk.json's context that does not bundle the Lambdas: for tests that do not read the code. */
+export function unbundledApp(context: Record<string, unknown> = {}): App {
+  return new App({ context: { ...cdkContext, ...context, 'aws:cdk:bundling-stacks': [] } });
+}
+
 const scratch = mkdtempSync(join(tmpdir(), 'snapkeeper-synth-'));
 process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
 const synthesizedConfigs = new Map<string, TemplateJson>();
@@ -90,9 +95,7 @@ export function templateFor(config: Config): TemplateJson {
   if (!template) {
     const file = join(scratch, `config-${synthesizedConfigs.size}.json`);
     writeFileSync(file, text);
-    const app = new App({
-      context: { ...cdkContext, [CONFIG_FILE_CONTEXT]: file, 'aws:cdk:bundling-stacks': [] },
-    });
+    const app = unbundledApp({ [CONFIG_FILE_CONTEXT]: file });
     template = Template.fromStack(defineApp(app)).toJSON() as TemplateJson;
     synthesizedConfigs.set(text, template);
   }

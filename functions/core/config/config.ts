@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { extname } from 'node:path';
+import { extname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, type ConfigIssue } from '#core/model/errors.ts';
@@ -17,6 +18,7 @@ import {
 export { ON_DEMAND_SCHEDULE, TAG_VARIABLES, type TagVariable } from './checks.ts';
 export type {
   Config,
+  ConfigInput,
   ConsistencyRule,
   CopyRule,
   KeepRule,
@@ -41,29 +43,54 @@ export function parseConfigText(text: string, format: 'json' | 'yaml', source?: 
   return parseConfig(format === 'json' ? parseJson(text, source) : parseYaml(text, source), source);
 }
 
+/** How the CLI says to name another file; a reader elsewhere (the CDK construct) passes its own words. */
+const CLI_POINTER = '--config <file>';
+
 /** Reads and validates a `.json`, `.yaml` or `.yml` config file. */
-export async function loadConfigFile(path: string): Promise<Config> {
-  const extension = extname(path).toLowerCase();
-  const format =
-    extension === '.json' ? 'json' : extension === '.yaml' || extension === '.yml' ? 'yaml' : undefined;
-  if (!format) {
-    throw new ConfigError(
-      [{ path: '', message: `unsupported file type "${extension}"; use a .json, .yaml or .yml config file` }],
-      path,
-    );
-  }
+export async function loadConfigFile(path: string, pointer = CLI_POINTER): Promise<Config> {
+  const format = configFileFormat(path);
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const message =
-      code === 'ENOENT'
-        ? 'config file not found; create it (see snapkeeper.config.json in the repository) or point to yours with --config <file>'
-        : `cannot read the config file (${code ?? String(error)}); check the path, or pass another with --config <file>`;
-    throw new ConfigError([{ path: '', message }], path, { cause: error });
+    throw unreadableConfigFile(path, error, pointer);
   }
   return parseConfigText(text, format, path);
+}
+
+/**
+ * {@link loadConfigFile} for callers that cannot wait, such as a CDK app, whose constructs are built
+ * synchronously: the same formats, checks and errors. `pointer` says how to name another file (`--config <file>`).
+ */
+export function loadConfigFileSync(path: string, pointer = CLI_POINTER): Config {
+  const format = configFileFormat(path);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw unreadableConfigFile(path, error, pointer);
+  }
+  return parseConfigText(text, format, path);
+}
+
+function configFileFormat(path: string): 'json' | 'yaml' {
+  const extension = extname(path).toLowerCase();
+  if (extension === '.json') return 'json';
+  if (extension === '.yaml' || extension === '.yml') return 'yaml';
+  throw new ConfigError(
+    [{ path: '', message: `unsupported file type "${extension}"; use a .json, .yaml or .yml config file` }],
+    path,
+  );
+}
+
+function unreadableConfigFile(path: string, error: unknown, pointer: string): ConfigError {
+  const code = (error as NodeJS.ErrnoException).code;
+  const where = isAbsolute(path) ? '' : ` (looked for ${resolve(path)})`;
+  const message =
+    code === 'ENOENT'
+      ? `config file not found${where}; create it (see snapkeeper.config.json in the repository) or point to yours with ${pointer}`
+      : `cannot read the config file (${code ?? String(error)}); check the path, or pass another with ${pointer}`;
+  return new ConfigError([{ path: '', message }], path, { cause: error });
 }
 
 /** The policy a request names; throws ConfigError listing the valid choices. */

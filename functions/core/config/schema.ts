@@ -384,6 +384,8 @@ export const ConfigFields = z
   .describe('snapkeeper configuration: tag-driven EBS snapshot and AMI backups.');
 
 export type Config = z.infer<typeof ConfigFields>;
+/** A configuration as written, before defaults: what a CDK app may pass the construct as `config`. */
+export type ConfigInput = z.input<typeof ConfigFields>;
 export type Policy = Config['policies'][number];
 export type ScheduleRule = Policy['schedules'][number];
 export type KeepRule = ScheduleRule['keep'];
