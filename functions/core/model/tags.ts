@@ -17,6 +17,8 @@ export const TAG = {
   sourceRegion: 'snapkeeper:source-region',
   /** On a volume replace-volume took out of its instance: the volume put in its place. */
   replacedBy: 'snapkeeper:replaced-by',
+  /** On an instance restore-instance launched: the request id that launched it, so a lost launch is found. */
+  request: 'snapkeeper:request',
   /** The HMAC that proves snapkeeper created the resource (`core/model/mark.ts`). */
   mark: 'snapkeeper:mark',
 } as const;

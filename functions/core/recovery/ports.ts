@@ -116,3 +116,63 @@ export interface RunbookJournal {
   /** Replaces the record if it is still held by `owner` (and its lease is `leaseUntil`); false otherwise. */
   save(record: RunbookRecord, held: { owner: string; leaseUntil: string }): Promise<boolean>;
 }
+
+/** An AMI as restore-instance checks it before launching from it (DescribeImages). */
+export interface ImageFacts {
+  imageId: string;
+  /** `available`, `pending`, `failed`, `disabled`, `deregistered`, ... */
+  state: string;
+  /** When EC2 deprecates (or deprecated) it, ISO; absent when never. */
+  deprecationTime?: string;
+  rootDeviceName?: string;
+}
+
+export interface SubnetFacts {
+  subnetId: string;
+  vpcId: string;
+  availabilityZone: string;
+}
+
+/** What a live instance launched with, which a restore of it carries unless the request overrides it. */
+export interface LaunchFacts extends InstanceFacts {
+  instanceType?: string;
+  subnetId?: string;
+  vpcId?: string;
+  securityGroupIds: string[];
+  keyName?: string;
+  /** The ARN of its IAM instance profile. */
+  instanceProfileArn?: string;
+}
+
+/** One instance to launch (RunInstances), born tagged. */
+export interface LaunchRequest {
+  region: string;
+  imageId: string;
+  instanceType: string;
+  subnetId: string;
+  securityGroupIds: readonly string[];
+  keyName?: string;
+  /** A profile name or ARN. */
+  instanceProfile?: string;
+  tags: Tags;
+  /** RunInstances' ClientToken: the same token launches one instance, however often it is sent. */
+  clientToken: string;
+}
+
+/** What restoring an instance needs from EC2 beyond volumes and attachments: images, networks, launches. */
+export interface LaunchService {
+  image(region: string, imageId: string): Promise<ImageFacts | undefined>;
+  subnet(region: string, subnetId: string): Promise<SubnetFacts | undefined>;
+  /** The security groups of `groupIds` that exist in `region`, each with its VPC. */
+  securityGroups(region: string, groupIds: readonly string[]): Promise<{ groupId: string; vpcId: string }[]>;
+  keyPairExists(region: string, keyName: string): Promise<boolean>;
+  /** Whether EC2 offers the instance type in the zone (DescribeInstanceTypeOfferings); what RunInstances checks. */
+  instanceTypeOffered(region: string, instanceType: string, availabilityZone: string): Promise<boolean>;
+  launchFacts(region: string, instanceId: string): Promise<LaunchFacts | undefined>;
+  /** Launches one instance; the same `clientToken` returns the instance it launched before. */
+  launch(request: LaunchRequest): Promise<string>;
+  /** Instances not terminated that carry `snapkeeper:request=<requestId>`: what a launch whose answer was lost made. */
+  launchedBy(region: string, requestId: string): Promise<string[]>;
+  terminate(region: string, instanceId: string): Promise<void>;
+  waitUntilTerminated(region: string, instanceId: string, timeoutMs: number): Promise<void>;
+}

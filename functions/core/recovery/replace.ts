@@ -5,6 +5,7 @@ import type { AuditTrail, CatalogReader } from '#core/model/catalog.ts';
 import { describeError, RunbookFailedError, RunbookInProgressError } from '#core/model/errors.ts';
 import type { Clock, Log } from '#core/model/ports.ts';
 import { TAG } from '#core/model/tags.ts';
+import { newRecord, recordKeeper, requestIdField, seenBefore } from './journal.ts';
 import type { InstanceService, RunbookJournal, RunbookRecord, VolumeService } from './ports.ts';
 import { auditRunbook, parseRequest, refuse } from './request.ts';
 import { availability, createRestoredVolume, type RestoreTimes } from './restore.ts';
@@ -24,10 +25,7 @@ export const replaceVolumeFields = {
   /** Check everything and say what would happen; change nothing. */
   dryRun: z.boolean().default(false),
   /** The same request id twice does the work once (the Lambda passes its request id, Automation its execution id). */
-  requestId: z
-    .string()
-    .regex(/^[A-Za-z0-9._:-]{1,64}$/, 'must be 1-64 letters, digits, ".", "_", ":" or "-"')
-    .optional(),
+  requestId: requestIdField.optional(),
 };
 
 export const ReplaceVolumeRequestSchema = z
@@ -88,8 +86,6 @@ export interface ReplaceDeps {
   leaseMs?: number;
 }
 
-const DEFAULT_LEASE_MS = 20 * 60 * 1000;
-
 /**
  * replace-volume: restores an attached volume's generation into the instance's zone and swaps it in at the
  * same device: stop the instance if it runs, detach the old volume (kept, tagged `snapkeeper:replaced-by`),
@@ -114,47 +110,22 @@ export async function replaceVolume(
     await auditRunbook(deps, REPLACE_VOLUME, request, { ...result, dryRun: true });
     return { ...result, dryRun: true };
   }
-  const record = newRecord(plan, requestId, requestedAt, deps);
+  const record = newRecord(REPLACE_VOLUME, { ...plan }, requestId, requestedAt, deps);
   const begun = await deps.journal.begin(record);
   if (!begun.begun) return again(begun.existing, deps);
   return carryOut(request, record, deps);
 }
 
-/** What a delivery of a request id already recorded gets: its result, its failure, or the work taken over. */
-async function again(record: RunbookRecord, deps: ReplaceDeps): Promise<ReplaceVolumeResult> {
-  const now = deps.clock.now().toISOString();
-  deps.log.info('replace request seen before', { requestId: record.requestId, state: record.state });
-  switch (record.state) {
-    case 'completed':
-      return { ...(record.result as unknown as ReplaceVolumeResult), repeated: true };
-    case 'rolled-back':
-    case 'rollback-failed':
-      throw new RunbookFailedError(
-        `request ${record.requestId} already ran and failed: ${record.failure}; nothing was done again (send a new request id to try again)`,
-        String(record.progress.failedStep ?? 'unknown'),
-        record.state === 'rolled-back',
-      );
-    case 'in-progress': {
-      if (record.leaseUntil > now) {
-        throw new RunbookInProgressError(
-          `request ${record.requestId} is being carried out by another invocation until ${record.leaseUntil}; nothing was done: ask again with the same request id after that`,
-        );
-      }
-      // The invocation that held it died: finish from the state it recorded before it changed anything.
-      const taken = { ...record, owner: randomUUID(), leaseUntil: leaseFrom(deps), updatedAt: now };
-      if (!(await deps.journal.save(taken, record))) {
-        throw new RunbookInProgressError(
-          `request ${record.requestId} was just taken over by another invocation; nothing was done`,
-        );
-      }
-      const plan = record.plan as unknown as ReplacePlan;
-      return carryOut(
-        { volumeId: plan.oldVolumeId, generationId: plan.generationId, dryRun: false },
-        taken,
-        deps,
-      );
-    }
-  }
+/** A delivery of a request id already recorded: its result, its failure, or the work taken over. */
+function again(record: RunbookRecord, deps: ReplaceDeps): Promise<ReplaceVolumeResult> {
+  return seenBefore<ReplaceVolumeResult>(record, deps, (taken) => {
+    const plan = record.plan as unknown as ReplacePlan;
+    return carryOut(
+      { volumeId: plan.oldVolumeId, generationId: plan.generationId, dryRun: false },
+      taken,
+      deps,
+    );
+  });
 }
 
 /** Everything checked before anything changes; each refusal names the field to fix. */
@@ -239,18 +210,11 @@ async function carryOut(
   const { instances } = deps;
   const { region, instanceId, device, oldVolumeId } = plan;
   const timeoutMs = deps.waitTimeoutMs ?? 10 * 60 * 1000;
-  let held = { owner: record.owner, leaseUntil: record.leaseUntil };
+  const keeper = recordKeeper(record, deps);
   let newVolumeId = record.progress.newVolumeId as string | undefined;
   let times: RestoreTimes = { requestedAt: record.startedAt, availableAt: null, initialization: null };
   let step: ReplaceStep = 'create-volume';
-  const save = async (fields: Partial<RunbookRecord>) => {
-    const next = { ...record, ...fields, updatedAt: deps.clock.now().toISOString() };
-    if (!(await deps.journal.save(next, held))) {
-      throw new RunbookInProgressError(`request ${record.requestId} was taken over by another invocation`);
-    }
-    record = next;
-    held = { owner: next.owner, leaseUntil: next.leaseUntil };
-  };
+  const save = keeper.save;
   try {
     if (!newVolumeId) {
       const source = await findSource(
@@ -269,7 +233,7 @@ async function carryOut(
         token,
         deps,
       );
-      await save({ progress: { ...record.progress, newVolumeId } });
+      await save({ progress: { ...keeper.record.progress, newVolumeId } });
     }
     const created = newVolumeId;
     times = await availability(region, created, record.startedAt, { ...deps, waitTimeoutMs: timeoutMs });
@@ -307,7 +271,7 @@ async function carryOut(
     await save({
       state: left.length === 0 ? 'rolled-back' : 'rollback-failed',
       failure,
-      progress: { ...record.progress, failedStep: step, left },
+      progress: { ...keeper.record.progress, failedStep: step, left },
     });
     await auditRunbook(deps, REPLACE_VOLUME, request, {
       requestId: record.requestId,
@@ -386,29 +350,6 @@ async function rollBack(
     });
   }
   return left;
-}
-
-function newRecord(
-  plan: ReplacePlan,
-  requestId: string,
-  startedAt: string,
-  deps: ReplaceDeps,
-): RunbookRecord {
-  return {
-    runbook: REPLACE_VOLUME,
-    requestId,
-    state: 'in-progress',
-    owner: randomUUID(),
-    leaseUntil: leaseFrom(deps),
-    startedAt,
-    updatedAt: startedAt,
-    plan: { ...plan },
-    progress: {},
-  };
-}
-
-function leaseFrom(deps: ReplaceDeps): string {
-  return new Date(deps.clock.now().getTime() + (deps.leaseMs ?? DEFAULT_LEASE_MS)).toISOString();
 }
 
 function resultOf(

@@ -75,7 +75,7 @@ export function restorableIn(generation: Generation, region: string, primary: st
 }
 
 /** A Region no policy copies to has nothing to restore from. */
-function notACopyRegion(config: Config, region: string): FieldProblem[] {
+export function notACopyRegion(config: Config, region: string): FieldProblem[] {
   const copying = config.policies.filter((p) => p.copies.length > 0);
   if (copying.some((p) => p.copies.some((c) => c.region === region))) return [];
   const where = copying.map((p) => `${p.copies.map((c) => c.region).join(', ')} (policy ${p.name})`);
@@ -87,7 +87,8 @@ function notACopyRegion(config: Config, region: string): FieldProblem[] {
   ];
 }
 
-async function namedGeneration(
+/** The generation named, restorable in `region`: refused (or not found) naming why otherwise. */
+export async function namedGeneration(
   runbook: string,
   generationId: string,
   region: string,
