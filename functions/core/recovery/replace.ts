@@ -8,7 +8,7 @@ import { TAG } from '#core/model/tags.ts';
 import { newRecord, recordKeeper, requestIdField, seenBefore } from './journal.ts';
 import type { InstanceService, RunbookJournal, RunbookRecord, VolumeService } from './ports.ts';
 import { auditRunbook, parseRequest, refuse } from './request.ts';
-import { availability, createRestoredVolume, type RestoreTimes } from './restore.ts';
+import { availability, createRestoredVolume, DEFAULT_WAIT_MS, type RestoreTimes } from './restore.ts';
 import { findSource, generationIdField, isoTime, volumeIdField } from './source.ts';
 import { volumeShape } from './volume-options.ts';
 
@@ -209,7 +209,7 @@ async function carryOut(
   const plan = record.plan as unknown as ReplacePlan;
   const { instances } = deps;
   const { region, instanceId, device, oldVolumeId } = plan;
-  const timeoutMs = deps.waitTimeoutMs ?? 10 * 60 * 1000;
+  const timeoutMs = deps.waitTimeoutMs ?? DEFAULT_WAIT_MS;
   const keeper = recordKeeper(record, deps);
   let newVolumeId = record.progress.newVolumeId as string | undefined;
   let times: RestoreTimes = { requestedAt: record.startedAt, availableAt: null, initialization: null };

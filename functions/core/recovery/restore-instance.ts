@@ -17,6 +17,7 @@ import type {
   VolumeService,
 } from './ports.ts';
 import { auditRunbook, parseRequest } from './request.ts';
+import { DEFAULT_WAIT_MS } from './restore.ts';
 import { generationIdField, isoTime } from './source.ts';
 
 export const RESTORE_INSTANCE = 'restore-instance';
@@ -188,7 +189,7 @@ async function carryOut(
   const plan = record.plan as unknown as InstancePlan;
   const { region } = plan;
   const { instances, volumes, launches } = deps;
-  const timeoutMs = deps.waitTimeoutMs ?? 10 * 60 * 1000;
+  const timeoutMs = deps.waitTimeoutMs ?? DEFAULT_WAIT_MS;
   const keeper = recordKeeper(record, deps);
   const progress = record.progress as { instanceId?: string; volumeIds?: Record<string, string> };
   let instanceId = progress.instanceId;
@@ -310,7 +311,7 @@ async function undo(
   deps: RestoreInstanceDeps,
 ): Promise<{ undone: string[]; left: string[] }> {
   const { region } = plan;
-  const timeoutMs = deps.waitTimeoutMs ?? 10 * 60 * 1000;
+  const timeoutMs = deps.waitTimeoutMs ?? DEFAULT_WAIT_MS;
   const undone: string[] = [];
   const left: string[] = [];
   const attempt = async (what: string, work: () => Promise<void>) => {

@@ -78,6 +78,9 @@ export interface RestoreVolumeResult extends RestoreTimes {
   dryRun: boolean;
 }
 
+/** How long a runbook waits for a volume or an instance it made to become usable, unless its deps say otherwise. */
+export const DEFAULT_WAIT_MS = 10 * 60 * 1000;
+
 export interface RestoreDeps {
   config: Config;
   /** Reads only, and the audit trail: a restore never writes a generation, so it also runs on the manifests. */
@@ -186,7 +189,7 @@ export async function availability(
   deps: { volumes: VolumeService; clock: Clock; log: Log; waitTimeoutMs?: number },
 ): Promise<RestoreTimes> {
   await deps.volumes.waitUntilAvailable(region, volumeId, {
-    timeoutMs: deps.waitTimeoutMs ?? 10 * 60 * 1000,
+    timeoutMs: deps.waitTimeoutMs ?? DEFAULT_WAIT_MS,
     onWait: (state, waitedMs) => deps.log.info('waiting for restored volume', { volumeId, state, waitedMs }),
   });
   const availableAt = deps.clock.now().toISOString();
