@@ -158,19 +158,22 @@ export function usageOf(calls: readonly FaultCall[], rru: number, logBytes: numb
   return usage;
 }
 
+/** Every figure of a `Usage`, summed and scaled alike. */
+const USAGE_KEYS = [
+  'wru',
+  'rru',
+  'sqs',
+  's3Put',
+  's3Get',
+  'secretReads',
+  'receives',
+  'logBytes',
+  'ms',
+] as const;
+
 function add(a: Usage, b: Usage, times = 1): Usage {
   const out = { ...a };
-  for (const key of [
-    'wru',
-    'rru',
-    'sqs',
-    's3Put',
-    's3Get',
-    'secretReads',
-    'receives',
-    'logBytes',
-    'ms',
-  ] as const) {
+  for (const key of USAGE_KEYS) {
     out[key] = a[key] + b[key] * times;
   }
   return out;
@@ -269,18 +272,7 @@ export function withExtrapolation(measured: Measured[], to = 1000): Measured[] {
     Object.entries(b.day).map(([unit, usage]) => {
       const from = a.day[unit as keyof Measured['day']];
       const out = { ...usage };
-      for (const key of [
-        'wru',
-        'rru',
-        'sqs',
-        's3Put',
-        's3Get',
-        'secretReads',
-        'receives',
-        'logBytes',
-        'ms',
-        'per',
-      ] as const) {
+      for (const key of [...USAGE_KEYS, 'per'] as const) {
         out[key] = (from[key] ?? 0) + ((usage[key] ?? 0) - (from[key] ?? 0)) * scale;
       }
       return [unit, out];
