@@ -1,7 +1,7 @@
 /**
  * Writes the generated regions of docs/ (the configuration reference from the config schema, the CLI flag
- * reference from the CLI's own help, the deploy guide's resource table from the synthesized stacks). Run with `npm run docs` after changing either; the hand-written text
- * around each region is kept.
+ * reference from the CLI's own help, the deploy guide's resource table from the synthesized stacks). Run with
+ * `npm run docs` after changing any of them; the hand-written text around each region is kept.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { DEPLOY_GENERATED } from './docs/deploy-guide.ts';

@@ -48,6 +48,9 @@ const PURPOSE: Readonly<Record<string, string>> = {
     "the mark key: keys the `snapkeeper:mark` HMAC that proves a backup is snapkeeper's own ([security](security.md))",
 };
 
+/** Types whose unnamed resources the table names by logical id. */
+const BY_ID = new Set(['AWS::SQS::Queue', 'AWS::SSM::Document', 'AWS::Scheduler::Schedule']);
+
 /** The names a reader recognises a resource by: its handler, schedule or queue name. */
 function nameOf(id: string, resource: Resource): string | undefined {
   const handler = resource.Metadata?.[HANDLER_METADATA];
@@ -60,9 +63,6 @@ function nameOf(id: string, resource: Resource): string | undefined {
   if (BY_ID.has(resource.Type)) return id.replace(/^SnapKeeper/, '').replace(/[0-9A-F]{8}$/, '');
   return undefined;
 }
-
-/** Types whose unnamed resources the table names by logical id. */
-const BY_ID = new Set(['AWS::SQS::Queue', 'AWS::SSM::Document', 'AWS::Scheduler::Schedule']);
 
 function retained(resource: Resource): boolean {
   return resource.DeletionPolicy === 'Retain' || resource.DeletionPolicy === 'RetainExceptOnCreate';

@@ -178,18 +178,6 @@ function add(a: Usage, b: Usage, times = 1): Usage {
   }
   return out;
 }
-const zero: Usage = {
-  wru: 0,
-  rru: 0,
-  sqs: 0,
-  s3Put: 0,
-  s3Get: 0,
-  secretReads: 0,
-  receives: 0,
-  logBytes: 0,
-  ms: 0,
-};
-
 export interface Monthly {
   volumes: number;
   extrapolated: boolean;
@@ -203,13 +191,15 @@ export function monthlyCost(measured: Measured, extrapolated = false): Monthly {
   const checks = checksPerCopy(COPY_SECONDS) * measured.volumes;
   const copies = add(add(d.copyStart, d.copyFinish), d.copyCheck, checks * perCheck);
   const reconcile = add(add(d.afterRun, d.afterCopies), d.idle, PASSES_PER_DAY - 2);
-  const dayTotal = add(add(add(zero, d.run), reconcile), copies);
+  const dayTotal = add(add(d.run, reconcile), copies);
   const month = (n: number) => n * DAYS_PER_MONTH;
-  const invocations = month(1 + PASSES_PER_DAY + copies.receives);
+  // A run, the reconcile passes and a copy-worker invocation per batch received.
+  const invocationsPerDay = 1 + PASSES_PER_DAY + copies.receives;
+  const invocations = month(invocationsPerDay);
   const gbSeconds = month(
     (d.run.ms / 1000) * GB.run + (reconcile.ms / 1000) * GB.reconcile + (copies.ms / 1000) * GB.copy,
   );
-  const logGb = month(dayTotal.logBytes + (1 + PASSES_PER_DAY + copies.receives) * 300) / 1e9;
+  const logGb = month(dayTotal.logBytes + invocationsPerDay * 300) / 1e9;
   const sqs = month(dayTotal.sqs) + FIXED.idlePolls;
   const f = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits });
   const lines = [

@@ -105,10 +105,7 @@ async function measureSize(volumes: number): Promise<Measured> {
   let last: Measured['day'] | undefined;
   for (let n = 1; n <= DAYS; n++) {
     const run = await measure(() =>
-      runSchedule(
-        { policy, schedule: 'daily', scheduledAt: day(n, 2) },
-        runDeps({ ...wiring(day(n, 2)), config }),
-      ),
+      runSchedule({ policy, schedule: 'daily', scheduledAt: day(n, 2) }, runDeps(wiring(day(n, 2)))),
     );
     const afterRun = await measure(() => reconcile(reconcileDeps(wiring(day(n, 2, 15)))));
     const pump = async (iso: string) =>
