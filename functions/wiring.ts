@@ -8,6 +8,7 @@ import { SqsCopyQueue } from '#adapters/copy-queue.ts';
 import { Ec2CopyService } from '#adapters/ec2/copies.ts';
 import { Ec2ImageService } from '#adapters/ec2/images.ts';
 import { Ec2InstanceService } from '#adapters/ec2/instances.ts';
+import { Ec2LaunchService } from '#adapters/ec2/launches.ts';
 import { Ec2Pruner } from '#adapters/ec2/pruner.ts';
 import { Ec2Inventory, Ec2SnapshotService, Ec2SnapshotSizes } from '#adapters/ec2/snapshots.ts';
 import { Ec2VolumeService } from '#adapters/ec2/volumes.ts';
@@ -26,6 +27,7 @@ import type { Clock, Log, Timer } from '#core/model/ports.ts';
 import { ManifestCatalog, ManifestingCatalog } from '#core/recovery/manifests.ts';
 import type { ReplaceDeps } from '#core/recovery/replace.ts';
 import type { RestoreDeps } from '#core/recovery/restore.ts';
+import type { RestoreInstanceDeps } from '#core/recovery/restore-instance.ts';
 import type { ReportDeps } from '#core/report/ports.ts';
 
 /** What the handlers and the CLI share to build the core's dependencies: one place that wires adapters. */
@@ -211,6 +213,15 @@ export function replaceDeps(
     log,
     actor,
   };
+}
+
+/**
+ * The restore-instance runbook's ports: replace-volume's (catalog, audit trail, journal, volumes, attachments) and
+ * EC2's images, networks and launches.
+ */
+export function restoreInstanceDeps(wiring: Wiring, actor: string): RestoreInstanceDeps {
+  const clients = wiring.clients ?? new AwsClients();
+  return { ...replaceDeps({ ...wiring, clients }, actor), launches: new Ec2LaunchService(clients) };
 }
 
 export function reconcileDeps({

@@ -228,3 +228,94 @@ export function grantReplaceVolume(grantee: IGrantable, table: ITable): void {
   );
   grantRunbookCatalog(grantee, table);
 }
+
+/** What RunInstances reads and uses without creating it: the operator picks these, snapkeeper only names them. */
+function launchResources(arns: ReturnType<typeof ec2Arns>): string[] {
+  const [prefix] = arns.volume.split('volume/*');
+  return ['subnet/*', 'security-group/*', 'key-pair/*', 'network-interface/*'].map(
+    (type) => `${prefix}${type}`,
+  );
+}
+
+/**
+ * What the restore-instance runbook may do, in the primary Region and the copy Regions: launch an instance only
+ * from an AMI snapkeeper made (`snapkeeper:managed=true` on the image and its snapshots) and only born tagged as
+ * ours (the instance and its root volume, tags only inside RunInstances); restore the data volumes as
+ * restore-volume does; attach, terminate and delete only what carries `snapkeeper:managed=true` (the instance and
+ * volumes it made, on rollback); pass a role only to EC2 (the instance profile); and keep its journal and audit
+ * entry. The subnet, security groups, key pair and network interface are the operator's to choose.
+ */
+export function grantRestoreInstance(
+  grantee: IGrantable,
+  table: ITable,
+  config: Config,
+  drRegions: readonly string[],
+): void {
+  const principal = grantee.grantPrincipal;
+  const regions = [ec2Arns(), ...drRegions.map((region) => ec2Arns(region))];
+  principal.addToPrincipalPolicy(
+    new PolicyStatement({
+      actions: [
+        'ec2:DescribeImages',
+        'ec2:DescribeInstances',
+        'ec2:DescribeInstanceTypeOfferings',
+        'ec2:DescribeKeyPairs',
+        'ec2:DescribeSecurityGroups',
+        'ec2:DescribeSubnets',
+        'ec2:DescribeVolumes',
+        'ec2:DescribeVolumeStatus',
+      ],
+      resources: ['*'],
+    }),
+  );
+  principal.addToPrincipalPolicy(
+    new PolicyStatement({
+      actions: ['ec2:RunInstances'],
+      resources: regions.flatMap((arns) => [arns.instance, arns.volume]),
+      conditions: MANAGED_REQUEST_TAG,
+    }),
+  );
+  principal.addToPrincipalPolicy(
+    new PolicyStatement({
+      actions: ['ec2:RunInstances'],
+      resources: regions.flatMap((arns) => [arns.image, arns.snapshot]),
+      conditions: MANAGED_RESOURCE_TAG,
+    }),
+  );
+  principal.addToPrincipalPolicy(
+    new PolicyStatement({ actions: ['ec2:RunInstances'], resources: regions.flatMap(launchResources) }),
+  );
+  principal.addToPrincipalPolicy(
+    new PolicyStatement({
+      actions: ['ec2:CreateTags'],
+      resources: regions.flatMap((arns) => [arns.instance, arns.volume]),
+      conditions: { StringEquals: { 'ec2:CreateAction': 'RunInstances' } },
+    }),
+  );
+  grantRestoredVolumes(grantee, regions);
+  // Only onto the instance it launched, only volumes it restored; on rollback, only those are removed.
+  const managed: [string, (arns: ReturnType<typeof ec2Arns>) => string[]][] = [
+    ['ec2:AttachVolume', (arns) => [arns.instance, arns.volume]],
+    ['ec2:TerminateInstances', (arns) => [arns.instance]],
+    ['ec2:DeleteVolume', (arns) => [arns.volume]],
+  ];
+  for (const [action, resources] of managed) {
+    principal.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: [action],
+        resources: regions.flatMap(resources),
+        conditions: MANAGED_RESOURCE_TAG,
+      }),
+    );
+  }
+  // The instance profile's role goes to EC2 and nowhere else.
+  principal.addToPrincipalPolicy(
+    new PolicyStatement({
+      actions: ['iam:PassRole'],
+      resources: [`arn:${Aws.PARTITION}:iam::${Aws.ACCOUNT_ID}:role/*`],
+      conditions: { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } },
+    }),
+  );
+  grantRunbookCatalog(grantee, table);
+  grantCopyKeyUse(principal, config);
+}

@@ -7,12 +7,18 @@ import type { z } from 'zod';
 import type { Config } from '#core/config/config.ts';
 import { REPLACE_VOLUME, ReplaceVolumeRequestSchema } from '#core/recovery/replace.ts';
 import { RESTORE_VOLUME } from '#core/recovery/restore.ts';
+import { RESTORE_INSTANCE, RestoreInstanceRequestSchema } from '#core/recovery/restore-instance.ts';
 import { automationParameters, automationPayload } from '#handlers/automation.ts';
 import { RestoreVolumeEventSchema } from '#handlers/restore-volume.ts';
 import { suppressCopyKeyFindings } from './copy-keys.ts';
 import { SnapkeeperFunction } from './functions.ts';
 import { grantManifestReads } from './manifests.ts';
-import { ec2ArnsAsNagSeesThem, grantReplaceVolume, grantRestoreVolume } from './permissions.ts';
+import {
+  ec2ArnsAsNagSeesThem,
+  grantReplaceVolume,
+  grantRestoreInstance,
+  grantRestoreVolume,
+} from './permissions.ts';
 
 /**
  * The restore runbooks, each in the one shape every runbook has (see docs/restore.md): a Lambda over the
@@ -24,7 +30,7 @@ import { ec2ArnsAsNagSeesThem, grantReplaceVolume, grantRestoreVolume } from './
 export interface RunbookProps {
   readonly config: Config;
   readonly table: Table;
-  /** The policies' copy Regions, where restore-volume may also restore. */
+  /** The policies' copy Regions, where restore-volume and restore-instance may also restore. */
   readonly copyRegions: readonly string[];
 }
 
@@ -40,6 +46,7 @@ const INVOKE_STEP_SECONDS = 300;
 export interface Runbooks {
   readonly restoreVolume: Runbook;
   readonly replaceVolume: Runbook;
+  readonly restoreInstance: Runbook;
 }
 
 /**
@@ -100,8 +107,41 @@ export function addRunbooks(scope: Construct, props: RunbookProps): Runbooks {
       },
     }),
   };
-  suppressRunbookFindings(restore, replace, copyRegions);
-  return { restoreVolume, replaceVolume };
+
+  const launch = new SnapkeeperFunction(scope, 'RestoreInstance', {
+    handler: RESTORE_INSTANCE,
+    description: 'snapkeeper: restore-instance runbook',
+    config,
+    memorySize: 512,
+    // A launch, the data volumes' restores and their attachments, each waited for: Lambda's ceiling.
+    timeout: Duration.minutes(15),
+  });
+  grantRestoreInstance(launch.role, table, config, copyRegions);
+  suppressCopyKeyFindings(launch.role, config);
+  const restoreInstance = {
+    fn: launch,
+    document: runbookDocument(scope, 'RestoreInstanceDocument', launch, RestoreInstanceRequestSchema, {
+      description:
+        'snapkeeper restore-instance: launch an instance from an AMI generation and attach its restored data volumes, rolled back on any failure',
+      token: 'requestId',
+      fields: {
+        instanceId: 'Source instance: launch its newest completed AMI generation at or before At',
+        generationId: 'Launch this AMI generation instead',
+        at: 'Point in time, ISO-8601; default now',
+        region: 'Launch in this copy Region from the DR copies; default the primary Region',
+        subnetId: 'Subnet to launch in; default the source instance’s (primary Region only)',
+        instanceType: 'Instance type; default the source instance’s',
+        securityGroupIds:
+          'Comma-separated security group ids of the subnet’s VPC; default the source instance’s',
+        keyName: 'Key pair; default the source instance’s',
+        instanceProfile: 'IAM instance profile name or ARN; default the source instance’s',
+        force: 'Launch from a deprecated AMI anyway',
+        dryRun: 'Check everything RunInstances and CreateVolume would, launch nothing',
+      },
+    }),
+  };
+  suppressRunbookFindings({ restore, replace, launch }, copyRegions);
+  return { restoreVolume, replaceVolume, restoreInstance };
 }
 
 /**
@@ -158,8 +198,7 @@ function runbookDocument(
 
 /** Each suppression on the one role or function it is about, naming the exact wildcard it allows. */
 function suppressRunbookFindings(
-  restore: SnapkeeperFunction,
-  replace: SnapkeeperFunction,
+  { restore, replace, launch }: Record<'restore' | 'replace' | 'launch', SnapkeeperFunction>,
   regions: readonly string[],
 ): void {
   const primary = ec2ArnsAsNagSeesThem();
@@ -198,10 +237,43 @@ function suppressRunbookFindings(
     ],
     true,
   );
+  NagSuppressions.addResourceSuppressions(
+    launch.role,
+    [
+      {
+        ...describe,
+        reason:
+          'EC2 Describe* actions (images, instances, instance type offerings, key pairs, security groups, subnets, volumes, volume status) do not support resource-level permissions; `*` is the only resource IAM accepts for them.',
+      },
+      {
+        id: 'AwsSolutions-IAM5',
+        reason: `${created} The launched instance does not exist yet either: instance/* and volume/* (its root volume) for RunInstances only when the request tags them snapkeeper:managed=true, CreateTags only inside RunInstances or CreateVolume; image/* and snapshot/* only for AMIs and snapshots tagged snapkeeper:managed=true; AttachVolume, TerminateInstances and DeleteVolume only on instances and volumes tagged snapkeeper:managed=true. subnet/*, security-group/*, key-pair/* and network-interface/*: the operator names the network and key at run time (or they are carried from the source instance), and RunInstances makes the network interface. In the primary Region or a copy Region of the config.`,
+        appliesTo: restoreArns
+          .flatMap((arns) => [
+            arns.volume,
+            arns.snapshot,
+            arns.instance,
+            arns.image,
+            ...['subnet', 'security-group', 'key-pair', 'network-interface'].map((type) =>
+              arns.volume.replace('volume/*', `${type}/*`),
+            ),
+          ])
+          .map((arn) => `Resource::${arn}`),
+      },
+      {
+        id: 'AwsSolutions-IAM5',
+        reason:
+          'The instance profile named in the request (or carried from the source instance) is chosen at run time, so its role cannot be named here; iam:PassRole is allowed only with iam:PassedToService ec2.amazonaws.com.',
+        appliesTo: ['Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/*'],
+      },
+    ],
+    true,
+  );
   const runtime = {
     id: 'AwsSolutions-L1',
     reason:
       'Pinned to nodejs22.x on purpose: the bundle targets node22 and is tested on that runtime; moving to a newer runtime is a deliberate upgrade, not an automatic one.',
   };
-  for (const fn of [restore, replace]) NagSuppressions.addResourceSuppressions(fn.function, [runtime]);
+  for (const fn of [restore, replace, launch])
+    NagSuppressions.addResourceSuppressions(fn.function, [runtime]);
 }

@@ -27,9 +27,13 @@ export class SnapkeeperStack extends Stack {
     new CfnOutput(this, 'ReplaceVolumeFunctionName', {
       value: runbooks.replaceVolume.fn.function.functionName,
     });
+    new CfnOutput(this, 'RestoreInstanceFunctionName', {
+      value: runbooks.restoreInstance.fn.function.functionName,
+    });
     // `aws ssm start-automation-execution --document-name <…DocumentName> --parameters …`.
     new CfnOutput(this, 'RestoreVolumeDocumentName', { value: runbooks.restoreVolume.document.ref });
     new CfnOutput(this, 'ReplaceVolumeDocumentName', { value: runbooks.replaceVolume.document.ref });
+    new CfnOutput(this, 'RestoreInstanceDocumentName', { value: runbooks.restoreInstance.document.ref });
     // What a CLI working on this stack sets as SNAPKEEPER_MARK_KEY_PARAMETER to create or prune.
     new CfnOutput(this, 'MarkKeyParameter', {
       value: stackMarkKeyParameter(this.snapkeeper.config.catalog.table),

@@ -231,7 +231,7 @@ try {
   mkdirSync('.snapkeeper', { recursive: true });
   await snapkeeper(['report', '--at', '2026-11-21T03:00:00Z', '--html', page], { quiet: true });
   console.log(`  open ${bold(resolve(page))} in a browser for the timelines (one file, nothing fetched)`);
-  console.log(dim('  not yet in this build: restore-instance, drill'));
+  console.log(dim('  not yet in this build: drill'));
 } finally {
   await emulator.stop();
 }

@@ -8,6 +8,7 @@ import type { ListedGeneration } from '#core/recovery/generation-list.ts';
 import type { RebuildReport } from '#core/recovery/manifests.ts';
 import type { ReplaceVolumeResult } from '#core/recovery/replace.ts';
 import type { RestoreTimes, RestoreVolumeResult } from '#core/recovery/restore.ts';
+import type { RestoreInstanceResult } from '#core/recovery/restore-instance.ts';
 import type { VolumeShape } from '#core/recovery/volume-options.ts';
 import type { MetricDatum } from '#handlers/metrics.ts';
 import type { PumpReport } from './copy-pump.ts';
@@ -192,6 +193,50 @@ export function formatReplace(result: ReplaceVolumeResult): string {
     ...formatRecoveryTimes(result, result.newVolumeId ?? ''),
     ...(result.completedAt ? [`  completed     ${result.completedAt}`] : []),
   ].join('\n');
+}
+
+export function formatRestoreInstance(result: RestoreInstanceResult): string {
+  const from = `generation ${result.generationId} (AMI ${result.imageId}, source ${result.sourceInstanceId})`;
+  const where = `${result.instanceType} in ${result.subnetId} (${result.availabilityZone}, ${result.region})`;
+  const volumes = result.volumes.map((v) => `${v.deviceName} ← ${v.snapshotId}`).join(', ');
+  const carried =
+    result.carriedFrom === 'source-instance'
+      ? '  what the request left out was carried from the live source instance'
+      : '  the source instance is gone: nothing was carried from it';
+  const head = result.dryRun
+    ? [
+        `Dry run: would launch ${from} as ${where}; every check passed, nothing was launched.`,
+        `  security groups ${result.securityGroupIds.join(', ')}${result.keyName ? `; key ${result.keyName}` : ''}${result.instanceProfile ? `; profile ${result.instanceProfile}` : ''}`,
+        ...(volumes ? [`  data volumes ${volumes}`] : []),
+        carried,
+        `  steps: ${result.steps.join(' → ')}`,
+      ]
+    : [
+        `${result.repeated ? 'Already done by this request id: launched' : 'Launched'} ${result.instanceId} from ${from} as ${where}.`,
+        ...Object.entries(result.volumeIds).map(([device, volumeId]) => `  ${device}  ${volumeId} attached`),
+        carried,
+        `  steps: ${result.steps.join(' → ')}; request ${result.requestId}`,
+        `  requested     ${result.requestedAt}`,
+        ...(result.runningAt
+          ? [
+              `  running       ${result.runningAt} (after ${secondsBetween(result.requestedAt, result.runningAt)})`,
+            ]
+          : []),
+        ...(result.attachedAt
+          ? [
+              `  attached      ${result.attachedAt} (after ${secondsBetween(result.requestedAt, result.attachedAt)})`,
+            ]
+          : []),
+        ...Object.entries(result.initialization).map(
+          ([device, init]) =>
+            `  ${device} ${init.state === 'initialized' ? `initialized by ${init.observedAt}` : init.state === 'initializing' ? `initializing: ${init.progressPercent ?? '?'}% at ${init.observedAt}` : `initialization not reported (${init.reason})`}`,
+        ),
+      ];
+  return [...head, ...result.warnings.map((w) => `  ! ${w}`)].join('\n');
+}
+
+function secondsBetween(from: string, to: string): string {
+  return `${Math.round((Date.parse(to) - Date.parse(from)) / 1000)} s`;
 }
 
 export function formatInit(steps: readonly SetupStep[]): string {

@@ -11,6 +11,7 @@ import { reconcileCommand } from './commands/reconcile.ts';
 import { replaceVolumeCommand } from './commands/replace-volume.ts';
 import { reportCommand } from './commands/report.ts';
 import { restoreCommand } from './commands/restore.ts';
+import { restoreInstanceCommand } from './commands/restore-instance.ts';
 import { runCommand } from './commands/run.ts';
 import { sandboxCommand } from './commands/sandbox.ts';
 import { validateCommand } from './commands/validate.ts';
@@ -31,6 +32,7 @@ const COMMANDS = [
   reportCommand,
   restoreCommand,
   replaceVolumeCommand,
+  restoreInstanceCommand,
   rebuildCatalogCommand,
   sandboxCommand,
 ];

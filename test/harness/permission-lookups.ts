@@ -31,8 +31,8 @@ interface Target {
 /**
  * The existing resources whose tags or key IAM evaluates for a call, per the Service Authorization Reference:
  * the snapshot a volume is created from, the source of a copy (in its source Region), what is deleted or
- * deprecated, the instances a command is sent to, and the instances and volumes a runbook stops, starts, attaches,
- * detaches, tags or deletes.
+ * deprecated, the AMI an instance is launched from, the instances a command is sent to, and the instances and
+ * volumes a runbook stops, starts, terminates, attaches, detaches, tags or deletes.
  */
 function targetsOf(service: string, action: string, region: string, input: Shape): Target[] {
   const id = (value: unknown) => (typeof value === 'string' ? [value] : []);
@@ -48,9 +48,11 @@ function targetsOf(service: string, action: string, region: string, input: Shape
         return id(input.SourceImageId).map((s) => ({ kind: 'image', region: sourceRegion, id: s }));
       case 'DeregisterImage':
       case 'EnableImageDeprecation':
+      case 'RunInstances':
         return id(input.ImageId).map((s) => ({ kind: 'image', region, id: s }));
       case 'StopInstances':
       case 'StartInstances':
+      case 'TerminateInstances':
         return ((input.InstanceIds ?? []) as string[]).map((s) => ({ kind: 'instance', region, id: s }));
       case 'AttachVolume':
       case 'DetachVolume':

@@ -18,6 +18,7 @@ export const LAMBDA_WIRING = {
   reconcileDeps: 'reconcile',
   restoreDeps: 'restore-volume',
   replaceDeps: 'replace-volume',
+  restoreInstanceDeps: 'restore-instance',
   copyWorkerDeps: 'copy-worker',
 } as const satisfies Partial<Record<keyof typeof Wiring, string>>;
 
@@ -77,6 +78,7 @@ export function recordedWiring(real: typeof Wiring): typeof Wiring {
     reconcileDeps: wrap(LAMBDA_WIRING.reconcileDeps, real.reconcileDeps),
     restoreDeps: wrap(LAMBDA_WIRING.restoreDeps, real.restoreDeps),
     replaceDeps: wrap(LAMBDA_WIRING.replaceDeps, real.replaceDeps),
+    restoreInstanceDeps: wrap(LAMBDA_WIRING.restoreInstanceDeps, real.restoreInstanceDeps),
     copyWorkerDeps: wrap(LAMBDA_WIRING.copyWorkerDeps, real.copyWorkerDeps),
   };
 }

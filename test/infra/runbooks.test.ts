@@ -7,8 +7,9 @@ import { type TemplateJson, templateRoles } from './iam/roles.ts';
 import { repoConfigFile, SYNTH_TIMEOUT_MS, templateFor } from './synth.ts';
 
 // The runbooks where operators look for them: each an SSM Automation document whose one step invokes the
-// runbook's Lambda, parameters validated by pattern; and the replace-volume role, which can stop, start, attach
-// and detach only on instances snapkeeper backs up.
+// runbook's Lambda, parameters validated by pattern; the replace-volume role, which can stop, start, attach
+// and detach only on instances snapkeeper backs up; and the restore-instance role, which launches only from
+// snapkeeper's AMIs, only instances born tagged as its own, and terminates nothing else.
 
 interface AutomationDocument {
   schemaVersion: string;
@@ -24,6 +25,22 @@ beforeAll(async () => {
   template = templateFor(config);
   roles = templateRoles(template, config.region).byHandler;
 }, SYNTH_TIMEOUT_MS);
+
+/** Whether the role of `handler`'s Lambda allows a request (the contract test's IAM evaluator). */
+function allowedFor(handler: string) {
+  return (request: Partial<AuthRequest> & Pick<AuthRequest, 'action' | 'resource'>) => {
+    const context = request.context ?? {};
+    const statements = roles.get(handler);
+    if (!statements) throw new Error(`the stack has no ${handler} Lambda`);
+    return evaluate(statements, { known: Object.keys(context), ...request, context }).allowed;
+  };
+}
+
+/** An existing resource carrying `tags`. */
+const tagged = (tags: Record<string, string>) => ({
+  context: Object.fromEntries(Object.entries(tags).map(([k, v]) => [`ec2:ResourceTag/${k}`, [v]])),
+  known: ['ec2:ResourceTag/'],
+});
 
 /** The Automation document whose step invokes the Lambda of `handler`. */
 function documentOf(handler: string): AutomationDocument {
@@ -46,7 +63,11 @@ function documentOf(handler: string): AutomationDocument {
   return found;
 }
 
-describe.each(['restore-volume', 'replace-volume'])('the %s Automation document', (handler) => {
+describe.each([
+  ['restore-volume', 'volumeId', 'VolumeId', 'vol-[0-9a-f]{8,17}'],
+  ['replace-volume', 'volumeId', 'VolumeId', 'vol-[0-9a-f]{8,17}'],
+  ['restore-instance', 'instanceId', 'InstanceId', 'i-[0-9a-f]{8,17}'],
+])('the %s Automation document', (handler, field, parameter, pattern) => {
   it('invokes the runbook Lambda once, synchronously, with the request its parameters make', () => {
     const document = documentOf(handler);
     expect(document.schemaVersion).toBe('0.3');
@@ -56,15 +77,15 @@ describe.each(['restore-volume', 'replace-volume'])('the %s Automation document'
       maxAttempts: 1,
       inputs: { InvocationType: 'RequestResponse' },
     });
-    expect(document.mainSteps[0]?.inputs.Payload).toMatch(
-      /^\{"automation":\{"volumeId":"\{\{ VolumeId \}\}"/,
-    );
+    expect(
+      document.mainSteps[0]?.inputs.Payload.startsWith(`{"automation":{"${field}":"{{ ${parameter} }}"`),
+    ).toBe(true);
     expect(document.mainSteps[0]?.inputs.Payload).toContain('{{ automation:EXECUTION_ID }}');
   });
 
   it('validates every string parameter with an allowedPattern that admits no quote or brace', () => {
     const { parameters } = documentOf(handler);
-    expect(parameters.VolumeId?.allowedPattern).toContain('vol-[0-9a-f]{8,17}');
+    expect(parameters[parameter]?.allowedPattern).toContain(pattern);
     for (const [name, parameter] of Object.entries(parameters)) {
       if (parameter.type !== 'String') continue;
       expect(parameter.allowedPattern, name).toBeDefined();
@@ -76,16 +97,7 @@ describe.each(['restore-volume', 'replace-volume'])('the %s Automation document'
 describe('the replace-volume role', () => {
   const instance = `arn:aws:ec2:us-east-1:${ACCOUNT}:instance/i-0123456789abcdef0`;
   const volume = `arn:aws:ec2:us-east-1:${ACCOUNT}:volume/vol-0123456789abcdef0`;
-  const allowed = (request: Partial<AuthRequest> & Pick<AuthRequest, 'action' | 'resource'>) => {
-    const context = request.context ?? {};
-    const statements = roles.get('replace-volume');
-    if (!statements) throw new Error('the stack has no replace-volume Lambda');
-    return evaluate(statements, { known: Object.keys(context), ...request, context }).allowed;
-  };
-  const tagged = (tags: Record<string, string>) => ({
-    context: Object.fromEntries(Object.entries(tags).map(([k, v]) => [`ec2:ResourceTag/${k}`, [v]])),
-    known: ['ec2:ResourceTag/'],
-  });
+  const allowed = allowedFor('replace-volume');
 
   it('stops, starts, attaches and detaches only on instances snapkeeper backs up', () => {
     for (const action of [
@@ -133,5 +145,69 @@ describe('the replace-volume role', () => {
       allowed({ action: 'dynamodb:PutItem', resource: table, context: { 'dynamodb:LeadingKeys': [key] } });
     expect(put('AUDIT#REQUEST#replace-volume#r-1')).toBe(true);
     expect(put('GEN#gen-20261201T010000-0123456789')).toBe(false);
+  });
+});
+
+describe('the restore-instance role', () => {
+  const at = (type: string, id: string, account = ACCOUNT) =>
+    `arn:aws:ec2:us-east-1:${account}:${type}/${id}`;
+  const allowed = allowedFor('restore-instance');
+  const requesting = (tags: Record<string, string>) => ({
+    context: {
+      ...Object.fromEntries(Object.entries(tags).map(([k, v]) => [`aws:RequestTag/${k}`, [v]])),
+      'aws:TagKeys': Object.keys(tags),
+    },
+    known: ['aws:RequestTag/', 'aws:TagKeys'],
+  });
+  const ours = { 'snapkeeper:managed': 'true' };
+
+  it('launches only from an AMI snapkeeper made, and only an instance born tagged as its own', () => {
+    const launch = 'ec2:RunInstances';
+    expect(
+      allowed({ action: launch, resource: at('image', 'ami-0123456789abcdef0', ''), ...tagged(ours) }),
+    ).toBe(true);
+    expect(
+      allowed({
+        action: launch,
+        resource: at('image', 'ami-0123456789abcdef0', ''),
+        ...tagged({ Name: 'x' }),
+      }),
+    ).toBe(false);
+    expect(allowed({ action: launch, resource: at('instance', 'new'), ...requesting(ours) })).toBe(true);
+    expect(allowed({ action: launch, resource: at('instance', 'new'), ...requesting({ Name: 'x' }) })).toBe(
+      false,
+    );
+    expect(allowed({ action: launch, resource: at('subnet', 'subnet-0123456789abcdef0') })).toBe(true);
+  });
+
+  it('terminates, attaches and deletes only what carries snapkeeper:managed=true', () => {
+    for (const [action, type] of [
+      ['ec2:TerminateInstances', 'instance'],
+      ['ec2:AttachVolume', 'instance'],
+      ['ec2:AttachVolume', 'volume'],
+      ['ec2:DeleteVolume', 'volume'],
+    ] as const) {
+      expect(allowed({ action, resource: at(type, 'x'), ...tagged(ours) }), `${action} ${type}`).toBe(true);
+      expect(
+        allowed({ action, resource: at(type, 'x'), ...tagged({ 'snapkeeper:policy': 'daily' }) }),
+        `${action} ${type}`,
+      ).toBe(false);
+    }
+    for (const action of [
+      'ec2:StopInstances',
+      'ec2:DetachVolume',
+      'ec2:DeleteSnapshot',
+      'ec2:DeregisterImage',
+    ]) {
+      expect(allowed({ action, resource: at('instance', 'x'), ...tagged(ours) }), action).toBe(false);
+    }
+  });
+
+  it('passes a role to EC2 only', () => {
+    const role = `arn:aws:iam::${ACCOUNT}:role/app`;
+    const passed = (service: string) =>
+      allowed({ action: 'iam:PassRole', resource: role, context: { 'iam:PassedToService': [service] } });
+    expect(passed('ec2.amazonaws.com')).toBe(true);
+    expect(passed('lambda.amazonaws.com')).toBe(false);
   });
 });

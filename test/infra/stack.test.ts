@@ -214,9 +214,14 @@ describe.each(cases)('the stack synthesized from $name', ({ file }) => {
       expect(statement.Effect).toBe('Allow');
       for (const action of actionsOf(statement)) {
         expect(action).not.toMatch(/^dynamodb:(DeleteItem|BatchWriteItem)$|\*/);
-        if (!/^ec2:(Delete|Deregister)/.test(action)) continue;
+        if (!/^ec2:(Delete|Deregister|Terminate)/.test(action)) continue;
         deletes++;
-        expect(['ec2:DeleteSnapshot', 'ec2:DeregisterImage', 'ec2:DeleteVolume']).toContain(action);
+        expect([
+          'ec2:DeleteSnapshot',
+          'ec2:DeregisterImage',
+          'ec2:DeleteVolume',
+          'ec2:TerminateInstances',
+        ]).toContain(action);
         expect(actionsOf(statement)).toHaveLength(1);
         expect(statement.Condition).toEqual({
           StringEquals: { 'ec2:ResourceTag/snapkeeper:managed': 'true' },
@@ -224,8 +229,9 @@ describe.each(cases)('the stack synthesized from $name', ({ file }) => {
         expect(statement.Resource).not.toContain('*');
       }
     }
-    // Reconcile's prune (snapshots, AMIs); replace-volume's rollback (the volume it restored).
-    expect(deletes).toBe(3);
+    // Reconcile's prune (snapshots, AMIs); replace-volume's rollback (the volume it restored); restore-instance's
+    // rollback (the instance it launched, the volumes it restored).
+    expect(deletes).toBe(5);
   });
 
   it('scopes DynamoDB access to the catalog table and its index', () => {
@@ -293,9 +299,10 @@ describe.each(cases)('the stack synthesized from $name', ({ file }) => {
 
   it('hands every Lambda the configuration, which parses back to the same configuration', () => {
     const functions = Object.values(synthesized.template.findResources('AWS::Lambda::Function'));
-    // Run, on-demand backup, reconcile, restore-volume, replace-volume and, when a policy copies, the copy worker.
+    // Run, on-demand backup, reconcile, restore-volume, replace-volume, restore-instance and, when a policy copies,
+    // the copy worker.
     const copies = config.policies.some((policy) => policy.copies.length > 0);
-    expect(functions).toHaveLength(copies ? 6 : 5);
+    expect(functions).toHaveLength(copies ? 7 : 6);
     const { $schema: _, ...withoutSchema } = config;
     for (const fn of functions) {
       expect(fn.Properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'] });
@@ -304,7 +311,7 @@ describe.each(cases)('the stack synthesized from $name', ({ file }) => {
     }
   });
 
-  it('runs reconcile on its own schedule, with deletes only in its role and replace-volume’s', () => {
+  it('runs reconcile on its own schedule, with deletes only in its role and the rollbacks of the runbooks', () => {
     const reconcileArn = synthesized.stack.resolve(
       synthesized.stack.snapkeeper.reconcileFunction.functionArn,
     );
@@ -323,13 +330,19 @@ describe.each(cases)('the stack synthesized from $name', ({ file }) => {
     const replaceRole = synthesized.stack.resolve(
       synthesized.stack.snapkeeper.runbooks.replaceVolume.fn.role.roleName,
     );
+    const launchRole = synthesized.stack.resolve(
+      synthesized.stack.snapkeeper.runbooks.restoreInstance.fn.role.roleName,
+    );
     for (const statement of policyStatements(synthesized.template)) {
-      if (!actionsOf(statement).some((action) => /^ec2:(Delete|Deregister)/.test(action))) continue;
+      const actions = actionsOf(statement);
+      if (!actions.some((action) => /^ec2:(Delete|Deregister|Terminate)/.test(action))) continue;
       const roles = synthesized.template.toJSON().Resources[statement.policy].Properties.Roles;
-      // replace-volume deletes only the volume it restored, when it rolls back (DeleteVolume, managed volumes).
-      expect(roles).toEqual(
-        actionsOf(statement).includes('ec2:DeleteVolume') ? [replaceRole] : [reconcileRole],
-      );
+      // The runbooks delete only what they made, when they roll back (managed volumes; restore-instance's
+      // managed instance); pruning is reconcile's alone.
+      if (actions.includes('ec2:TerminateInstances')) expect(roles).toEqual([launchRole]);
+      else if (actions.includes('ec2:DeleteVolume'))
+        expect([[replaceRole], [launchRole]]).toContainEqual(roles);
+      else expect(roles).toEqual([reconcileRole]);
     }
   });
 

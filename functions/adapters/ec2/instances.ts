@@ -5,13 +5,14 @@ import {
   DescribeInstancesCommand,
   DescribeVolumesCommand,
   DetachVolumeCommand,
+  type Instance,
   StartInstancesCommand,
   StopInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import type { AwsClients } from '#adapters/clients.ts';
 import type { Tags } from '#core/model/ports.ts';
 import type { InstanceFacts, InstanceService, VolumeFacts } from '#core/recovery/ports.ts';
-import { ec2Call, tagList, tagsOf } from './snapshots.ts';
+import { ec2Call, tagList, tagsOf, unlessMissing } from './snapshots.ts';
 import { pollUntil, realSleeper, type Sleeper } from './waits.ts';
 
 /** EC2 answers an id it does not know with these: the resource does not exist. */
@@ -25,7 +26,7 @@ export class Ec2InstanceService implements InstanceService {
   ) {}
 
   async volume(region: string, volumeId: string): Promise<VolumeFacts | undefined> {
-    const response = await this.unlessMissing('DescribeVolumes', () =>
+    const response = await unlessMissing(NOT_FOUND, 'DescribeVolumes', () =>
       this.clients.ec2(region).send(new DescribeVolumesCommand({ VolumeIds: [volumeId] })),
     );
     const volume = response?.Volumes?.[0];
@@ -49,22 +50,12 @@ export class Ec2InstanceService implements InstanceService {
   }
 
   async instance(region: string, instanceId: string): Promise<InstanceFacts | undefined> {
-    const response = await this.unlessMissing('DescribeInstances', () =>
+    const response = await unlessMissing(NOT_FOUND, 'DescribeInstances', () =>
       this.clients.ec2(region).send(new DescribeInstancesCommand({ InstanceIds: [instanceId] })),
     );
     const instance = response?.Reservations?.[0]?.Instances?.[0];
     if (!instance?.InstanceId) return undefined;
-    return {
-      instanceId: instance.InstanceId,
-      state: instance.State?.Name ?? 'unknown',
-      availabilityZone: instance.Placement?.AvailabilityZone ?? '',
-      tags: tagsOf(instance.Tags),
-      devices: Object.fromEntries(
-        (instance.BlockDeviceMappings ?? []).flatMap((m) =>
-          m.DeviceName && m.Ebs?.VolumeId ? [[m.DeviceName, m.Ebs.VolumeId]] : [],
-        ),
-      ),
-    };
+    return instanceFactsOf(instance);
   }
 
   async stop(region: string, instanceId: string): Promise<void> {
@@ -126,13 +117,19 @@ export class Ec2InstanceService implements InstanceService {
       this.clients.ec2(region).send(new DeleteVolumeCommand({ VolumeId: volumeId })),
     );
   }
+}
 
-  private async unlessMissing<T>(operation: string, call: () => Promise<T>): Promise<T | undefined> {
-    try {
-      return await call();
-    } catch (error) {
-      if (NOT_FOUND.test((error as Error).name)) return undefined;
-      return ec2Call(operation, () => Promise.reject(error));
-    }
-  }
+/** What the runbooks read off a DescribeInstances answer's instance. */
+export function instanceFactsOf(instance: Instance): InstanceFacts {
+  return {
+    instanceId: instance.InstanceId ?? '',
+    state: instance.State?.Name ?? 'unknown',
+    availabilityZone: instance.Placement?.AvailabilityZone ?? '',
+    tags: tagsOf(instance.Tags),
+    devices: Object.fromEntries(
+      (instance.BlockDeviceMappings ?? []).flatMap((m) =>
+        m.DeviceName && m.Ebs?.VolumeId ? [[m.DeviceName, m.Ebs.VolumeId]] : [],
+      ),
+    ),
+  };
 }

@@ -89,6 +89,20 @@ export async function ec2Call<T>(operation: string, call: () => Promise<T>): Pro
   }
 }
 
+/** `ec2Call` for a describe by id: an id EC2 does not know (`notFound` matches the error's name) is undefined. */
+export async function unlessMissing<T>(
+  notFound: RegExp,
+  operation: string,
+  call: () => Promise<T>,
+): Promise<T | undefined> {
+  try {
+    return await call();
+  } catch (error) {
+    if (notFound.test((error as Error).name)) return undefined;
+    return ec2Call(operation, () => Promise.reject(error));
+  }
+}
+
 /**
  * `ec2Call` for a create: a failure that leaves unknown whether EC2 acted (no HTTP answer, a 5xx, a timeout, a reset
  * connection) becomes a `CreateOutcomeUnknownError`; one EC2 answered with a client error or throttling did not act.

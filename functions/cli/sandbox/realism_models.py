@@ -11,10 +11,10 @@
 - EBS's concurrent-copy quota per destination Region: a `CopySnapshot` or `CopyImage` while `copyLimit` copies
   are pending there fails with `ResourceLimitExceeded`.
 - `EnableImageDeprecation` (moto: HTTP 500) records the time and answers `true`.
-- `ClientToken` idempotency on `CreateVolume` and `CopyImage`, per Region: a repeated token with the same request
-  gets the first answer again, with another request `IdempotentParameterMismatch`. Only answers that succeeded
-  are remembered, as in AWS. (EC2's `CopySnapshot` takes no `ClientToken`.) Being in the models, this holds in
-  LocalStack too, whose EC2 is moto's.
+- `ClientToken` idempotency on `CreateVolume`, `CopyImage` and `RunInstances`, per Region: a repeated token
+  with the same request gets the first answer again, with another request `IdempotentParameterMismatch`. Only
+  answers that succeeded are remembered, as in AWS. (EC2's `CopySnapshot` takes no `ClientToken`.) Being in the
+  models, this holds in LocalStack too, whose EC2 is moto's.
 
 `state` is the realism module's shared state (settings, the seeded random stream, a lock).
 """
@@ -34,6 +34,7 @@ def patch_models(state: Any) -> None:
     from moto.ec2.models.elastic_block_store import EBSBackend, Snapshot
     from moto.ec2.responses.amis import AmisResponse
     from moto.ec2.responses.elastic_block_store import ElasticBlockStore
+    from moto.ec2.responses.instances import InstanceResponse
 
     class ResourceLimitExceeded(EC2ClientError):
         def __init__(self, limit: int) -> None:
@@ -194,6 +195,8 @@ def patch_models(state: Any) -> None:
 
     idempotent(ElasticBlockStore, "create_volume", lambda backend, result: result.result.id in backend.volumes)
     idempotent(AmisResponse, "copy_image", lambda backend, result: _image_id(result) in backend.amis)
+    # A resend of a launch gets the first reservation again, terminated or not, as AWS answers it.
+    idempotent(InstanceResponse, "run_instances", lambda backend, result: result.result.id in backend.reservations)
 
 
 # Parts of a request that differ between two sends of the same request.

@@ -2,7 +2,15 @@ import type { Shape } from '../../harness/faults.ts';
 import type { PermissionCall } from '../../harness/permission-recorder.ts';
 import { ACCOUNT, type AuthRequest, simple, unmodelled } from './auth-request.ts';
 
-type Ec2Type = 'volume' | 'instance' | 'snapshot' | 'image';
+type Ec2Type =
+  | 'volume'
+  | 'instance'
+  | 'snapshot'
+  | 'image'
+  | 'subnet'
+  | 'security-group'
+  | 'key-pair'
+  | 'network-interface';
 
 /** Snapshot and image ARNs carry no account; volume and instance ARNs do. */
 function arn(region: string, type: Ec2Type, id: string): string {
@@ -176,6 +184,42 @@ export function ec2Requests(call: PermissionCall): AuthRequest[] {
     case 'DeregisterImage':
     case 'EnableImageDeprecation':
       return [existing(call, ec2, region, 'image', input.ImageId)];
+    case 'RunInstances':
+      return runInstances(call);
+    case 'TerminateInstances':
+      return ((input.InstanceIds ?? []) as string[]).map((id) => existing(call, ec2, region, 'instance', id));
   }
   throw unmodelled(call);
+}
+
+/**
+ * RunInstances is authorized on the AMI, on each thing it creates (the instance, its root volume, its network
+ * interface) and on each it uses (the subnet, every security group, the key pair); an instance profile is a
+ * PassRole of its role to EC2. The role behind a profile is not known here: any role, passed to EC2.
+ */
+function runInstances(call: PermissionCall): AuthRequest[] {
+  const { input, region } = call;
+  const ec2 = 'ec2:RunInstances';
+  const groups = (input.SecurityGroupIds ?? []) as string[];
+  const profile = input.IamInstanceProfile as Shape | undefined;
+  return [
+    existing(call, ec2, region, 'image', input.ImageId),
+    ...created(call, 'instance'),
+    ...created(call, 'volume'),
+    simple(ec2, arn(region, 'network-interface', 'network-interface-created-by-RunInstances')),
+    simple(ec2, arn(region, 'subnet', String(input.SubnetId))),
+    ...groups.map((group) => simple(ec2, arn(region, 'security-group', group))),
+    ...(input.KeyName ? [simple(ec2, arn(region, 'key-pair', String(input.KeyName)))] : []),
+    ...(profile
+      ? [
+          simple(
+            'iam:PassRole',
+            `arn:aws:iam::${ACCOUNT}:role/role-of-${String(profile.Name ?? profile.Arn)}`,
+            {
+              'iam:PassedToService': ['ec2.amazonaws.com'],
+            },
+          ),
+        ]
+      : []),
+  ];
 }
