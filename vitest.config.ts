@@ -76,7 +76,7 @@ export default defineConfig({
         exclude: LOCALSTACK_EXCLUDED.map((excluded) => excluded.file),
         groupOrder: 2,
       }),
-      // The 60-day replay is minutes of emulator calls: its own project and emulator, so it runs beside the
+      // The six-week replay is minutes of emulator calls: its own project and emulator, so it runs beside the
       // other tiers on the second core instead of after them.
       emulatorProject('replay', { include: ['test/integration/replay.test.ts'], singleFork: false }),
       // After integration (a higher group runs after every lower one), because its permission contract test

@@ -1,6 +1,6 @@
 // `npm test`: installs what is missing, then checks everything: types, lint and format, and every test tier
 // (unit, the freeze script on loop filesystems (root), integration on the emulator, infra with a deploy to the
-// emulator, the integration tier again on LocalStack, and the 60-day retention replay).
+// emulator, the integration tier again on LocalStack, and the six-week retention replay).
 // The emulator itself is installed and started by the test harness (test/harness/). Extra arguments go to
 // vitest alone (e.g. `npm test -- --project unit`).
 import { spawn, spawnSync } from 'node:child_process';
@@ -40,7 +40,7 @@ for (const [bin, args, what] of [
 // the two do not interleave, and printed when both are done. Measured on a fresh clone of the 2-core machine, the
 // lanes take about 10 and 11 minutes (docs/benchmarks.md#the-suite-and-the-demo).
 console.error(
-  'snapkeeper: the 60-day replay, then the LocalStack tier, run in the background beside the other tiers…',
+  'snapkeeper: the six-week replay, then the LocalStack tier, run in the background beside the other tiers…',
 );
 let backgroundOutput = '';
 let running;

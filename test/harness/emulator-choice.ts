@@ -11,7 +11,7 @@ export const LOCALSTACK_PROJECT = 'localstack';
 export const LOCALSTACK_EXCLUDED: readonly { file: string; why: string }[] = [
   {
     file: 'test/integration/replay.test.ts',
-    why: 'the 60-day replay is minutes of calls on moto alone; it proves retention, not emulator behaviour',
+    why: 'the six-week replay is minutes of calls on moto alone; it proves retention, not emulator behaviour',
   },
   {
     file: 'test/integration/realism.test.ts',
