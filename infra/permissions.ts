@@ -229,12 +229,19 @@ export function grantReplaceVolume(grantee: IGrantable, table: ITable): void {
   grantRunbookCatalog(grantee, table);
 }
 
-/** What RunInstances reads and uses without creating it: the operator picks these, snapkeeper only names them. */
-function launchResources(arns: ReturnType<typeof ec2Arns>): string[] {
-  const [prefix] = arns.volume.split('volume/*');
-  return ['subnet/*', 'security-group/*', 'key-pair/*', 'network-interface/*'].map(
-    (type) => `${prefix}${type}`,
-  );
+/**
+ * `type/*` of this account in every Region. For what restore-instance may do only within a launch from an AMI of
+ * ours (make an instance and volumes born tagged as ours, use a subnet, groups, a key, make a network interface,
+ * tag inside RunInstances) or only to what it made (tagged `snapkeeper:managed=true`): a launch also needs the
+ * image statement, which holds only in the config's Regions, so the wildcard grants nothing elsewhere, and keeps
+ * the role's policy within IAM's size with many copy Regions.
+ */
+export function everyRegion(
+  type: string,
+  partition: string = Aws.PARTITION,
+  account = Aws.ACCOUNT_ID,
+): string {
+  return `arn:${partition}:ec2:*:${account}:${type}/*`;
 }
 
 /**
@@ -271,7 +278,7 @@ export function grantRestoreInstance(
   principal.addToPrincipalPolicy(
     new PolicyStatement({
       actions: ['ec2:RunInstances'],
-      resources: regions.flatMap((arns) => [arns.instance, arns.volume]),
+      resources: [everyRegion('instance'), everyRegion('volume')],
       conditions: MANAGED_REQUEST_TAG,
     }),
   );
@@ -283,27 +290,32 @@ export function grantRestoreInstance(
     }),
   );
   principal.addToPrincipalPolicy(
-    new PolicyStatement({ actions: ['ec2:RunInstances'], resources: regions.flatMap(launchResources) }),
+    new PolicyStatement({
+      actions: ['ec2:RunInstances'],
+      resources: ['subnet', 'security-group', 'key-pair', 'network-interface'].map((type) =>
+        everyRegion(type),
+      ),
+    }),
   );
   principal.addToPrincipalPolicy(
     new PolicyStatement({
       actions: ['ec2:CreateTags'],
-      resources: regions.flatMap((arns) => [arns.instance, arns.volume]),
+      resources: [everyRegion('instance'), everyRegion('volume')],
       conditions: { StringEquals: { 'ec2:CreateAction': 'RunInstances' } },
     }),
   );
   grantRestoredVolumes(grantee, regions);
   // Only onto the instance it launched, only volumes it restored; on rollback, only those are removed.
-  const managed: [string, (arns: ReturnType<typeof ec2Arns>) => string[]][] = [
-    ['ec2:AttachVolume', (arns) => [arns.instance, arns.volume]],
-    ['ec2:TerminateInstances', (arns) => [arns.instance]],
-    ['ec2:DeleteVolume', (arns) => [arns.volume]],
+  const managed: [string, string[]][] = [
+    ['ec2:AttachVolume', ['instance', 'volume']],
+    ['ec2:TerminateInstances', ['instance']],
+    ['ec2:DeleteVolume', ['volume']],
   ];
-  for (const [action, resources] of managed) {
+  for (const [action, types] of managed) {
     principal.addToPrincipalPolicy(
       new PolicyStatement({
         actions: [action],
-        resources: regions.flatMap(resources),
+        resources: types.map((type) => everyRegion(type)),
         conditions: MANAGED_RESOURCE_TAG,
       }),
     );

@@ -15,6 +15,7 @@ import { SnapkeeperFunction } from './functions.ts';
 import { grantManifestReads } from './manifests.ts';
 import {
   ec2ArnsAsNagSeesThem,
+  everyRegion,
   grantReplaceVolume,
   grantRestoreInstance,
   grantRestoreVolume,
@@ -247,17 +248,14 @@ function suppressRunbookFindings(
       },
       {
         id: 'AwsSolutions-IAM5',
-        reason: `${created} The launched instance does not exist yet either: instance/* and volume/* (its root volume) for RunInstances only when the request tags them snapkeeper:managed=true, CreateTags only inside RunInstances or CreateVolume; image/* and snapshot/* only for AMIs and snapshots tagged snapkeeper:managed=true; AttachVolume, TerminateInstances and DeleteVolume only on instances and volumes tagged snapkeeper:managed=true. subnet/*, security-group/*, key-pair/* and network-interface/*: the operator names the network and key at run time (or they are carried from the source instance), and RunInstances makes the network interface. In the primary Region or a copy Region of the config.`,
+        reason: `${created} The launched instance does not exist yet either: image/* and snapshot/* for RunInstances only of AMIs and snapshots tagged snapkeeper:managed=true, in the primary Region or a copy Region of the config. In every Region (ec2:*), since a launch also needs that: instance/* and volume/* (its root volume) for RunInstances only when the request tags them snapkeeper:managed=true; CreateTags only inside RunInstances; AttachVolume, TerminateInstances and DeleteVolume only of instances and volumes tagged snapkeeper:managed=true; subnet/*, security-group/*, key-pair/* and network-interface/* for RunInstances, which the operator names at run time (or which are carried from the source instance) and RunInstances makes.`,
         appliesTo: restoreArns
-          .flatMap((arns) => [
-            arns.volume,
-            arns.snapshot,
-            arns.instance,
-            arns.image,
-            ...['subnet', 'security-group', 'key-pair', 'network-interface'].map((type) =>
-              arns.volume.replace('volume/*', `${type}/*`),
+          .flatMap((arns) => [arns.volume, arns.snapshot, arns.image])
+          .concat(
+            ['instance', 'volume', 'subnet', 'security-group', 'key-pair', 'network-interface'].map((type) =>
+              everyRegion(type, '<AWS::Partition>', '<AWS::AccountId>'),
             ),
-          ])
+          )
           .map((arn) => `Resource::${arn}`),
       },
       {
