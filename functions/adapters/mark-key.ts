@@ -1,6 +1,6 @@
 import { GetParameterCommand, ParameterNotFound, type SSMClient } from '@aws-sdk/client-ssm';
 import { AwsOperationError, InputError, NotFoundError } from '#core/model/errors.ts';
-import { MARK_KEY_MIN_BYTES, type MarkKey } from '#core/model/mark.ts';
+import { MARK_KEY_ENV, MARK_KEY_MIN_BYTES, type MarkKey } from '#core/model/mark.ts';
 
 /**
  * Where the mark key lives. The stack creates it in Secrets Manager (a generated secret, KMS-encrypted, that only
@@ -10,8 +10,7 @@ import { MARK_KEY_MIN_BYTES, type MarkKey } from '#core/model/mark.ts';
  * and one code path serve both, with no Secrets Manager SDK in the bundle.
  */
 
-/** The environment variable that names the key's parameter; the stack sets it on every Lambda that needs it. */
-export const MARK_KEY_ENV = 'SNAPKEEPER_MARK_KEY_PARAMETER';
+export { MARK_KEY_ENV } from '#core/model/mark.ts';
 
 /** The Secrets Manager secret the stack creates for the catalog `table`. */
 export function markKeySecretName(table: string): string {

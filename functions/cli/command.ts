@@ -1,14 +1,15 @@
 import type { Command } from 'commander';
-import { AwsClients, clientOptionsFromEnv } from '#adapters/clients.ts';
-import { MARK_KEY_ENV } from '#adapters/mark-key.ts';
+import type { AwsClients } from '#adapters/clients.ts';
 import { type Config, loadConfigFile } from '#core/config/config.ts';
 import { InputError } from '#core/model/errors.ts';
+import { MARK_KEY_ENV } from '#core/model/mark.ts';
 import type { Clock, Log } from '#core/model/ports.ts';
-import { systemClock } from '#wiring';
 import { actionable } from './actionable.ts';
 import { consoleLog } from './console-log.ts';
 import { CONFIG_LOOKUP, checkProfile, configPath, talkingTo } from './conventions.ts';
-import { copyQueueUrl } from './sandbox-setup.ts';
+
+// The AWS SDK (clients, the composition root, the sandbox's setup) is imported where a command runs, never at
+// load: `--help` and every command but the one asked for stay off it (commands/index.ts).
 
 /** Where the CLI writes and what it builds clients with; tests and the demo pass their own. */
 export interface CliIo {
@@ -49,8 +50,8 @@ export type CommandWork<O extends CommonOptions> = (
 
 /** What a command module gets to add its command to the program. */
 export interface Cli {
-  /** A new subcommand with the common options. */
-  command(name: string, summary: string): Command;
+  /** A new subcommand with its summary (`summaryOf`, from commands/index.ts) and the common options. */
+  command(name: string): Command;
   /** The action that loads the config, runs `work` and prints its output as text or JSON. */
   act<O extends CommonOptions>(work: CommandWork<O>): (options: O) => Promise<void>;
   /** The command's log on stderr; --quiet keeps warnings and errors only. */
@@ -68,15 +69,19 @@ export interface Cli {
  * The shared command plumbing over `program`. `status()` is the exit status so far: a command that ran
  * but ended in a PartialFailure sets it to 1.
  */
-export function cliOver(program: Command, io: CliIo): Cli & { status(): number } {
+export function cliOver(
+  program: Command,
+  io: CliIo,
+  summaryOf: (name: string) => string,
+): Cli & { status(): number } {
   let status: number = EXIT.ok;
   return {
     status: () => status,
     ...(io.columns ? { terminal: io.columns } : {}),
-    command: (name, summary) =>
+    command: (name) =>
       program
         .command(name)
-        .description(summary)
+        .description(summaryOf(name))
         .option(
           '-c, --config <file>',
           `configuration file (JSON or YAML); default the first found of ${CONFIG_LOOKUP.map((f) => `./${f}`).join(', ')}`,
@@ -95,6 +100,7 @@ export function cliOver(program: Command, io: CliIo): Cli & { status(): number }
       const loaded = await loadConfigFile(configPath(options.config));
       const config = talkingTo(loaded, options.region, process.env, io.stderr);
       const profile = options.profile === undefined ? {} : { profile: checkProfile(options.profile) };
+      const { AwsClients, clientOptionsFromEnv } = await import('#adapters/clients.ts');
       const clients = io.clients ?? new AwsClients({ ...clientOptionsFromEnv(process.env), ...profile });
       try {
         const [output, text] = await work(config, options, clients);
@@ -124,6 +130,7 @@ export function checkPolicy(config: Config, name: string | undefined): void {
 /** The copy queue's URL when the config copies anywhere; the queue must exist (`init` creates it locally). */
 export async function queueUrlOf(config: Config, clients: AwsClients): Promise<string | undefined> {
   if (!config.policies.some((p) => p.copies.length > 0)) return undefined;
+  const { copyQueueUrl } = await import('./sandbox-setup.ts');
   return copyQueueUrl(clients.sqs(config.region), config.copyQueue.name);
 }
 
@@ -137,7 +144,6 @@ export function markKeyParameterOf(): string | undefined {
 
 /** A clock that starts at `at` and runs at real speed: how `--at` replays a schedule on a simulated clock. */
 export function clockFrom(at: string | undefined): Clock {
-  if (!at) return systemClock;
-  const offset = Date.parse(at) - Date.now();
+  const offset = at ? Date.parse(at) - Date.now() : 0;
   return { now: () => new Date(Date.now() + offset) };
 }

@@ -1,41 +1,10 @@
 import { Command, CommanderError, Help, type Option } from 'commander';
 import { ConfigError, describeErrorChain, InputError } from '#core/model/errors.ts';
 import { type CliIo, cliOver, EXIT } from './command.ts';
-import { backupCommand } from './commands/backup.ts';
-import { copyCommand } from './commands/copy.ts';
-import { generationsCommand } from './commands/generations.ts';
-import { initCommand } from './commands/init.ts';
-import { planCommand } from './commands/plan.ts';
-import { rebuildCatalogCommand } from './commands/rebuild-catalog.ts';
-import { reconcileCommand } from './commands/reconcile.ts';
-import { replaceVolumeCommand } from './commands/replace-volume.ts';
-import { reportCommand } from './commands/report.ts';
-import { restoreCommand } from './commands/restore.ts';
-import { restoreInstanceCommand } from './commands/restore-instance.ts';
-import { runCommand } from './commands/run.ts';
-import { sandboxCommand } from './commands/sandbox.ts';
-import { validateCommand } from './commands/validate.ts';
+import { COMMANDS, summaryOf } from './commands/index.ts';
 import { cliVersion } from './conventions.ts';
 
 export { type CliIo, EXIT } from './command.ts';
-
-/** The commands in the order `--help` lists them. */
-const COMMANDS = [
-  validateCommand,
-  initCommand,
-  planCommand,
-  runCommand,
-  backupCommand,
-  reconcileCommand,
-  copyCommand,
-  generationsCommand,
-  reportCommand,
-  restoreCommand,
-  replaceVolumeCommand,
-  restoreInstanceCommand,
-  rebuildCatalogCommand,
-  sandboxCommand,
-];
 
 /** Runs the snapkeeper CLI with `argv` (without `node` and the script) and returns its exit status. */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
@@ -46,14 +15,26 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .configureHelp({ optionDescription: requiredMarked })
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .showHelpAfterError('(run with --help for usage)');
-  const cli = cliOver(program, io);
-  for (const add of COMMANDS) add(cli);
+  const cli = cliOver(program, io, summaryOf);
+  const asked = commandAsked(argv);
   try {
+    // The command asked for is added whole; the others only as their name, summary and common options, which is
+    // all the listing of `--help` shows.
+    for (const entry of COMMANDS) {
+      if (entry.name === asked) (await entry.load())(cli);
+      else cli.command(entry.name);
+    }
     await program.parseAsync([...argv], { from: 'user' });
     return cli.status();
   } catch (error) {
     return reportError(error, argv.includes('--json'), io);
   }
+}
+
+/** The command `argv` names: its first word (the program takes no option with a value), or the one after `help`. */
+function commandAsked(argv: readonly string[]): string | undefined {
+  const words = argv.filter((arg) => !arg.startsWith('-'));
+  return words[0] === 'help' ? words[1] : words[0];
 }
 
 /** `--help` says which options a command cannot run without (commander itself does not). */

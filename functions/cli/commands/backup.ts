@@ -7,10 +7,7 @@ import { runOutput } from './run.ts';
 /** `snapkeeper backup`: an on-demand backup of a policy's targets, through the same core as the backup Lambda. */
 export function backupCommand(cli: Cli): void {
   cli
-    .command(
-      'backup',
-      'an on-demand backup of a policy now, kept by its onDemand.keep.days and never counted against a schedule',
-    )
+    .command('backup')
     .requiredOption('-p, --policy <name>', 'policy name')
     .option(
       '-t, --target <id>',

@@ -26,10 +26,7 @@ type CopyOptions = CommonOptions & {
 /** `snapkeeper copy`: works the DR copy queue as the copy-worker Lambda does. */
 export function copyCommand(cli: Cli): void {
   cli
-    .command(
-      'copy',
-      'work the DR copy queue as the copy-worker Lambda does: start copies the Regions have slots for, record finished ones',
-    )
+    .command('copy')
     .option('--at <time>', 'the simulated time of this pass (ISO-8601); default now', isoTime)
     .option(
       '--max-delay <seconds>',

@@ -38,7 +38,7 @@ function readsManifests(config: Config, options: GenerationsOptions): boolean {
 /** `snapkeeper generations`: lists generations from the catalog or the manifests. */
 export function generationsCommand(cli: Cli): void {
   cli
-    .command('generations', 'list generations, newest first')
+    .command('generations')
     .option('--volume <id>', 'generations holding a snapshot of this volume')
     .option('--instance <id>', 'generations of this instance')
     .option('-p, --policy <name>', 'generations of this policy')

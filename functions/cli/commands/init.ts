@@ -4,15 +4,10 @@ import { ensureSandbox } from '../sandbox-setup.ts';
 
 /** `snapkeeper init`: the catalog table, manifest bucket, copy queue and mark key the config names, where missing. */
 export function initCommand(cli: Cli): void {
-  cli
-    .command(
-      'init',
-      'create the catalog table, copy queue, manifest bucket and mark key named in the config where missing',
-    )
-    .action(
-      cli.act(async (config, _options, clients) => {
-        const steps = await ensureSandbox(config, clients);
-        return [{ steps }, formatInit(steps)];
-      }),
-    );
+  cli.command('init').action(
+    cli.act(async (config, _options, clients) => {
+      const steps = await ensureSandbox(config, clients);
+      return [{ steps }, formatInit(steps)];
+    }),
+  );
 }

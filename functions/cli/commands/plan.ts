@@ -9,10 +9,7 @@ type PlanOptions = CommonOptions & { policy?: string; at?: string; failOnProblem
 /** `snapkeeper plan`: what the next runs would do, changing nothing. */
 export function planCommand(cli: Cli): void {
   cli
-    .command(
-      'plan',
-      'what the next run of each schedule would snapshot, copy and prune, and tag problems; changes nothing',
-    )
+    .command('plan')
     .option('-p, --policy <name>', 'only this policy')
     .option('--at <time>', 'plan as of this time (ISO-8601); default now', isoTime)
     .option(

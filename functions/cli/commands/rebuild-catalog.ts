@@ -6,10 +6,7 @@ import { formatRebuild } from '../format.ts';
 /** `snapkeeper rebuild-catalog`: catalog records recreated from the manifests. */
 export function rebuildCatalogCommand(cli: Cli): void {
   cli
-    .command(
-      'rebuild-catalog',
-      'recreate catalog records from the manifests (run init first); records the catalog holds are kept',
-    )
+    .command('rebuild-catalog')
     .option('--dry-run', 'count what would be imported, write nothing', false)
     .action(
       cli.act<CommonOptions & { dryRun: boolean }>(async (config, options, clients) => {

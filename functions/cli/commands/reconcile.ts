@@ -9,10 +9,7 @@ import { isoTime } from '../options.ts';
 /** `snapkeeper reconcile`: one pass of the reconcile Lambda's work. */
 export function reconcileCommand(cli: Cli): void {
   cli
-    .command(
-      'reconcile',
-      'advance pending generations, queue missing DR copies, apply retention in every Region, and prune',
-    )
+    .command('reconcile')
     .option('--at <time>', 'the simulated time of this pass (ISO-8601); default now', isoTime)
     .option(
       '--dry-run',

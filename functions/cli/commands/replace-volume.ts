@@ -19,10 +19,7 @@ export const REPLACE_FLAGS = flagSpelling({ volumeId: '--volume', generationId: 
 /** `snapkeeper replace-volume`: the replace-volume runbook, as its Lambda runs it. */
 export function replaceVolumeCommand(cli: Cli): void {
   cli
-    .command(
-      'replace-volume',
-      'replace-volume runbook: swap an attached volume for a restore of it, at the same device',
-    )
+    .command('replace-volume')
     .requiredOption('--volume <id>', 'the attached volume to replace')
     .option(
       '--at <time>',

@@ -22,10 +22,7 @@ const FUTURE_SKEW_MS = 5 * 60_000;
 /** `snapkeeper report`: RPO, DR RPO, RTO, schedule compliance and storage per target; unprotected resources. */
 export function reportCommand(cli: Cli): void {
   cli
-    .command(
-      'report',
-      'RPO, DR RPO and RTO per target, missed runs and gaps per schedule, storage, unprotected resources',
-    )
+    .command('report')
     .option('-p, --policy <name>', 'only this policy')
     .option('--at <time>', 'report as of this time (ISO-8601), for replayed histories; default now', isoTime)
     .option('--window <days>', 'days of history the compliance columns and timelines cover', positiveInt, 7)

@@ -32,10 +32,7 @@ export const RESTORE_INSTANCE_FLAGS = flagSpelling({
 /** `snapkeeper restore-instance`: the restore-instance runbook, as its Lambda runs it. */
 export function restoreInstanceCommand(cli: Cli): void {
   cli
-    .command(
-      'restore-instance',
-      'restore-instance runbook: launch an instance from an AMI generation and attach its restored data volumes',
-    )
+    .command('restore-instance')
     .option(
       '--instance <id>',
       'source instance: launch its newest completed AMI generation at or before --at',

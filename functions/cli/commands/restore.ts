@@ -38,7 +38,7 @@ export const RESTORE_FLAGS = flagSpelling({
 /** `snapkeeper restore`: the restore-volume runbook, as the restore-volume Lambda runs it. */
 export function restoreCommand(cli: Cli): void {
   cli
-    .command('restore', 'restore-volume runbook: a new volume from a generation, waited until available')
+    .command('restore')
     .option('--volume <id>', 'source volume: restore its newest completed generation at or before --at')
     .option('--generation <id>', 'restore this generation instead')
     .requiredOption('--az <zone>', 'Availability Zone for the new volume')

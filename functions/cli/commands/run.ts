@@ -18,7 +18,7 @@ import { isoTime, nonNegativeInt } from '../options.ts';
 /** `snapkeeper run`: one scheduled run, through the same core as the scheduled-run Lambda. */
 export function runCommand(cli: Cli): void {
   cli
-    .command('run', 'one scheduled run of a policy schedule, through the same code as the Lambda')
+    .command('run')
     .requiredOption('-p, --policy <name>', 'policy name')
     .requiredOption('-s, --schedule <name>', 'schedule name within the policy')
     .option(

@@ -25,10 +25,7 @@ const DEFAULT_PORT = 5000;
  */
 export function sandboxCommand(cli: Cli): void {
   cli
-    .command(
-      'sandbox',
-      'run the realistic local AWS emulator on loopback until Ctrl-C, for the CLI and aws-cli',
-    )
+    .command('sandbox')
     .option('--port <n>', 'port on loopback (0 takes a free one)', port, DEFAULT_PORT)
     .option('--fleet', "also create the config's resources and a small tagged sample fleet", false)
     .action(async (options: SandboxOptions) => {

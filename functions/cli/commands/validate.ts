@@ -15,17 +15,12 @@ export interface Validation {
  * every problem on its own line, through the same parse every command and the stack use.
  */
 export function validateCommand(cli: Cli): void {
-  cli
-    .command(
-      'validate',
-      'check the config file alone, calling no AWS API: exit 0 when valid, 2 naming each problem',
-    )
-    .action(
-      cli.act<CommonOptions>(async (config) => {
-        const validation = validationOf(config);
-        return [validation, describe(validation)];
-      }),
-    );
+  cli.command('validate').action(
+    cli.act<CommonOptions>(async (config) => {
+      const validation = validationOf(config);
+      return [validation, describe(validation)];
+    }),
+  );
 }
 
 function validationOf(config: Config): Validation {

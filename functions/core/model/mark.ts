@@ -1,5 +1,8 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
+/** The environment variable that names the mark key's parameter; the stack sets it on every Lambda that needs it. */
+export const MARK_KEY_ENV = 'SNAPKEEPER_MARK_KEY_PARAMETER';
+
 /**
  * The snapkeeper mark: proof that snapkeeper itself created a snapshot, AMI or DR copy. Tags prove nothing (any
  * principal with `ec2:CreateTags` can write `snapkeeper:managed=true`), so every create also writes `snapkeeper:mark`,
