@@ -6,6 +6,7 @@ import type { ReconcileReport } from '#core/lifecycle/reconcile.ts';
 import type { Generation } from '#core/model/generation.ts';
 import type { ListedGeneration } from '#core/recovery/generation-list.ts';
 import type { RebuildReport } from '#core/recovery/manifests.ts';
+import type { VolumeInitialization } from '#core/recovery/ports.ts';
 import type { ReplaceVolumeResult } from '#core/recovery/replace.ts';
 import type { RestoreTimes, RestoreVolumeResult } from '#core/recovery/restore.ts';
 import type { RestoreInstanceResult } from '#core/recovery/restore-instance.ts';
@@ -157,7 +158,7 @@ function describeShape(shape: VolumeShape): string {
 
 /** The recovery time as a runbook measured it: requested, available, fully initialized (or why unknown). */
 export function formatRecoveryTimes(times: RestoreTimes, volumeId: string): string[] {
-  const since = (at: string) => `${Math.round((Date.parse(at) - Date.parse(times.requestedAt)) / 1000)} s`;
+  const since = (at: string) => secondsBetween(times.requestedAt, at);
   const lines = [`  requested     ${times.requestedAt}`];
   if (times.availableAt)
     lines.push(`  available     ${times.availableAt} (after ${since(times.availableAt)})`);
@@ -217,19 +218,10 @@ export function formatRestoreInstance(result: RestoreInstanceResult): string {
         carried,
         `  steps: ${result.steps.join(' → ')}; request ${result.requestId}`,
         `  requested     ${result.requestedAt}`,
-        ...(result.runningAt
-          ? [
-              `  running       ${result.runningAt} (after ${secondsBetween(result.requestedAt, result.runningAt)})`,
-            ]
-          : []),
-        ...(result.attachedAt
-          ? [
-              `  attached      ${result.attachedAt} (after ${secondsBetween(result.requestedAt, result.attachedAt)})`,
-            ]
-          : []),
+        ...sinceRequested('running      ', result.requestedAt, result.runningAt),
+        ...sinceRequested('attached     ', result.requestedAt, result.attachedAt),
         ...Object.entries(result.initialization).map(
-          ([device, init]) =>
-            `  ${device} ${init.state === 'initialized' ? `initialized by ${init.observedAt}` : init.state === 'initializing' ? `initializing: ${init.progressPercent ?? '?'}% at ${init.observedAt}` : `initialization not reported (${init.reason})`}`,
+          ([device, init]) => `  ${device} ${initializationOf(init)}`,
         ),
       ];
   return [...head, ...result.warnings.map((w) => `  ! ${w}`)].join('\n');
@@ -237,6 +229,18 @@ export function formatRestoreInstance(result: RestoreInstanceResult): string {
 
 function secondsBetween(from: string, to: string): string {
   return `${Math.round((Date.parse(to) - Date.parse(from)) / 1000)} s`;
+}
+
+/** A line `label at (after N s)` when `at` is known. */
+function sinceRequested(label: string, requestedAt: string, at: string | null): string[] {
+  return at ? [`  ${label} ${at} (after ${secondsBetween(requestedAt, at)})`] : [];
+}
+
+function initializationOf(init: VolumeInitialization): string {
+  if (init.state === 'initialized') return `initialized by ${init.observedAt}`;
+  if (init.state === 'initializing')
+    return `initializing: ${init.progressPercent ?? '?'}% at ${init.observedAt}`;
+  return `initialization not reported (${init.reason})`;
 }
 
 export function formatInit(steps: readonly SetupStep[]): string {

@@ -108,10 +108,7 @@ export class Ec2LaunchService implements LaunchService {
   }
 
   async launchFacts(region: string, instanceId: string): Promise<LaunchFacts | undefined> {
-    const response = await unlessMissing(NOT_FOUND, 'DescribeInstances', () =>
-      this.clients.ec2(region).send(new DescribeInstancesCommand({ InstanceIds: [instanceId] })),
-    );
-    const instance = response?.Reservations?.[0]?.Instances?.[0];
+    const instance = await this.describeInstance(region, instanceId);
     if (!instance?.InstanceId || instance.State?.Name === 'terminated') return undefined;
     return launchFactsOf(instance);
   }
@@ -184,17 +181,19 @@ export class Ec2LaunchService implements LaunchService {
   waitUntilTerminated(region: string, instanceId: string, timeoutMs: number): Promise<void> {
     return pollUntil({
       what: `instance ${instanceId}`,
-      read: async () => {
-        const response = await unlessMissing(NOT_FOUND, 'DescribeInstances', () =>
-          this.clients.ec2(region).send(new DescribeInstancesCommand({ InstanceIds: [instanceId] })),
-        );
-        // EC2 forgets a terminated instance after about an hour: gone is terminated.
-        return response?.Reservations?.[0]?.Instances?.[0]?.State?.Name ?? 'terminated';
-      },
+      // EC2 forgets a terminated instance after about an hour: gone is terminated.
+      read: async () => (await this.describeInstance(region, instanceId))?.State?.Name ?? 'terminated',
       done: ['terminated'],
       timeoutMs,
       sleeper: this.sleeper,
     });
+  }
+
+  private async describeInstance(region: string, instanceId: string): Promise<Instance | undefined> {
+    const response = await unlessMissing(NOT_FOUND, 'DescribeInstances', () =>
+      this.clients.ec2(region).send(new DescribeInstancesCommand({ InstanceIds: [instanceId] })),
+    );
+    return response?.Reservations?.[0]?.Instances?.[0];
   }
 }
 
